@@ -1,0 +1,67 @@
+# StateSight developer commands. `make help` lists them. DATABASE_URL and REDIS_URL are
+# taken from the environment when set.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/statesight-target
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/statesight
+export REDIS_URL ?= redis://127.0.0.1:6379
+export STATESIGHT_DATA_DIR ?= $(CURDIR)/.data
+BIN := $(CARGO_TARGET_DIR)/debug
+
+.PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test docs-check bench bench-api
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}'
+
+setup: ## check the toolchain and services, build every binary once
+	@scripts/services.sh
+	@source scripts/lib.sh && build_workspace
+	@cargo nextest --version >/dev/null 2>&1 || cargo install cargo-nextest --locked
+
+demo: ## the whole stack with sample data: migrate, seed, server (+worker), analyse, console
+	@scripts/demo.sh
+
+up: ## make sure PostgreSQL and Redis answer (start local ones or Docker when needed)
+	@scripts/services.sh
+
+down: ## stop what demo/api/worker started
+	@scripts/down.sh
+
+migrate-up: up ## apply database migrations (creates the database if missing)
+	@source scripts/lib.sh && build_workspace
+	$(BIN)/statesight-server migrate
+
+seed: migrate-up ## insert demo data and build the example Git repository (idempotent)
+	$(BIN)/statesight-server admin seed --examples-dir examples --data-dir $(STATESIGHT_DATA_DIR)
+
+api: migrate-up ## run the API server in the foreground (AUTH_REQUIRED from the environment)
+	$(BIN)/statesight-server serve
+
+worker: ## run the worker (today: its offline `diff` help)
+	@source scripts/lib.sh && build_workspace
+	$(BIN)/statesight-worker --help
+
+tui: ## run the terminal console (today: its help)
+	@source scripts/lib.sh && build_workspace
+	$(BIN)/statesight-tui --help
+
+fmt: ## format the code
+	cargo fmt --all
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test: ## every unit and integration test, against the real PostgreSQL and Redis
+	@scripts/test.sh
+
+docs-check: ## check that the README lists every Makefile target and every route
+	@scripts/docs-check.sh
+
+bench: ## drift-engine benchmarks (criterion)
+	cargo bench -p statesight-core
+
+bench-api: ## GET /api/v1/applications/:id latency under loopback load (needs wrk)
+	@scripts/bench-api.sh

@@ -1,0 +1,116 @@
+//! The one authorization path. Every operator route resolves a principal (who is calling),
+//! derives the workspace (the `X-Workspace-ID` header for lists, the stored row otherwise)
+//! and checks membership and role. Non-members get 404 so existence does not leak; members
+//! without the role get 403.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use statesight_core::wire::Role;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The identity the demo mode signs everyone in as; the seed provisions it for the demo
+/// user, so demo requests resolve through `user_identities` like any verified token.
+pub use statesight_store::seed::{DEMO_ISSUER, DEMO_SUBJECT};
+
+/// How callers are authenticated.
+#[derive(Debug, Clone)]
+pub enum Authenticator {
+    /// `AUTH_REQUIRED=false`: every caller is the seeded demo identity.
+    Demo,
+    /// `AUTH_REQUIRED=true`. Bearer-token verification against the issuer's JWKS is not
+    /// built yet, so every operator request is refused as unauthenticated.
+    TokenRequired,
+    /// A principal fixed by Rust code that builds the router (tests acting as viewer,
+    /// editor, admin or non-member). No configuration, header or variable produces it.
+    Injected(Principal),
+}
+
+/// A resolved caller: a local user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    pub user_id: Uuid,
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+        match state.authenticator.as_ref() {
+            Authenticator::Injected(principal) => Ok(*principal),
+            Authenticator::Demo => {
+                let user = statesight_store::access::user_for_identity(
+                    &state.pool,
+                    DEMO_ISSUER,
+                    DEMO_SUBJECT,
+                )
+                .await?;
+                match user {
+                    Some(user_id) => Ok(Principal { user_id }),
+                    None => Err(ApiError::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        "identity_not_provisioned",
+                        "demo mode is on but the demo user is not provisioned; run `make seed`",
+                    )),
+                }
+            }
+            Authenticator::TokenRequired => Err(ApiError::unauthenticated(
+                "authentication is required (AUTH_REQUIRED=true) and bearer-token verification \
+                 is not available in this build; for a local demo run the server on loopback \
+                 with AUTH_REQUIRED=false",
+            )),
+        }
+    }
+}
+
+impl Principal {
+    /// Checks that the caller holds at least `needed` in `workspace_id`. Returns their role.
+    pub async fn authorize(
+        &self,
+        state: &AppState,
+        workspace_id: Uuid,
+        needed: Role,
+        what: &str,
+    ) -> ApiResult<Role> {
+        let role =
+            statesight_store::access::role_in_workspace(&state.pool, self.user_id, workspace_id)
+                .await?;
+        match role {
+            None => Err(ApiError::not_found(what)),
+            Some(role) if role < needed => Err(ApiError::forbidden(format!(
+                "this needs the {needed} role in the workspace; you are {role}"
+            ))),
+            Some(role) => Ok(role),
+        }
+    }
+}
+
+/// The `X-Workspace-ID` header: the scope of list and create routes.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkspaceScope(pub Uuid);
+
+pub const WORKSPACE_HEADER: &str = "x-workspace-id";
+
+impl<S: Send + Sync> FromRequestParts<S> for WorkspaceScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        let Some(value) = parts.headers.get(WORKSPACE_HEADER) else {
+            return Err(ApiError::bad_request(
+                "the X-Workspace-ID header is required on this route: the id of a workspace \
+                 you belong to (see GET /api/v1/me)",
+            ));
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| ApiError::bad_request("X-Workspace-ID must be a workspace UUID"))?;
+        let id = Uuid::parse_str(text.trim()).map_err(|_| {
+            ApiError::bad_request(format!(
+                "X-Workspace-ID must be a workspace UUID, got {text:?}"
+            ))
+        })?;
+        Ok(WorkspaceScope(id))
+    }
+}

@@ -1,0 +1,182 @@
+//! Extractors whose rejections speak the API's error envelope, and the paging parameters.
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use base64::Engine;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{ApiError, ApiResult};
+
+/// A single UUID path parameter, rejected with 400 when malformed.
+pub struct IdPath(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|error| ApiError::bad_request(format!("invalid path parameter: {error}")))?;
+        Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
+            ApiError::bad_request(format!("the id in the path must be a UUID, got {raw:?}"))
+        })
+    }
+}
+
+/// Query parameters, parsed by hand from the raw pairs so every bad value gets a message
+/// naming the parameter.
+pub struct RawQuery(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for RawQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
+        let query = parts.uri.query().unwrap_or("");
+        let pairs = form_urlencoded_pairs(query).ok_or_else(|| {
+            ApiError::bad_request("the query string is not valid percent-encoding")
+        })?;
+        Ok(RawQuery(pairs))
+    }
+}
+
+fn form_urlencoded_pairs(query: &str) -> Option<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for part in query.split('&').filter(|part| !part.is_empty()) {
+        let (key, value) = part.split_once('=').unwrap_or((part, ""));
+        pairs.push((percent_decode(key)?, percent_decode(value)?));
+    }
+    Some(pairs)
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = bytes.get(index + 1..index + 3)?;
+                let hex = std::str::from_utf8(hex).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                index += 2;
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+impl RawQuery {
+    /// The single value of `name`; a repeated parameter is an error, not a silent choice.
+    pub fn get(&self, name: &str) -> ApiResult<Option<&str>> {
+        let mut values = self.0.iter().filter(|(key, _)| key == name);
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::bad_request(format!(
+                "query parameter `{name}` is given more than once"
+            )));
+        }
+        Ok(first.map(|(_, value)| value.as_str()))
+    }
+
+    pub fn uuid(&self, name: &str) -> ApiResult<Option<Uuid>> {
+        match self.get(name)? {
+            None | Some("") => Ok(None),
+            Some(value) => Uuid::parse_str(value).map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "query parameter `{name}` must be a UUID, got {value:?}"
+                ))
+            }),
+        }
+    }
+
+    pub fn one_of(&self, name: &str, allowed: &[&'static str]) -> ApiResult<Option<&'static str>> {
+        match self.get(name)? {
+            None | Some("") => Ok(None),
+            Some(value) => allowed
+                .iter()
+                .find(|candidate| **candidate == value)
+                .copied()
+                .map(Some)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "query parameter `{name}` must be one of {}, got {value:?}",
+                        allowed.join(", ")
+                    ))
+                }),
+        }
+    }
+
+    /// `limit` and `cursor`, validated. `list` names the list so a cursor from one list is
+    /// refused by another.
+    pub fn paging<K: DeserializeOwned>(&self, list: &'static str) -> ApiResult<Paging<K>> {
+        let limit = match self.get("limit")? {
+            None | Some("") => DEFAULT_LIMIT,
+            Some(value) => match value.parse::<i64>() {
+                Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
+                    )));
+                }
+            },
+        };
+        let after = match self.get("cursor")? {
+            None | Some("") => None,
+            Some(cursor) => Some(decode_cursor(list, cursor)?),
+        };
+        Ok(Paging { limit, after, list })
+    }
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+pub struct Paging<K> {
+    pub limit: i64,
+    pub after: Option<K>,
+    pub list: &'static str,
+}
+
+impl<K: Serialize> Paging<K> {
+    /// The opaque cursor for the page after `key`.
+    pub fn cursor_after(&self, key: Option<&K>) -> Option<String> {
+        key.and_then(|key| encode_cursor(self.list, key))
+    }
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct CursorBody<K> {
+    list: String,
+    after: K,
+}
+
+fn encode_cursor<K: Serialize>(list: &str, key: &K) -> Option<String> {
+    let json = serde_json::to_vec(&CursorBody {
+        list: list.to_owned(),
+        after: key,
+    })
+    .ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
+}
+
+fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> ApiResult<K> {
+    let invalid = || {
+        ApiError::bad_request(
+            "query parameter `cursor` is not a cursor this list issued; use meta.next_cursor \
+             from the previous page or omit it to start over",
+        )
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| invalid())?;
+    let body: CursorBody<K> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if body.list != list {
+        return Err(invalid());
+    }
+    Ok(body.after)
+}

@@ -1,0 +1,195 @@
+//! `statesight-server`: serve the API (default), apply migrations, or seed demo data.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use statesight_server::auth::Authenticator;
+use statesight_server::config::{DatabaseArgs, ServeArgs, load_dotenv};
+use statesight_server::state::PublicAuthConfig;
+use statesight_server::{AppState, app, telemetry};
+
+/// StateSight API server: /api/v1, /healthz, /readyz and /metrics.
+#[derive(Parser)]
+#[command(name = "statesight-server", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// `statesight-server` with no subcommand serves, configured from the environment.
+#[derive(Parser)]
+#[command(name = "statesight-server serve")]
+struct ServeFromEnvironment {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default when no subcommand is given).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Administrative tasks.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Insert the demo workspaces, users, clusters, sources, applications and incidents, and
+    /// build the runnable example's Git repository. Idempotent: a second run changes nothing.
+    Seed {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Directory holding the examples (`ledger/history`, `ledger/snapshot`).
+        #[arg(long, default_value = "examples")]
+        examples_dir: PathBuf,
+        /// Where the example Git repository is built.
+        #[arg(long, env = "STATESIGHT_DATA_DIR", default_value = ".data")]
+        data_dir: PathBuf,
+        /// The git executable.
+        #[arg(long, env = "GIT_BIN", default_value = "git")]
+        git_bin: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    if let Err(error) = load_dotenv() {
+        eprintln!("error: {error:#}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: starting the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Some(Command::Serve(args)) => serve(args).await,
+        None => {
+            let args = ServeFromEnvironment::try_parse_from(["statesight-server serve"])
+                .map_err(|error| anyhow::anyhow!("{}", error.render()))?;
+            serve(args.serve).await
+        }
+        Some(Command::Migrate(database)) => {
+            telemetry::init(None);
+            let created = statesight_store::db::create_database_if_missing(&database.database_url)
+                .await
+                .context("checking the database (is PostgreSQL running and DATABASE_URL right?)")?;
+            if created {
+                println!("created the database named in DATABASE_URL");
+            }
+            let pool = statesight_store::connect(&database.database_url, 2)?;
+            statesight_store::migrate(&pool).await.context(
+                "migrating the database (is PostgreSQL running and DATABASE_URL right?)",
+            )?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Some(Command::Admin {
+            command:
+                AdminCommand::Seed {
+                    database,
+                    examples_dir,
+                    data_dir,
+                    git_bin,
+                },
+        }) => {
+            telemetry::init(None);
+            let pool = statesight_store::connect(&database.database_url, 2)?;
+            let report =
+                statesight_server::seed::run(&pool, &examples_dir, &data_dir, &git_bin).await?;
+            println!("{report}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    telemetry::init(args.log_format);
+    args.validate()?;
+    let pool =
+        statesight_store::connect(&args.database.database_url, args.database_max_connections)
+            .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    let redis = statesight_store::redis_conn::client(&args.redis_url)
+        .context("REDIS_URL is not a valid Redis URL")?;
+    let authenticator = if args.auth_required {
+        tracing::warn!(
+            "AUTH_REQUIRED=true: bearer-token verification is not available in this build, so \
+             operator routes answer 401; set AUTH_REQUIRED=false on loopback for a demo"
+        );
+        Authenticator::TokenRequired
+    } else {
+        if !args.bind_addr.ip().is_loopback() {
+            tracing::warn!(bind_addr = %args.bind_addr, "AUTHENTICATION IS OFF on a non-loopback address: anyone who reaches this port acts as the demo admin");
+        }
+        Authenticator::Demo
+    };
+    let public = PublicAuthConfig {
+        auth_required: args.auth_required,
+        issuer: args.oidc_issuer_url.clone(),
+        audience: args.oidc_audience.clone(),
+        client_id: args.oidc_client_id.clone(),
+    };
+    let state = AppState::new(pool, redis, authenticator, public);
+    let listener = tokio::net::TcpListener::bind(args.bind_addr)
+        .await
+        .with_context(|| {
+            format!(
+                "binding {} (is another server running there?)",
+                args.bind_addr
+            )
+        })?;
+    tracing::info!(addr = %args.bind_addr, auth_required = args.auth_required, "statesight-server listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    tracing::info!("statesight-server stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM; in-flight requests then finish before exit.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

@@ -1,0 +1,54 @@
+//! Prometheus metrics: request counts and latency by route and status, and DB pool gauges.
+//! One recorder per process, installed on first use.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const REQUESTS: &str = "statesight_http_requests_total";
+pub const LATENCY: &str = "statesight_http_request_duration_seconds";
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Full(LATENCY.to_owned()),
+                    &[
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0,
+                    ],
+                )
+                .unwrap_or_else(|_| PrometheusBuilder::new());
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (several routers in one test
+            // process share this one); the handle still renders what this recorder sees.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    metrics::counter!(REQUESTS, &labels).increment(1);
+    metrics::histogram!(LATENCY, &labels).record(elapsed.as_secs_f64());
+}
+
+pub fn record_pool(pool: &sqlx::PgPool) {
+    let size = f64::from(pool.size());
+    let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
+    metrics::gauge!("statesight_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("statesight_db_pool_connections", "state" => "in_use")
+        .set((size - idle).max(0.0));
+    metrics::gauge!("statesight_db_pool_max_connections")
+        .set(f64::from(pool.options().get_max_connections()));
+}

@@ -1,0 +1,57 @@
+//! Liveness, readiness and metrics. These are public: they reveal nothing about tenants.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// 200 when PostgreSQL and Redis both answer, else 503 naming what is down.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let (postgres, redis) = tokio::join!(
+        tokio::time::timeout(CHECK_TIMEOUT, statesight_store::db::ping(&state.pool)),
+        statesight_store::redis_conn::ping(&state.redis, CHECK_TIMEOUT),
+    );
+    let postgres = match postgres {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(String::from("timed out")),
+    };
+    let redis = redis.map_err(|error| error.to_string());
+    let ready = postgres.is_ok() && redis.is_ok();
+    let describe = |check: &Result<(), String>| match check {
+        Ok(()) => json!({ "status": "ok" }),
+        Err(error) => json!({ "status": "unavailable", "error": error }),
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "checks": { "postgres": describe(&postgres), "redis": describe(&redis) },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    crate::metrics::record_pool(&state.pool);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

@@ -1,0 +1,79 @@
+//! Incidents of a workspace, one incident, and the findings of its latest observation.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use statesight_core::wire::{Incident, Role};
+use statesight_store::incidents::IncidentFilter;
+use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
+
+use crate::auth::{Principal, WorkspaceScope};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{IdPath, RawQuery};
+use crate::response::Envelope;
+use crate::state::AppState;
+
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    WorkspaceScope(workspace_id): WorkspaceScope,
+    query: RawQuery,
+) -> ApiResult<Response> {
+    let paging = query.paging::<ByTimeDesc>("incidents")?;
+    let filter = IncidentFilter {
+        application_id: query.uuid("application_id")?,
+        status: query
+            .one_of("status", &["open", "resolved"])?
+            .map(str::to_owned),
+    };
+    principal
+        .authorize(&state, workspace_id, Role::Viewer, "workspace")
+        .await?;
+    let page = statesight_store::incidents::list(
+        &state.pool,
+        workspace_id,
+        &filter,
+        paging.after.as_ref(),
+        paging.limit,
+    )
+    .await?;
+    let next = paging.cursor_after(page.next.as_ref());
+    Ok(Envelope::page(page.items, next).into_response())
+}
+
+async fn authorized_incident(
+    state: &AppState,
+    principal: &Principal,
+    id: uuid::Uuid,
+) -> ApiResult<Incident> {
+    let incident = statesight_store::incidents::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("incident"))?;
+    principal
+        .authorize(state, incident.workspace_id, Role::Viewer, "incident")
+        .await?;
+    Ok(incident)
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Response> {
+    let incident = authorized_incident(&state, &principal, id).await?;
+    Ok(Envelope::ok(incident).into_response())
+}
+
+pub async fn findings(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+    query: RawQuery,
+) -> ApiResult<Response> {
+    let paging = query.paging::<ByOrdinal>("findings")?;
+    authorized_incident(&state, &principal, id).await?;
+    let page =
+        statesight_store::incidents::findings(&state.pool, id, paging.after.as_ref(), paging.limit)
+            .await?;
+    let next = paging.cursor_after(page.next.as_ref());
+    Ok(Envelope::page(page.items, next).into_response())
+}

@@ -1,0 +1,21 @@
+//! Who the caller is and which workspaces they can see.
+
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, ApiResult};
+use crate::response::Envelope;
+use crate::state::AppState;
+
+pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    let me = statesight_store::access::me(&state.pool, principal.user_id)
+        .await?
+        .ok_or_else(|| ApiError::unauthenticated("the signed-in user no longer exists"))?;
+    Ok(Envelope::ok(me).into_response())
+}
+
+/// Public: what a client needs to start signing in.
+pub async fn auth_config(State(state): State<AppState>) -> Response {
+    Envelope::ok(state.public.as_ref().clone()).into_response()
+}

@@ -1,0 +1,627 @@
+//! The read side of `/api/v1` against a real, seeded PostgreSQL database per test: the
+//! role matrix of every route, the envelope, pagination, and bad input that must be 4xx.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const CHECKOUT_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
+const INGRESS_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000504);
+const CHECKOUT_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000701);
+const INGRESS_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000707);
+const CHECKOUT_RUN: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000602);
+
+/// Every read route of the payments workspace, with the workspace header where the route
+/// is scoped by it.
+fn payments_routes() -> Vec<(String, Option<Uuid>)> {
+    vec![
+        (String::from("/api/v1/overview"), Some(PAYMENTS)),
+        (String::from("/api/v1/applications"), Some(PAYMENTS)),
+        (format!("/api/v1/applications/{CHECKOUT_APP}"), None),
+        (
+            format!("/api/v1/applications/{CHECKOUT_APP}/analyses"),
+            None,
+        ),
+        (
+            format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules"),
+            None,
+        ),
+        (
+            format!("/api/v1/applications/{CHECKOUT_APP}/suppressed-findings"),
+            None,
+        ),
+        (String::from("/api/v1/incidents"), Some(PAYMENTS)),
+        (format!("/api/v1/incidents/{CHECKOUT_INCIDENT}"), None),
+        (
+            format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
+            None,
+        ),
+        (format!("/api/v1/analyses/{CHECKOUT_RUN}"), None),
+    ]
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn every_read_route_admits_every_member_role(pool: PgPool) {
+    seeded(&pool).await;
+    for user in [VIEWER, EDITOR, ADMIN] {
+        let router = as_user(&pool, user);
+        for (uri, workspace) in payments_routes() {
+            let reply = get(&router, &uri, workspace).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::OK,
+                "{uri} as {user}: {}",
+                reply.text
+            );
+            assert!(!reply.body["data"].is_null(), "{uri}: data missing");
+            assert!(
+                reply.body["meta"]["request_id"].is_string(),
+                "{uri}: request id missing"
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn non_members_get_not_found_on_every_read_route(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, OUTSIDER);
+    for (uri, workspace) in payments_routes() {
+        let reply = get(&router, &uri, workspace).await;
+        assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn members_of_one_workspace_cannot_see_another(pool: PgPool) {
+    seeded(&pool).await;
+    // EDITOR belongs to payments only.
+    let router = as_user(&pool, EDITOR);
+    for (uri, workspace) in [
+        (format!("/api/v1/incidents/{INGRESS_INCIDENT}"), None),
+        (
+            format!("/api/v1/incidents/{INGRESS_INCIDENT}/findings"),
+            None,
+        ),
+        (format!("/api/v1/applications/{INGRESS_APP}"), None),
+        (String::from("/api/v1/incidents"), Some(PLATFORM)),
+        (String::from("/api/v1/applications"), Some(PLATFORM)),
+        (String::from("/api/v1/overview"), Some(PLATFORM)),
+    ] {
+        let reply = get(&router, &uri, workspace).await;
+        assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+    }
+    // The same answer for an id that exists nowhere: existence does not leak.
+    let unknown = get(
+        &router,
+        &format!("/api/v1/incidents/{}", Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+    let hidden = get(
+        &router,
+        &format!("/api/v1/incidents/{INGRESS_INCIDENT}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        unknown.body["error"]["message"],
+        hidden.body["error"]["message"]
+    );
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn me_lists_the_callers_workspaces_with_roles(pool: PgPool) {
+    seeded(&pool).await;
+    let reply = get(&as_user(&pool, VIEWER), "/api/v1/me", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(
+        reply.body["data"]["user"]["email"],
+        "vera.viewer@acme.example"
+    );
+    let workspaces = reply.body["data"]["workspaces"]
+        .as_array()
+        .expect("workspaces");
+    let summary: Vec<(String, String)> = workspaces
+        .iter()
+        .map(|w| {
+            (
+                w["name"].as_str().unwrap_or("").to_owned(),
+                w["role"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (String::from("acme-payments"), String::from("viewer")),
+            (String::from("acme-platform"), String::from("editor")),
+        ]
+    );
+    for workspace in workspaces {
+        assert!(Uuid::parse_str(workspace["id"].as_str().unwrap_or("")).is_ok());
+    }
+    let outsider = get(&as_user(&pool, OUTSIDER), "/api/v1/me", None).await;
+    assert_eq!(outsider.status, StatusCode::OK);
+    assert_eq!(outsider.body["data"]["workspaces"], serde_json::json!([]));
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn demo_mode_resolves_the_seeded_demo_user_through_the_same_path(pool: PgPool) {
+    seeded(&pool).await;
+    let router = statesight_server::app(state_with(
+        &pool,
+        statesight_server::auth::Authenticator::Demo,
+    ));
+    let me = get(&router, "/api/v1/me", None).await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.body["data"]["user"]["id"], DEMO.to_string());
+    let roles: Vec<&str> = me.body["data"]["workspaces"]
+        .as_array()
+        .expect("workspaces")
+        .iter()
+        .filter_map(|w| w["role"].as_str())
+        .collect();
+    assert_eq!(roles, vec!["admin", "admin"]);
+    let overview = get(&router, "/api/v1/overview", Some(PLATFORM)).await;
+    assert_eq!(overview.status, StatusCode::OK);
+    // Membership still decides: an unknown workspace is not found even in demo mode.
+    let unknown = get(&router, "/api/v1/overview", Some(Uuid::new_v4())).await;
+    assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn demo_mode_without_a_seeded_demo_user_says_what_to_do(pool: PgPool) {
+    let router = statesight_server::app(state_with(
+        &pool,
+        statesight_server::auth::Authenticator::Demo,
+    ));
+    let reply = get(&router, "/api/v1/me", None).await;
+    assert_error(&reply, StatusCode::FORBIDDEN, "identity_not_provisioned");
+    assert!(reply.text.contains("make seed"));
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn auth_required_without_token_verification_refuses_operator_routes(pool: PgPool) {
+    seeded(&pool).await;
+    let router = statesight_server::app(state_with(
+        &pool,
+        statesight_server::auth::Authenticator::TokenRequired,
+    ));
+    let mut routes = payments_routes();
+    routes.push((String::from("/api/v1/me"), None));
+    for (uri, workspace) in routes {
+        let reply = get(&router, &uri, workspace).await;
+        assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthenticated");
+        assert_eq!(
+            reply.headers.get("www-authenticate").map(|v| v.as_bytes()),
+            Some(&b"Bearer"[..])
+        );
+    }
+    // Identity headers are never authentication inputs.
+    let spoofed = send(
+        &router,
+        Request::get("/api/v1/me")
+            .header("x-user-id", DEMO.to_string())
+            .header("x-user-email", "demo@statesight.local")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_error(&spoofed, StatusCode::UNAUTHORIZED, "unauthenticated");
+    // Public routes stay public.
+    for uri in ["/healthz", "/api/v1/auth/config", "/metrics"] {
+        assert_eq!(
+            get(&router, uri, None).await.status,
+            StatusCode::OK,
+            "{uri}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn missing_or_malformed_workspace_header_is_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for uri in [
+        "/api/v1/overview",
+        "/api/v1/applications",
+        "/api/v1/incidents",
+    ] {
+        let missing = get(&router, uri, None).await;
+        assert_error(&missing, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(missing.text.contains("X-Workspace-ID"), "{}", missing.text);
+        for bad in ["not-a-uuid", "", "5eed0000-0000-4000-8000", "' OR 1=1 --"] {
+            let reply = send(
+                &router,
+                Request::get(uri)
+                    .header("x-workspace-id", bad)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        }
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn malformed_path_ids_are_bad_request_and_unknown_ids_not_found(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for template in [
+        "/api/v1/applications/{}",
+        "/api/v1/applications/{}/analyses",
+        "/api/v1/applications/{}/ignore-rules",
+        "/api/v1/applications/{}/suppressed-findings",
+        "/api/v1/incidents/{}",
+        "/api/v1/incidents/{}/findings",
+        "/api/v1/analyses/{}",
+    ] {
+        for bad in [
+            "nope",
+            "123",
+            "5eed0000-0000-4000-8000-00000000050Z",
+            "%E2%98%83",
+        ] {
+            let reply = get(&router, &template.replace("{}", bad), None).await;
+            assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        }
+        let unknown = get(
+            &router,
+            &template.replace("{}", &Uuid::new_v4().to_string()),
+            None,
+        )
+        .await;
+        assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn malformed_query_parameters_are_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for query in [
+        "limit=abc",
+        "limit=0",
+        "limit=-5",
+        "limit=501",
+        "limit=1.5",
+        "limit=99999999999999999999",
+        "limit=1&limit=2",
+        "status=bogus",
+        "status=OPEN",
+        "application_id=not-a-uuid",
+        "cursor=%%%",
+        "cursor=not-base64!",
+        "cursor=eyJmb28iOiJiYXIifQ",
+    ] {
+        let reply = get(
+            &router,
+            &format!("/api/v1/incidents?{query}"),
+            Some(PAYMENTS),
+        )
+        .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    }
+    // Unknown parameters are ignored, the way most HTTP APIs treat them.
+    let reply = get(&router, "/api/v1/incidents?colour=blue", Some(PAYMENTS)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_cursor_from_one_list_is_refused_by_another(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let first = get(&router, "/api/v1/applications?limit=1", Some(PAYMENTS)).await;
+    let cursor = first.body["meta"]["next_cursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_owned();
+    let reply = get(
+        &router,
+        &format!("/api/v1/incidents?cursor={cursor}"),
+        Some(PAYMENTS),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    assert!(reply.text.contains("cursor"));
+}
+
+/// Walks a list one page at a time and returns the ids in order.
+async fn walk(
+    router: &axum::Router,
+    uri: &str,
+    workspace: Option<Uuid>,
+    limit: usize,
+) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    for _ in 0..100 {
+        let mut page_uri = format!("{uri}{separator}limit={limit}");
+        if let Some(cursor) = &cursor {
+            page_uri.push_str(&format!("&cursor={cursor}"));
+        }
+        let reply = get(router, &page_uri, workspace).await;
+        assert_eq!(reply.status, StatusCode::OK, "{page_uri}: {}", reply.text);
+        let items = reply.body["data"].as_array().expect("list data");
+        assert!(items.len() <= limit);
+        ids.extend(
+            items
+                .iter()
+                .map(|item| item["id"].as_str().unwrap_or("").to_owned()),
+        );
+        match reply.body["meta"]["next_cursor"].as_str() {
+            Some(next) => {
+                assert_eq!(items.len(), limit, "a page with a next cursor is full");
+                cursor = Some(next.to_owned());
+            }
+            None => return ids,
+        }
+    }
+    panic!("pagination of {uri} did not end");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn pages_cover_every_item_exactly_once_in_a_stable_order(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for (uri, workspace) in [
+        (String::from("/api/v1/applications"), Some(PAYMENTS)),
+        (String::from("/api/v1/incidents"), Some(PAYMENTS)),
+        (
+            String::from("/api/v1/incidents?status=open"),
+            Some(PAYMENTS),
+        ),
+        (
+            format!("/api/v1/incidents?application_id={CHECKOUT_APP}"),
+            Some(PAYMENTS),
+        ),
+        (
+            format!("/api/v1/applications/{CHECKOUT_APP}/analyses"),
+            None,
+        ),
+        (
+            format!("/api/v1/applications/{CHECKOUT_APP}/suppressed-findings"),
+            None,
+        ),
+        (
+            format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
+            None,
+        ),
+    ] {
+        let all = walk(&router, &uri, workspace, 500).await;
+        assert!(!all.is_empty(), "{uri} is empty in the seed");
+        for limit in [1, 2] {
+            assert_eq!(
+                walk(&router, &uri, workspace, limit).await,
+                all,
+                "{uri} with limit {limit}"
+            );
+        }
+        let mut unique = all.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), all.len(), "{uri} repeats items");
+    }
+    // Filters really filter.
+    let open = walk(&router, "/api/v1/incidents?status=open", Some(PAYMENTS), 50).await;
+    let resolved = walk(
+        &router,
+        "/api/v1/incidents?status=resolved",
+        Some(PAYMENTS),
+        50,
+    )
+    .await;
+    let all = walk(&router, "/api/v1/incidents", Some(PAYMENTS), 50).await;
+    assert_eq!(open.len() + resolved.len(), all.len());
+    assert_eq!(resolved.len(), 1);
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn application_detail_embeds_capped_lists_with_links(pool: PgPool) {
+    seeded(&pool).await;
+    let reply = get(
+        &as_user(&pool, VIEWER),
+        &format!("/api/v1/applications/{CHECKOUT_APP}"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let data = &reply.body["data"];
+    assert_eq!(data["name"], "checkout-api");
+    assert_eq!(data["cluster"]["name"], "staging-eu-1");
+    assert_eq!(data["open_incidents"]["total"], 4);
+    assert_eq!(
+        data["open_incidents"]["href"],
+        format!("/api/v1/incidents?application_id={CHECKOUT_APP}&status=open")
+    );
+    // Most severe first.
+    let severities: Vec<&str> = data["open_incidents"]["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["severity"].as_str())
+        .collect();
+    assert_eq!(severities, vec!["high", "high", "medium", "low"]);
+    assert_eq!(data["recent_suppressions"]["total"], 2);
+    assert_eq!(
+        data["recent_suppressions"]["items"][0]["rule"]["name"],
+        "hpa-owns-replicas"
+    );
+    // Resource-specific application rule first, then inherited workspace rules, read-only.
+    let rules: Vec<(String, bool)> = data["ignore_rules"]["items"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap_or("").to_owned(),
+                r["read_only"].as_bool().unwrap_or(false),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        vec![
+            (String::from("hpa-owns-replicas"), false),
+            (String::from("istio-sidecar-status"), true)
+        ]
+    );
+    assert_eq!(data["latest_run"]["id"], CHECKOUT_RUN.to_string());
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn incident_findings_carry_evidence_of_the_latest_observation(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, VIEWER);
+    let incident = get(
+        &router,
+        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}"),
+        None,
+    )
+    .await;
+    assert_eq!(incident.body["data"]["occurrence_count"], 2);
+    let findings = get(
+        &router,
+        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
+        None,
+    )
+    .await;
+    let items = findings.body["data"].as_array().expect("findings");
+    assert_eq!(
+        items.len(),
+        2,
+        "only the latest observation: {}",
+        findings.text
+    );
+    for finding in items {
+        assert_eq!(
+            finding["observed_at"],
+            incident.body["data"]["last_seen_at"]
+        );
+        assert_eq!(
+            finding["evidence"]["attribution"]["grade"],
+            "not-attributed"
+        );
+        assert_eq!(
+            finding["evidence"]["ownership"]["owners"][0]["manager"],
+            "kubectl-edit"
+        );
+    }
+    assert_eq!(
+        items[0]["path"],
+        "spec.template.spec.containers[name=checkout-api].image"
+    );
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn analysis_shows_its_provenance(pool: PgPool) {
+    seeded(&pool).await;
+    let reply = get(
+        &as_user(&pool, VIEWER),
+        &format!("/api/v1/analyses/{CHECKOUT_RUN}"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let data = &reply.body["data"];
+    assert_eq!(data["status"], "succeeded");
+    assert_eq!(
+        data["desired_provenance"]["commit_sha"],
+        "3f9c2b7e1a4d5c6b8e9f0a1b2c3d4e5f60718293"
+    );
+    assert_eq!(data["live_provenance"]["method"], "kube-api");
+    assert_eq!(data["live_provenance"]["trusted"], true);
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn overview_counts_open_incidents_by_severity_and_recommendation(pool: PgPool) {
+    seeded(&pool).await;
+    let reply = get(&as_user(&pool, VIEWER), "/api/v1/overview", Some(PAYMENTS)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let data = &reply.body["data"];
+    assert_eq!(data["workspace"]["role"], "viewer");
+    assert_eq!(data["applications"], 3);
+    let open = &data["open_incidents"];
+    assert_eq!(open["total"], 5);
+    assert_eq!(
+        open["by_severity"],
+        serde_json::json!({"critical": 1, "high": 2, "medium": 1, "low": 1})
+    );
+    assert_eq!(
+        open["by_recommendation"],
+        serde_json::json!({"reconcile": 1, "investigate": 3, "monitor": 1, "ignore": 0})
+    );
+    assert_eq!(data["top_incidents"][0]["severity"], "critical");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn request_ids_are_echoed_or_generated(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, VIEWER);
+    let mine = send(
+        &router,
+        Request::get("/api/v1/me")
+            .header("x-request-id", "trace-abc_123")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(mine.headers["x-request-id"], "trace-abc_123");
+    assert_eq!(mine.body["meta"]["request_id"], "trace-abc_123");
+    // An error carries it too.
+    let error = send(
+        &router,
+        Request::get("/api/v1/incidents/nope")
+            .header("x-request-id", "trace-err")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(error.body["meta"]["request_id"], "trace-err");
+    // Unsafe ids (log injection, absurd length) are replaced with a fresh one.
+    for bad in ["a\tb", &"x".repeat(500)] {
+        let reply = send(
+            &router,
+            Request::get("/api/v1/me")
+                .header("x-request-id", bad)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        let echoed = reply.headers["x-request-id"]
+            .to_str()
+            .expect("ascii")
+            .to_owned();
+        assert_ne!(echoed, bad);
+        assert_eq!(reply.body["meta"]["request_id"], echoed);
+    }
+    let fresh = get(&router, "/api/v1/me", None).await;
+    let id = fresh.headers["x-request-id"].to_str().expect("ascii");
+    assert!(Uuid::parse_str(id).is_ok());
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn unknown_routes_and_methods_answer_in_the_envelope(pool: PgPool) {
+    let router = as_user(&pool, VIEWER);
+    assert_error(
+        &get(&router, "/api/v1/nothing-here", None).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+    let reply = send(
+        &router,
+        Request::delete("/api/v1/incidents")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}

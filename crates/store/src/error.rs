@@ -1,0 +1,39 @@
+//! The store's error type. Constraint violations that callers turn into 4xx answers are
+//! told apart here, so no other crate needs to know SQLSTATE codes.
+
+/// Errors of the store. Each variant says when it happens.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A query failed: the database is unreachable, timed out, or refused the statement.
+    #[error("database query failed: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the embedded migrations failed (a migration error or a changed migration).
+    #[error("applying database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A Redis command failed or Redis could not be reached.
+    #[error("redis command failed: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// Seed input (example files, Git) could not be read or built.
+    #[error("seeding failed: {0}")]
+    Seed(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// The name of the violated constraint when the database refused a write because of a
+    /// unique, foreign-key or check constraint.
+    pub fn violated_constraint(&self) -> Option<(&'static str, &str)> {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return None;
+        };
+        let kind = match db.code().as_deref() {
+            Some("23505") => "unique",
+            Some("23503") => "foreign_key",
+            Some("23514") => "check",
+            Some("23502") => "not_null",
+            _ => return None,
+        };
+        Some((kind, db.constraint().unwrap_or("")))
+    }
+}

@@ -1,0 +1,19 @@
+//! PostgreSQL and Redis access shared by the server and the worker. Architecture invariant:
+//! this is the only crate that holds SQL; callers get `statesight_core::wire` values or
+//! small row types back, never a database type.
+
+pub mod access;
+pub mod applications;
+pub mod db;
+pub mod error;
+pub mod incidents;
+pub mod keyset;
+pub mod overview;
+pub mod redis_conn;
+pub mod rules;
+pub mod runs;
+pub mod seed;
+
+pub use db::{MIGRATOR, connect, migrate};
+pub use error::{Result, StoreError};
+pub use keyset::Page;

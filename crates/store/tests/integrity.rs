@@ -1,0 +1,324 @@
+//! Tenant integrity, append-only audit and seed idempotency, enforced by the real database
+//! (one fresh database per test). These try to cross workspaces with raw SQL, bypassing
+//! every handler, and expect the database itself to refuse.
+
+use sqlx::PgPool;
+use statesight_store::StoreError;
+use statesight_store::seed::{self, ExampleLocation};
+use uuid::Uuid;
+
+const PAYMENTS: Uuid = seed::PAYMENTS_WORKSPACE_ID;
+const PLATFORM: Uuid = seed::PLATFORM_WORKSPACE_ID;
+const PAYMENTS_CLUSTER: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000302);
+const PAYMENTS_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000402);
+const PLATFORM_CLUSTER: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000303);
+const PLATFORM_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000404);
+const PAYMENTS_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
+const PLATFORM_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000504);
+const PAYMENTS_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000701);
+const PAYMENTS_RUN: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000601);
+
+fn location() -> ExampleLocation {
+    ExampleLocation {
+        ledger_repo_url: String::from("file:///srv/statesight/repos/ledger.git"),
+        ledger_snapshot_dir: String::from("/srv/statesight/examples/ledger/snapshot"),
+    }
+}
+
+async fn seeded(pool: &PgPool) {
+    seed::run(pool, &location()).await.expect("seed");
+}
+
+/// Runs a statement that must be refused by a foreign-key constraint.
+async fn assert_foreign_key_violation(
+    pool: &PgPool,
+    what: &str,
+    query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) {
+    let error = StoreError::from(query.execute(pool).await.expect_err(what));
+    let (kind, constraint) = error
+        .violated_constraint()
+        .unwrap_or_else(|| panic!("{what}: not a constraint error: {error}"));
+    assert_eq!(kind, "foreign_key", "{what}: {error}");
+    assert!(!constraint.is_empty(), "{what}: the constraint is named");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn an_application_cannot_use_another_workspaces_cluster_or_source(pool: PgPool) {
+    seeded(&pool).await;
+    let insert = "INSERT INTO applications (id, workspace_id, name, cluster_id, source_id) VALUES ($1, $2, $3, $4, $5)";
+    assert_foreign_key_violation(
+        &pool,
+        "cluster of workspace B in an application of workspace A",
+        sqlx::query(insert)
+            .bind(Uuid::new_v4())
+            .bind(PAYMENTS)
+            .bind("cross-cluster")
+            .bind(PLATFORM_CLUSTER)
+            .bind(PAYMENTS_SOURCE),
+    )
+    .await;
+    assert_foreign_key_violation(
+        &pool,
+        "source of workspace B in an application of workspace A",
+        sqlx::query(insert)
+            .bind(Uuid::new_v4())
+            .bind(PAYMENTS)
+            .bind("cross-source")
+            .bind(PAYMENTS_CLUSTER)
+            .bind(PLATFORM_SOURCE),
+    )
+    .await;
+    // Moving an existing application's cluster across workspaces is refused the same way.
+    assert_foreign_key_violation(
+        &pool,
+        "update to a foreign cluster",
+        sqlx::query("UPDATE applications SET cluster_id = $1 WHERE id = $2")
+            .bind(PLATFORM_CLUSTER)
+            .bind(PAYMENTS_APP),
+    )
+    .await;
+    // The same-workspace insert works: the constraint is about tenants, not a typo.
+    sqlx::query(insert)
+        .bind(Uuid::new_v4())
+        .bind(PLATFORM)
+        .bind("same-workspace")
+        .bind(PLATFORM_CLUSTER)
+        .bind(PLATFORM_SOURCE)
+        .execute(&pool)
+        .await
+        .expect("same-workspace application");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn an_application_rule_belongs_to_its_applications_workspace(pool: PgPool) {
+    seeded(&pool).await;
+    assert_foreign_key_violation(
+        &pool,
+        "rule of workspace A on an application of workspace B",
+        sqlx::query(
+            "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, reason)
+             VALUES ($1, $2, $3, 'cross', 'spec.replicas', 'test')",
+        )
+        .bind(Uuid::new_v4())
+        .bind(PAYMENTS)
+        .bind(PLATFORM_APP),
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn runs_incidents_findings_and_suppressions_stay_in_their_workspace(pool: PgPool) {
+    seeded(&pool).await;
+    assert_foreign_key_violation(
+        &pool,
+        "run of workspace B for an application of workspace A",
+        sqlx::query(
+            "INSERT INTO analysis_runs (id, workspace_id, application_id) VALUES ($1, $2, $3)",
+        )
+        .bind(Uuid::new_v4())
+        .bind(PLATFORM)
+        .bind(PAYMENTS_APP),
+    )
+    .await;
+    assert_foreign_key_violation(
+        &pool,
+        "incident of workspace B for an application of workspace A",
+        sqlx::query(
+            "INSERT INTO incidents (id, workspace_id, application_id, fingerprint, resource_api_version, resource_kind,
+                 resource_name, cause, title, severity, recommendation, rationale, first_seen_at, last_seen_at)
+             VALUES ($1, $2, $3, 'f', 'v1', 'ConfigMap', 'x', 'unowned', 't', 'low', 'monitor', 'r', now(), now())",
+        )
+        .bind(Uuid::new_v4())
+        .bind(PLATFORM)
+        .bind(PAYMENTS_APP),
+    )
+    .await;
+    assert_foreign_key_violation(
+        &pool,
+        "finding of workspace B on an incident of workspace A",
+        sqlx::query(
+            "INSERT INTO findings (id, workspace_id, incident_id, ordinal, resource_api_version, resource_kind,
+                 resource_name, path, change, observed_at)
+             VALUES ($1, $2, $3, 0, 'v1', 'ConfigMap', 'x', 'data.a', 'changed', now())",
+        )
+        .bind(Uuid::new_v4())
+        .bind(PLATFORM)
+        .bind(PAYMENTS_INCIDENT),
+    )
+    .await;
+    assert_foreign_key_violation(
+        &pool,
+        "suppressed finding of workspace B from a run of workspace A",
+        sqlx::query(
+            "INSERT INTO suppressed_findings (id, workspace_id, application_id, run_id, rule_name, rule_reason, rule_scope,
+                 resource_api_version, resource_kind, resource_name, path, change, observed_at)
+             VALUES ($1, $2, $3, $4, 'r', 'why', 'workspace', 'v1', 'ConfigMap', 'x', 'data.a', 'changed', now())",
+        )
+        .bind(Uuid::new_v4())
+        .bind(PLATFORM)
+        .bind(PLATFORM_APP)
+        .bind(PAYMENTS_RUN),
+    )
+    .await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn one_queued_and_one_running_analysis_per_application(pool: PgPool) {
+    seeded(&pool).await;
+    let insert = "INSERT INTO analysis_runs (id, workspace_id, application_id, status) VALUES ($1, $2, $3, $4)";
+    for status in ["queued", "running"] {
+        sqlx::query(insert)
+            .bind(Uuid::new_v4())
+            .bind(PAYMENTS)
+            .bind(PAYMENTS_APP)
+            .bind(status)
+            .execute(&pool)
+            .await
+            .expect(status);
+        let error = StoreError::from(
+            sqlx::query(insert)
+                .bind(Uuid::new_v4())
+                .bind(PAYMENTS)
+                .bind(PAYMENTS_APP)
+                .bind(status)
+                .execute(&pool)
+                .await
+                .expect_err("a second one"),
+        );
+        assert_eq!(
+            error.violated_constraint().map(|(kind, _)| kind),
+            Some("unique"),
+            "{error}"
+        );
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_operator_audit_log_is_append_only(pool: PgPool) {
+    seeded(&pool).await;
+    sqlx::query(
+        "INSERT INTO operator_audit_log (workspace_id, actor_user_id, action, target_type, target_id, after, request_id)
+         VALUES ($1, $2, 'ignore_rule.create', 'ignore_rule', $3, '{\"name\": \"x\"}', 'req-1')",
+    )
+    .bind(PAYMENTS)
+    .bind(seed::DEMO_USER_ID)
+    .bind(Uuid::new_v4())
+    .execute(&pool)
+    .await
+    .expect("append");
+    for statement in [
+        "UPDATE operator_audit_log SET action = 'forged'",
+        "UPDATE operator_audit_log SET after = '{}'",
+        "DELETE FROM operator_audit_log",
+    ] {
+        let error = sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .expect_err(statement);
+        assert!(
+            error.to_string().contains("append-only"),
+            "{statement}: {error}"
+        );
+    }
+    // Deleting a workspace still works: its log rows keep everything but the reference.
+    sqlx::query("DELETE FROM workspaces WHERE id = $1")
+        .bind(PAYMENTS)
+        .execute(&pool)
+        .await
+        .expect("delete workspace");
+    let (count, orphaned): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE workspace_id IS NULL) FROM operator_audit_log",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!((count, orphaned), (1, 1));
+}
+
+/// A digest of every row of every table, to prove that a second seed changes nothing.
+async fn database_digest(pool: &PgPool) -> String {
+    let tables: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables
+          WHERE table_schema = 'public' AND table_type = 'BASE TABLE' AND table_name <> '_sqlx_migrations'
+          ORDER BY table_name",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("tables");
+    let mut digest = String::new();
+    for (table,) in tables {
+        let sql = format!(
+            "SELECT count(*)::text || ':' || coalesce(md5(string_agg(t::text, '|' ORDER BY t::text)), '') FROM {table} t"
+        );
+        let (row,): (String,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_one(pool)
+            .await
+            .expect("digest");
+        digest.push_str(&format!("{table}={row}\n"));
+    }
+    digest
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn seeding_twice_changes_nothing(pool: PgPool) {
+    let first = seed::run(&pool, &location()).await.expect("first seed");
+    assert!(first.rows_inserted > 50, "{first}");
+    let before = database_digest(&pool).await;
+    let second = seed::run(&pool, &location()).await.expect("second seed");
+    assert_eq!(
+        (second.rows_inserted, second.rows_updated),
+        (0, 0),
+        "{second}"
+    );
+    assert_eq!(database_digest(&pool).await, before);
+    // A checkout moved elsewhere updates only the example's locations.
+    let moved = ExampleLocation {
+        ledger_repo_url: String::from("file:///elsewhere/ledger.git"),
+        ledger_snapshot_dir: String::from("/elsewhere/snapshot"),
+    };
+    let third = seed::run(&pool, &moved).await.expect("third seed");
+    assert_eq!((third.rows_inserted, third.rows_updated), (0, 2), "{third}");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_seed_covers_every_role_and_both_rule_scopes(pool: PgPool) {
+    seeded(&pool).await;
+    let roles: Vec<(String,)> =
+        sqlx::query_as("SELECT DISTINCT role FROM workspace_memberships ORDER BY role")
+            .fetch_all(&pool)
+            .await
+            .expect("roles");
+    assert_eq!(
+        roles,
+        vec![
+            (String::from("admin"),),
+            (String::from("editor"),),
+            (String::from("viewer"),)
+        ]
+    );
+    let demo_admin_of: Vec<(Uuid,)> = sqlx::query_as(
+        "SELECT workspace_id FROM workspace_memberships WHERE user_id = $1 AND role = 'admin' ORDER BY workspace_id",
+    )
+    .bind(seed::DEMO_USER_ID)
+    .fetch_all(&pool)
+    .await
+    .expect("memberships");
+    assert_eq!(demo_admin_of, vec![(PAYMENTS,), (PLATFORM,)]);
+    let (app_rules, workspace_rules, suppressed): (i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE application_id IS NOT NULL), count(*) FILTER (WHERE application_id IS NULL),
+                (SELECT count(*) FROM suppressed_findings) FROM ignore_rules",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("counts");
+    assert!(app_rules >= 2 && workspace_rules >= 2 && suppressed >= 2);
+    // The runnable example has no prebuilt incidents: real analysis produces them.
+    let (ledger_incidents,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM incidents WHERE application_id = $1")
+            .bind(seed::LEDGER_APPLICATION_ID)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(ledger_incidents, 0);
+}

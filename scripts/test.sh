@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# make test: every unit and integration test against the real PostgreSQL and Redis. Each
+# database test gets its own database (sqlx::test), so nextest runs them in parallel.
+source "$(dirname "$0")/lib.sh"
+
+"$ROOT/scripts/services.sh"
+require_cargo
+if ! cargo nextest --version >/dev/null 2>&1; then
+  say "installing cargo-nextest (once)"
+  cargo install cargo-nextest --locked
+fi
+# sqlx::test creates one database per test from this server's maintenance database.
+export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+say "building and running every test (target dir $CARGO_TARGET_DIR)"
+cd "$ROOT"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
