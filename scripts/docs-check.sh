@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make docs-check: the README's first code block holds exactly the two newcomer commands,
-# the README names every Makefile target and every route the server registers, and
+# the README names every Makefile target and every route the handlers document, and
 # docs/ARCHITECTURE.md names every crate.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -12,10 +12,13 @@ fi
 for target in $(grep -oE '^[a-z-]+:.*## ' Makefile | cut -d: -f1); do
   grep -q "make $target" README.md || { echo "README does not mention 'make $target'"; fail=1; }
 done
-while read -r route; do
-  readme_form="${route//\{id\}/:id}"
-  grep -qF "$readme_form" README.md || { echo "README does not document the route $readme_form"; fail=1; }
-done < <(grep -oE '\.route\("[^"]+"' crates/server/src/routes/mod.rs | sed -E 's/\.route\("//; s/"$//')
+# Each handler's #[utoipa::path(method, path = "...")] is a route.
+while read -r method path; do
+  readme_form="${method^^} ${path//\{id\}/:id}"
+  readme_form="${readme_form//\{rule_id\}/:rule_id}"
+  grep -qF "\`$readme_form\`" README.md || { echo "README does not document the route $readme_form"; fail=1; }
+done < <(grep -ohE 'utoipa::path\((get|post|put|patch|delete), path = "[^"]+"' crates/server/src/routes/*.rs \
+           | sed -E 's/utoipa::path\(([a-z]+), path = "([^"]+)"/\1 \2/')
 for crate in crates/*/; do
   name="$(basename "$crate")"
   grep -q "crates/$name" docs/ARCHITECTURE.md || { echo "docs/ARCHITECTURE.md does not describe crates/$name"; fail=1; }

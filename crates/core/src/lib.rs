@@ -1,1 +1,31 @@
+//! StateSight's pure domain: resource identity, manifest parsing, normalization, the drift
+//! engine, drift paths, ignore rules, incidents, recommendations and API wire types.
+//! Architecture invariant: nothing in this crate performs I/O (no tokio, SQL, Redis or HTTP);
+//! callers hand it `(origin_name, bytes)` and already-parsed values.
+
+pub mod analysis;
+pub mod diff;
+pub mod error;
+pub mod fields;
+pub mod identity;
+pub mod incident;
+pub mod manifest;
+pub mod normalize;
+pub mod paths;
+pub mod quantity;
+pub mod recommend;
+pub mod report;
+pub mod rules;
+pub mod secret;
+pub mod source;
 pub mod wire;
+
+pub use analysis::{AnalyzeOptions, Analysis, Problem, analyze};
+pub use diff::{cause_label, Cause, ChangeKind, Finding, Owner, OwnerRole};
+pub use error::{Error, Result, SyntaxError};
+pub use identity::{ResourceId, ResourceRef};
+pub use incident::{Incident, Severity};
+pub use manifest::{ManifestObject, Origin, ParsedManifests, parse_manifests};
+pub use paths::{DriftPath, Segment};
+pub use recommend::Recommendation;
+pub use rules::{IgnoreRule, RuleScope, SuppressedFinding};

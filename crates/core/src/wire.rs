@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 /// A workspace role. Ordered: every role can do what the roles before it can.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,
@@ -41,6 +42,7 @@ impl std::fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     pub id: Uuid,
     pub email: String,
@@ -49,6 +51,7 @@ pub struct User {
 
 /// A workspace as seen by one member: with that member's role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkspaceAccess {
     pub id: Uuid,
     pub name: String,
@@ -57,6 +60,7 @@ pub struct WorkspaceAccess {
 
 /// `GET /api/v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Me {
     pub user: User,
     pub workspaces: Vec<WorkspaceAccess>,
@@ -65,6 +69,7 @@ pub struct Me {
 /// The Kubernetes object a finding or incident is about. `api_version` is the one Git
 /// declares; identity is group/kind/namespace/name (the version is not identity).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceIdentity {
     pub api_version: String,
     pub group: String,
@@ -74,12 +79,14 @@ pub struct ResourceIdentity {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamedRef {
     pub id: Uuid,
     pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     pub id: Uuid,
     pub status: String,
@@ -90,6 +97,7 @@ pub struct RunSummary {
 
 /// An application in lists: with its cluster, source and a digest of its open incidents.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Application {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -109,6 +117,7 @@ pub struct Application {
 /// A list embedded in a detail response, capped; `total` counts every item and `href` is
 /// the paginated route that lists them all.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Capped<T> {
     pub items: Vec<T>,
     pub total: i64,
@@ -118,6 +127,7 @@ pub struct Capped<T> {
 
 /// `GET /api/v1/applications/:id`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApplicationDetail {
     #[serde(flatten)]
     pub application: Application,
@@ -129,6 +139,7 @@ pub struct ApplicationDetail {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Incident {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -151,6 +162,7 @@ pub struct Incident {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     pub id: Uuid,
     pub incident_id: Uuid,
@@ -158,14 +170,19 @@ pub struct Finding {
     pub resource: ResourceIdentity,
     pub path: String,
     pub change: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub desired: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub live: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub owners: Value,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub evidence: Value,
     pub observed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuppressingRule {
     pub id: Option<Uuid>,
     pub name: String,
@@ -174,6 +191,7 @@ pub struct SuppressingRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuppressedFinding {
     pub id: Uuid,
     pub run_id: Option<Uuid>,
@@ -182,13 +200,17 @@ pub struct SuppressedFinding {
     pub resource: ResourceIdentity,
     pub path: String,
     pub change: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub desired: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub live: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
     pub owners: Value,
     pub observed_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IgnoreRule {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -210,6 +232,7 @@ pub struct IgnoreRule {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DesiredProvenance {
     pub repo_url: String,
     pub git_ref: String,
@@ -220,6 +243,7 @@ pub struct DesiredProvenance {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveProvenance {
     pub cluster_id: Uuid,
     pub method: String,
@@ -231,6 +255,7 @@ pub struct LiveProvenance {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AnalysisRun {
     pub id: Uuid,
     pub workspace_id: Uuid,
@@ -253,6 +278,7 @@ pub struct AnalysisRun {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeverityCounts {
     pub critical: i64,
     pub high: i64,
@@ -261,6 +287,7 @@ pub struct SeverityCounts {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RecommendationCounts {
     pub reconcile: i64,
     pub investigate: i64,
@@ -269,6 +296,7 @@ pub struct RecommendationCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OpenIncidentCounts {
     pub total: i64,
     pub by_severity: SeverityCounts,
@@ -276,6 +304,7 @@ pub struct OpenIncidentCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunCounts {
     pub queued: i64,
     pub running: i64,
@@ -285,6 +314,7 @@ pub struct RunCounts {
 
 /// `GET /api/v1/overview`: the state of one workspace at a glance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Overview {
     pub workspace: WorkspaceAccess,
     pub applications: i64,
@@ -295,4 +325,206 @@ pub struct Overview {
     /// The most severe open incidents, most severe and most recent first.
     pub top_incidents: Vec<Incident>,
     pub recent_runs: Vec<AnalysisRun>,
+}
+
+/// How the worker reads a cluster's live state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum LiveSource {
+    #[serde(rename = "kube-api")]
+    KubeApi,
+    #[serde(rename = "in-cluster")]
+    InCluster,
+    #[serde(rename = "kubectl")]
+    Kubectl,
+    #[serde(rename = "snapshot")]
+    Snapshot,
+}
+
+impl LiveSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveSource::KubeApi => "kube-api",
+            LiveSource::InCluster => "in-cluster",
+            LiveSource::Kubectl => "kubectl",
+            LiveSource::Snapshot => "snapshot",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "kube-api" => Some(LiveSource::KubeApi),
+            "in-cluster" => Some(LiveSource::InCluster),
+            "kubectl" => Some(LiveSource::Kubectl),
+            "snapshot" => Some(LiveSource::Snapshot),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Cluster {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub description: String,
+    pub live_source: LiveSource,
+    pub kubeconfig_path: Option<String>,
+    pub context: Option<String>,
+    pub snapshot_dir: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/clusters` and `PUT /api/v1/clusters/:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ClusterInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub live_source: LiveSource,
+    #[serde(default)]
+    pub kubeconfig_path: Option<String>,
+    #[serde(default)]
+    pub context: Option<String>,
+    #[serde(default)]
+    pub snapshot_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Source {
+    pub id: Uuid,
+    pub workspace_id: Uuid,
+    pub name: String,
+    pub repo_url: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub path: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Body of `POST /api/v1/sources` and `PUT /api/v1/sources/:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SourceInput {
+    pub name: String,
+    pub repo_url: String,
+    #[serde(rename = "ref", default = "default_ref")]
+    pub git_ref: String,
+    #[serde(default = "default_path")]
+    pub path: String,
+}
+
+fn default_ref() -> String {
+    String::from("HEAD")
+}
+
+fn default_path() -> String {
+    String::from(".")
+}
+
+/// Body of `POST /api/v1/applications` and `PUT /api/v1/applications/:id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ApplicationInput {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub cluster_id: Uuid,
+    pub source_id: Uuid,
+    pub default_namespace: String,
+}
+
+/// Body of `POST /api/v1/applications/:id/analyze` (optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeRequest {
+    /// A commit SHA or ref to analyse instead of the source's ref.
+    #[serde(default)]
+    pub revision: Option<String>,
+}
+
+/// Body of `POST …/ignore-rules` and `PUT …/ignore-rules/:ruleID`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRuleInput {
+    pub name: String,
+    pub match_expression: String,
+    #[serde(default)]
+    pub resource_ref: Option<String>,
+    #[serde(default)]
+    pub managed_by: Option<String>,
+    pub reason: String,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Body of `PATCH …/ignore-rules/:ruleID`: only the fields given change; `null` clears the
+/// optional ones.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct IgnoreRulePatch {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_expression: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub resource_ref: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub managed_by: Option<Option<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+}
+
+/// `Option<Option<T>>` that tells an absent field (`None`) from an explicit `null`
+/// (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(inner) => inner.serialize(serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(deserializer).map(Some)
+    }
+}
+
+/// What still uses a cluster or source that someone tries to delete (409 details).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct References {
+    pub applications: Vec<NamedRef>,
 }

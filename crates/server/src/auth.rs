@@ -114,3 +114,13 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkspaceScope {
         Ok(WorkspaceScope(id))
     }
 }
+
+impl Principal {
+    /// The caller as the audit log records them, with this request's id.
+    pub fn actor(&self) -> statesight_store::audit::Actor {
+        statesight_store::audit::Actor {
+            user_id: self.user_id,
+            request_id: crate::response::current_request_id(),
+        }
+    }
+}

@@ -28,6 +28,9 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// Prefix of every Redis key (lets deployments share one Redis).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "statesight")]
+    pub redis_key_prefix: String,
     /// Address to listen on.
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8080")]
     pub bind_addr: SocketAddr,

@@ -81,6 +81,12 @@ impl From<StoreError> for ApiError {
             tracing::error!(error = %error, "database unavailable");
             return ApiError::unavailable("the database is unavailable; retry shortly");
         }
+        if let StoreError::Redis(_) = &error {
+            tracing::error!(error = %error, "redis unavailable");
+            return ApiError::unavailable(
+                "the analysis queue (Redis) is unavailable; retry shortly",
+            );
+        }
         tracing::error!(error = %error, "store error");
         ApiError::internal()
     }
@@ -104,5 +110,27 @@ impl IntoResponse for ApiError {
             );
         }
         response
+    }
+}
+
+/// Maps a store error from a write: uniqueness is a 409 naming what clashed, a foreign-key
+/// refusal a 422 (a referenced row of another workspace or gone meanwhile), anything else
+/// the usual mapping.
+pub fn write_error(error: StoreError, what: &str) -> ApiError {
+    match error.violated_constraint() {
+        Some(("unique", _)) => ApiError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!("{what} with this name already exists in this scope; choose another name"),
+        ),
+        Some(("foreign_key", constraint)) => ApiError::validation(format!(
+            "{what} refers to a row that does not exist in this workspace ({constraint})"
+        ))
+        .with_details(json!({ "constraint": constraint })),
+        Some(("check", constraint)) => ApiError::validation(format!(
+            "{what} breaks a rule of the data model ({constraint})"
+        ))
+        .with_details(json!({ "constraint": constraint })),
+        _ => ApiError::from(error),
     }
 }

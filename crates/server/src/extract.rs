@@ -180,3 +180,129 @@ fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> ApiResult<K> 
     }
     Ok(body.after)
 }
+
+/// A JSON request body whose every refusal speaks the error envelope: malformed JSON is
+/// 400, wrong types, missing or unknown fields 422, a missing content type 415, an
+/// oversize body 413.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> ApiResult<Self> {
+        use axum::extract::rejection::JsonRejection;
+        use axum::http::StatusCode;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::validation(format!(
+                "the request body does not fit this route: {}",
+                error.body_text()
+            ))),
+            Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::bad_request(format!(
+                "the request body is not valid JSON: {}",
+                error.body_text()
+            ))),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            )),
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(payload_too_large())
+            }
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "the request body could not be read: {}",
+                rejection.body_text()
+            ))),
+        }
+    }
+}
+
+pub fn payload_too_large() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!(
+            "the request body is larger than {} bytes",
+            crate::MAX_BODY_BYTES
+        ),
+    )
+}
+
+/// An optional JSON body: an empty body is `T::default()`, anything else must be JSON
+/// (with a JSON content type), refused the way `ApiJson` refuses it.
+pub struct OptionalJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for OptionalJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> ApiResult<Self> {
+        use axum::http::StatusCode;
+        let is_json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| {
+                let essence = value.split(';').next().unwrap_or("").trim();
+                essence.eq_ignore_ascii_case("application/json")
+                    || essence.to_ascii_lowercase().ends_with("+json")
+            });
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    payload_too_large()
+                } else {
+                    ApiError::bad_request(format!(
+                        "the request body could not be read: {}",
+                        rejection.body_text()
+                    ))
+                }
+            })?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        serde_json::from_slice(&bytes)
+            .map(OptionalJson)
+            .map_err(|error| match error.classify() {
+                serde_json::error::Category::Data => ApiError::validation(format!(
+                    "the request body does not fit this route: {error}"
+                )),
+                _ => ApiError::bad_request(format!("the request body is not valid JSON: {error}")),
+            })
+    }
+}
+
+/// Two UUID path parameters (`/applications/{id}/ignore-rules/{rule_id}`).
+pub struct IdPair(pub Uuid, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPair {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|error| ApiError::bad_request(format!("invalid path parameters: {error}")))?;
+        let parse = |raw: &str| {
+            Uuid::parse_str(raw).map_err(|_| {
+                ApiError::bad_request(format!("the ids in the path must be UUIDs, got {raw:?}"))
+            })
+        };
+        Ok(IdPair(parse(&first)?, parse(&second)?))
+    }
+}

@@ -6,11 +6,13 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod response;
 pub mod routes;
 pub mod seed;
 pub mod state;
 pub mod telemetry;
+pub mod validate;
 
 use std::time::{Duration, Instant};
 
@@ -20,7 +22,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
@@ -35,7 +36,8 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
-    routes::router()
+    let (router, _) = routes::router().split_for_parts();
+    router
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -54,7 +56,7 @@ pub fn app(state: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
         ))
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_context))
         .with_state(state)
 }

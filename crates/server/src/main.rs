@@ -87,8 +87,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Serve(args)) => serve(args).await,
         None => {
+            // Invalid environment values get clap's own message and exit code.
             let args = ServeFromEnvironment::try_parse_from(["statesight-server serve"])
-                .map_err(|error| anyhow::anyhow!("{}", error.render()))?;
+                .unwrap_or_else(|error| error.exit());
             serve(args.serve).await
         }
         Some(Command::Migrate(database)) => {
@@ -151,7 +152,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         audience: args.oidc_audience.clone(),
         client_id: args.oidc_client_id.clone(),
     };
-    let state = AppState::new(pool, redis, authenticator, public);
+    let state =
+        AppState::new(pool, redis, authenticator, public).with_redis_prefix(&args.redis_key_prefix);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| {

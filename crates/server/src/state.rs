@@ -14,10 +14,14 @@ pub struct AppState {
     pub authenticator: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
     pub public: Arc<PublicAuthConfig>,
+    pub queue: statesight_store::queue::Queue,
 }
 
+/// The default prefix of every Redis key StateSight writes.
+pub const DEFAULT_REDIS_PREFIX: &str = "statesight";
+
 /// What `GET /api/v1/auth/config` tells clients about signing in.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct PublicAuthConfig {
     pub auth_required: bool,
     pub issuer: Option<String>,
@@ -34,10 +38,19 @@ impl AppState {
     ) -> Self {
         AppState {
             pool,
+            queue: statesight_store::queue::Queue::new(redis.clone(), DEFAULT_REDIS_PREFIX),
             redis,
             authenticator: Arc::new(authenticator),
             metrics: crate::metrics::handle(),
             public: Arc::new(public),
         }
+    }
+}
+
+impl AppState {
+    /// Uses `prefix` for Redis keys (deployments sharing a Redis, parallel tests).
+    pub fn with_redis_prefix(mut self, prefix: &str) -> Self {
+        self.queue = statesight_store::queue::Queue::new(self.redis.clone(), prefix);
+        self
     }
 }

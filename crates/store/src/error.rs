@@ -6,16 +6,33 @@
 pub enum StoreError {
     /// A query failed: the database is unreachable, timed out, or refused the statement.
     #[error("database query failed: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// Applying the embedded migrations failed (a migration error or a changed migration).
     #[error("applying database migrations failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     /// A Redis command failed or Redis could not be reached.
     #[error("redis command failed: {0}")]
-    Redis(#[from] redis::RedisError),
-    /// Seed input (example files, Git) could not be read or built.
-    #[error("seeding failed: {0}")]
-    Seed(String),
+    Redis(redis::RedisError),
+}
+
+// The wrapped errors are rendered in the message rather than exposed as `source()`, so an
+// `anyhow` chain printed with `{:#}` names each cause once.
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        StoreError::Database(error)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(error: sqlx::migrate::MigrateError) -> Self {
+        StoreError::Migrate(error)
+    }
+}
+
+impl From<redis::RedisError> for StoreError {
+    fn from(error: redis::RedisError) -> Self {
+        StoreError::Redis(error)
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,11 +4,14 @@
 
 pub mod access;
 pub mod applications;
+pub mod audit;
 pub mod db;
 pub mod error;
 pub mod incidents;
 pub mod keyset;
+pub mod onboarding;
 pub mod overview;
+pub mod queue;
 pub mod redis_conn;
 pub mod rules;
 pub mod runs;

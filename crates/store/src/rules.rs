@@ -77,3 +77,177 @@ pub async fn applicable_to_application(
     .await?;
     Ok(rows.into_iter().map(|row| row.into_wire(true)).collect())
 }
+
+/// Validated rule fields.
+#[derive(Debug, Clone)]
+pub struct RuleValues {
+    pub name: String,
+    pub match_expression: String,
+    pub resource_ref: Option<String>,
+    pub managed_by: Option<String>,
+    pub reason: String,
+    pub enabled: bool,
+}
+
+macro_rules! rule_columns {
+    () => {
+        "id, workspace_id, application_id, name, match_expression, resource_ref, managed_by, reason,
+         enabled, created_by, updated_by, created_at, updated_at"
+    };
+}
+
+/// An application-scoped rule, looked up through its application (a rule id from
+/// another application is not found).
+pub async fn get_application_rule(
+    pool: &PgPool,
+    application_id: Uuid,
+    rule_id: Uuid,
+) -> Result<Option<IgnoreRule>> {
+    let row: Option<RuleRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM ignore_rules WHERE id = $1 AND application_id = $2"
+    ))
+    .bind(rule_id)
+    .bind(application_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| row.into_wire(false)))
+}
+
+pub async fn create_application_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    workspace_id: Uuid,
+    application_id: Uuid,
+    values: &RuleValues,
+) -> Result<IgnoreRule> {
+    let mut tx = pool.begin().await?;
+    let row: RuleRow = sqlx::query_as(concat!(
+        "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, resource_ref,
+             managed_by, reason, enabled, created_by, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING ",
+        rule_columns!()
+    ))
+    .bind(Uuid::now_v7())
+    .bind(workspace_id)
+    .bind(application_id)
+    .bind(&values.name)
+    .bind(&values.match_expression)
+    .bind(&values.resource_ref)
+    .bind(&values.managed_by)
+    .bind(&values.reason)
+    .bind(values.enabled)
+    .bind(actor.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let rule = row.into_wire(false);
+    crate::audit::append(
+        &mut tx,
+        actor,
+        crate::audit::Entry {
+            workspace_id,
+            action: "ignore_rule.create",
+            target_type: "ignore_rule",
+            target_id: rule.id,
+            before: None,
+            after: serde_json::to_value(&rule).ok(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(rule)
+}
+
+/// Replaces an application rule's fields. Findings already suppressed keep the name and
+/// reason they captured; only future analyses see the change.
+pub async fn update_application_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    application_id: Uuid,
+    rule_id: Uuid,
+    values: &RuleValues,
+    action: &str,
+) -> Result<Option<IgnoreRule>> {
+    let mut tx = pool.begin().await?;
+    let before: Option<RuleRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM ignore_rules WHERE id = $1 AND application_id = $2 FOR UPDATE"
+    ))
+    .bind(rule_id)
+    .bind(application_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before.map(|row| row.into_wire(false)) else {
+        return Ok(None);
+    };
+    let row: RuleRow = sqlx::query_as(concat!(
+        "UPDATE ignore_rules SET name = $2, match_expression = $3, resource_ref = $4, managed_by = $5,
+                reason = $6, enabled = $7, updated_by = $8, updated_at = now()
+          WHERE id = $1 RETURNING ",
+        rule_columns!()
+    ))
+    .bind(rule_id)
+    .bind(&values.name)
+    .bind(&values.match_expression)
+    .bind(&values.resource_ref)
+    .bind(&values.managed_by)
+    .bind(&values.reason)
+    .bind(values.enabled)
+    .bind(actor.user_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let after = row.into_wire(false);
+    crate::audit::append(
+        &mut tx,
+        actor,
+        crate::audit::Entry {
+            workspace_id: after.workspace_id,
+            action,
+            target_type: "ignore_rule",
+            target_id: rule_id,
+            before: serde_json::to_value(&before).ok(),
+            after: serde_json::to_value(&after).ok(),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(after))
+}
+
+/// Deletes an application rule; `false` when it was not there.
+pub async fn delete_application_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    application_id: Uuid,
+    rule_id: Uuid,
+) -> Result<bool> {
+    let mut tx = pool.begin().await?;
+    let before: Option<RuleRow> = sqlx::query_as(concat!(
+        "DELETE FROM ignore_rules WHERE id = $1 AND application_id = $2 RETURNING ",
+        rule_columns!()
+    ))
+    .bind(rule_id)
+    .bind(application_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(before) = before.map(|row| row.into_wire(false)) else {
+        return Ok(false);
+    };
+    crate::audit::append(
+        &mut tx,
+        actor,
+        crate::audit::Entry {
+            workspace_id: before.workspace_id,
+            action: "ignore_rule.delete",
+            target_type: "ignore_rule",
+            target_id: rule_id,
+            before: serde_json::to_value(&before).ok(),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

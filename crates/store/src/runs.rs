@@ -184,3 +184,145 @@ pub async fn recent_in_workspace(
         .await?;
     Ok(rows.into_iter().map(AnalysisRun::from).collect())
 }
+
+/// What `request_analysis` decided.
+#[derive(Debug, Clone)]
+pub enum AnalysisRequest {
+    /// A new run was recorded and its job enqueued (202).
+    Created(AnalysisRun),
+    /// A run for the same target is already queued or running (200).
+    Existing(AnalysisRun),
+    /// The queued follow-up now targets the newer revision asked for (200).
+    Coalesced(AnalysisRun),
+    /// The application does not exist.
+    NoApplication,
+}
+
+#[derive(sqlx::FromRow)]
+struct InFlight {
+    id: Uuid,
+    status: String,
+    requested_revision: Option<String>,
+}
+
+/// Records an analysis request. The application row is locked for the decision, so
+/// concurrent requests serialize: the first creates a run, the rest find it. A run is in
+/// flight at most once per application, with at most one follow-up queued behind it (the
+/// database's partial unique indexes back this up).
+///
+/// The job is enqueued before the transaction commits: if Redis refuses, nothing is
+/// recorded; if the commit fails after enqueueing, the worker finds no queued run for the
+/// job and drops it.
+pub async fn request_analysis(
+    pool: &PgPool,
+    queue: &crate::queue::Queue,
+    actor: &crate::audit::Actor,
+    application_id: Uuid,
+    revision: Option<String>,
+) -> Result<AnalysisRequest> {
+    let mut tx = pool.begin().await?;
+    let workspace: Option<(Uuid,)> =
+        sqlx::query_as("SELECT workspace_id FROM applications WHERE id = $1 FOR UPDATE")
+            .bind(application_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((workspace_id,)) = workspace else {
+        return Ok(AnalysisRequest::NoApplication);
+    };
+    let in_flight: Vec<InFlight> = sqlx::query_as(
+        "SELECT id, status, requested_revision FROM analysis_runs
+          WHERE application_id = $1 AND status IN ('queued', 'running')",
+    )
+    .bind(application_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let queued = in_flight.iter().find(|run| run.status == "queued");
+    let running = in_flight.iter().find(|run| run.status == "running");
+
+    if let Some(queued) = queued {
+        if queued.requested_revision == revision || revision.is_none() {
+            let id = queued.id;
+            tx.commit().await?;
+            return existing(pool, id, AnalysisRequest::Existing).await;
+        }
+        sqlx::query("UPDATE analysis_runs SET requested_revision = $2 WHERE id = $1")
+            .bind(queued.id)
+            .bind(&revision)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(
+            &mut tx,
+            actor,
+            crate::audit::Entry {
+                workspace_id,
+                action: "analysis.coalesce",
+                target_type: "analysis_run",
+                target_id: queued.id,
+                before: Some(
+                    serde_json::json!({ "requested_revision": queued.requested_revision }),
+                ),
+                after: Some(serde_json::json!({ "requested_revision": revision })),
+            },
+        )
+        .await?;
+        let id = queued.id;
+        tx.commit().await?;
+        return existing(pool, id, AnalysisRequest::Coalesced).await;
+    }
+    if let Some(running) = running {
+        if running.requested_revision == revision {
+            let id = running.id;
+            tx.commit().await?;
+            return existing(pool, id, AnalysisRequest::Existing).await;
+        }
+    }
+
+    let run_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO analysis_runs (id, workspace_id, application_id, status, trigger, requested_revision, requested_by)
+         VALUES ($1, $2, $3, 'queued', 'manual', $4, $5)",
+    )
+    .bind(run_id)
+    .bind(workspace_id)
+    .bind(application_id)
+    .bind(&revision)
+    .bind(actor.user_id)
+    .execute(&mut *tx)
+    .await?;
+    crate::audit::append(
+        &mut tx,
+        actor,
+        crate::audit::Entry {
+            workspace_id,
+            action: "analysis.request",
+            target_type: "analysis_run",
+            target_id: run_id,
+            before: None,
+            after: Some(serde_json::json!({
+                "application_id": application_id,
+                "requested_revision": revision,
+                "follow_up_of": running.map(|run| run.id),
+            })),
+        },
+    )
+    .await?;
+    let job = crate::queue::Job {
+        run_id,
+        application_id,
+    };
+    queue.enqueue(&job, running.is_none()).await?;
+    tx.commit().await?;
+    existing(pool, run_id, AnalysisRequest::Created).await
+}
+
+async fn existing(
+    pool: &PgPool,
+    run_id: Uuid,
+    wrap: fn(AnalysisRun) -> AnalysisRequest,
+) -> Result<AnalysisRequest> {
+    Ok(match get(pool, run_id).await? {
+        Some(run) => wrap(run),
+        // Deleted between the decision and the read (the application was removed).
+        None => AnalysisRequest::NoApplication,
+    })
+}

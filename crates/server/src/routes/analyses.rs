@@ -2,16 +2,18 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::Role;
+use statesight_core::wire::{AnalysisRun, AnalyzeRequest, Role};
 use statesight_store::keyset::ByTimeDesc;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, RawQuery};
+use crate::openapi::{Data, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::routes::applications::authorized_application;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/v1/analyses/{id}", tag = "analysis", params(("id" = Uuid, Path, description = "analysis run id")), responses((status = 200, description = "the run with its provenance (viewer)", body = Data<AnalysisRun>), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -26,6 +28,7 @@ pub async fn get(
     Ok(Envelope::ok(run).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/applications/{id}/analyses", tag = "analysis", params(("id" = Uuid, Path, description = "application id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "runs, newest first (viewer)", body = Data<Vec<AnalysisRun>>), ReadErrors))]
 pub async fn list_for_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -43,4 +46,38 @@ pub async fn list_for_application(
     .await?;
     let next = paging.cursor_after(page.next.as_ref());
     Ok(Envelope::page(page.items, next).into_response())
+}
+
+/// Records an analysis request: 202 with a new run, 200 with the run already queued or
+/// running for the same target (or the queued follow-up, retargeted to the newest
+/// revision asked for).
+#[utoipa::path(post, path = "/api/v1/applications/{id}/analyze", tag = "analysis", params(("id" = Uuid, Path, description = "application id")), request_body(content = Option<AnalyzeRequest>, description = "optional; {\"revision\": \"<sha or ref>\"}"), responses((status = 202, description = "a new run was queued (editor)", body = Data<AnalysisRun>), (status = 200, description = "a run for that target is already queued or running, or the queued follow-up now targets this revision", body = Data<AnalysisRun>), WriteErrors))]
+pub async fn analyze(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+    crate::extract::OptionalJson(request): crate::extract::OptionalJson<
+        statesight_core::wire::AnalyzeRequest,
+    >,
+) -> ApiResult<Response> {
+    authorized_application(&state, &principal, id, Role::Editor).await?;
+    let revision = crate::validate::revision(request.revision.as_deref())?;
+    use statesight_store::runs::AnalysisRequest;
+    match statesight_store::runs::request_analysis(
+        &state.pool,
+        &state.queue,
+        &principal.actor(),
+        id,
+        revision,
+    )
+    .await?
+    {
+        AnalysisRequest::Created(run) => Ok(Envelope::ok(run)
+            .with_status(axum::http::StatusCode::ACCEPTED)
+            .into_response()),
+        AnalysisRequest::Existing(run) | AnalysisRequest::Coalesced(run) => {
+            Ok(Envelope::ok(run).into_response())
+        }
+        AnalysisRequest::NoApplication => Err(ApiError::not_found("application")),
+    }
 }

@@ -3,18 +3,22 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{Application, ApplicationDetail, Capped, Role};
+use statesight_core::wire::{
+    Application, ApplicationDetail, ApplicationInput, Capped, Role, SuppressedFinding,
+};
 use statesight_store::keyset::{ByName, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{IdPath, RawQuery};
+use crate::error::{ApiError, ApiResult, write_error};
+use crate::extract::{ApiJson, IdPath, RawQuery};
+use crate::openapi::{Data, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
 /// How many items each embedded list of the detail shows before pointing at its route.
 const EMBEDDED_CAP: i64 = 20;
 
+#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -52,6 +56,7 @@ pub(crate) async fn authorized_application(
     Ok(application)
 }
 
+#[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 200, description = "the application with open incidents, recent suppressions and applicable rules (viewer)", body = Data<ApplicationDetail>), ReadErrors))]
 pub async fn detail(
     State(state): State<AppState>,
     principal: Principal,
@@ -97,18 +102,7 @@ fn capped<T>(items: Vec<T>, total: i64, href: String) -> Capped<T> {
     }
 }
 
-/// The rules that apply to an application in the worker's order (workspace rules marked
-/// read-only). Rules are few per application, so this list is not paginated.
-pub async fn ignore_rules(
-    State(state): State<AppState>,
-    principal: Principal,
-    IdPath(id): IdPath,
-) -> ApiResult<Response> {
-    authorized_application(&state, &principal, id, Role::Viewer).await?;
-    let rules = statesight_store::rules::applicable_to_application(&state.pool, id).await?;
-    Ok(Envelope::ok(rules).into_response())
-}
-
+#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
 pub async fn suppressed_findings(
     State(state): State<AppState>,
     principal: Principal,
@@ -126,4 +120,103 @@ pub async fn suppressed_findings(
     .await?;
     let next = paging.cursor_after(page.next.as_ref());
     Ok(Envelope::page(page.items, next).into_response())
+}
+
+/// Checks that the cluster and source named in a body belong to `workspace_id`; a 422
+/// that says which one does not (the database refuses it too).
+async fn check_references(
+    state: &AppState,
+    workspace_id: uuid::Uuid,
+    input: &ApplicationInput,
+) -> ApiResult<()> {
+    let cluster = statesight_store::onboarding::get_cluster(&state.pool, input.cluster_id).await?;
+    if cluster.is_none_or(|cluster| cluster.workspace_id != workspace_id) {
+        return Err(ApiError::validation(format!(
+            "cluster_id {} is not a cluster of this workspace",
+            input.cluster_id
+        ))
+        .with_details(serde_json::json!({ "field": "cluster_id" })));
+    }
+    let source = statesight_store::onboarding::get_source(&state.pool, input.source_id).await?;
+    if source.is_none_or(|source| source.workspace_id != workspace_id) {
+        return Err(ApiError::validation(format!(
+            "source_id {} is not a source of this workspace",
+            input.source_id
+        ))
+        .with_details(serde_json::json!({ "field": "source_id" })));
+    }
+    Ok(())
+}
+
+#[utoipa::path(post, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = ApplicationInput, responses((status = 201, description = "created (admin); cluster and source must belong to the workspace", body = Data<Application>), WriteErrors))]
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    WorkspaceScope(workspace_id): WorkspaceScope,
+    ApiJson(input): ApiJson<ApplicationInput>,
+) -> ApiResult<Response> {
+    principal
+        .authorize(&state, workspace_id, Role::Admin, "workspace")
+        .await?;
+    let values = crate::validate::application(&input)?;
+    check_references(&state, workspace_id, &input).await?;
+    let id = statesight_store::onboarding::create_application(
+        &state.pool,
+        &principal.actor(),
+        workspace_id,
+        &values,
+    )
+    .await
+    .map_err(|error| write_error(error, "an application"))?;
+    let application = statesight_store::applications::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("application"))?;
+    Ok(Envelope::ok(application)
+        .with_status(axum::http::StatusCode::CREATED)
+        .into_response())
+}
+
+#[utoipa::path(put, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), request_body = ApplicationInput, responses((status = 200, description = "replaced (admin)", body = Data<Application>), WriteErrors))]
+pub async fn replace(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+    ApiJson(input): ApiJson<ApplicationInput>,
+) -> ApiResult<Response> {
+    let current = authorized_application(&state, &principal, id, Role::Admin).await?;
+    let values = crate::validate::application(&input)?;
+    check_references(&state, current.workspace_id, &input).await?;
+    let updated = statesight_store::onboarding::update_application(
+        &state.pool,
+        &principal.actor(),
+        id,
+        &values,
+    )
+    .await
+    .map_err(|error| write_error(error, "an application"))?;
+    if !updated {
+        return Err(ApiError::not_found("application"));
+    }
+    let application = statesight_store::applications::get(&state.pool, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("application"))?;
+    Ok(Envelope::ok(application).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 204, description = "deleted with its runs, incidents and rules (admin)"), WriteErrors))]
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Response> {
+    authorized_application(&state, &principal, id, Role::Admin).await?;
+    match statesight_store::onboarding::delete_application(&state.pool, &principal.actor(), id)
+        .await
+        .map_err(|error| write_error(error, "the application"))?
+    {
+        statesight_store::onboarding::Deleted::Yes => {
+            Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+        }
+        _ => Err(ApiError::not_found("application")),
+    }
 }

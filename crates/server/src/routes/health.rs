@@ -11,11 +11,13 @@ use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is alive", body = Object)))]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(json!({ "status": "ok" }))
 }
 
 /// 200 when PostgreSQL and Redis both answer, else 503 naming what is down.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "PostgreSQL and Redis answer", body = Object), (status = 503, description = "a dependency is down; the body names it", body = Object)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let (postgres, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, statesight_store::db::ping(&state.pool)),
@@ -44,6 +46,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::metrics::record_pool(&state.pool);
     (
@@ -54,4 +57,16 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.metrics.render(),
     )
         .into_response()
+}
+
+/// The OpenAPI document of this server, generated from the handlers.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "this document", body = Object)))]
+pub async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| {
+        crate::openapi::document()
+            .to_pretty_json()
+            .unwrap_or_else(|error| format!("{{\"error\": \"{error}\"}}"))
+    });
+    ([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response()
 }

@@ -2,16 +2,18 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{Incident, Role};
+use statesight_core::wire::{Finding, Incident, Role};
 use statesight_store::incidents::IncidentFilter;
 use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, RawQuery};
+use crate::openapi::{Data, ReadErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("application_id" = Option<Uuid>, Query, description = "only this application"), ("status" = Option<String>, Query, description = "open or resolved"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "incidents, most recently seen first (viewer)", body = Data<Vec<Incident>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -54,6 +56,7 @@ async fn authorized_incident(
     Ok(incident)
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", tag = "incidents", params(("id" = Uuid, Path, description = "incident id")), responses((status = 200, description = "the incident (viewer)", body = Data<Incident>), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -63,6 +66,7 @@ pub async fn get(
     Ok(Envelope::ok(incident).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/findings", tag = "incidents", params(("id" = Uuid, Path, description = "incident id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "findings of the latest observation with evidence (viewer)", body = Data<Vec<Finding>>), ReadErrors))]
 pub async fn findings(
     State(state): State<AppState>,
     principal: Principal,

@@ -1,41 +1,53 @@
-//! Every URL the server answers, in one place. One module per resource.
+//! Every URL the server answers, in one place, registered through `utoipa_axum` so each
+//! route carries its OpenAPI description. One module per resource.
 
 mod analyses;
 mod applications;
+mod clusters;
 mod health;
+mod ignore_rules;
 mod incidents;
 mod me;
 mod overview;
+mod sources;
 
-use axum::Router;
-use axum::routing::get;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::openapi::ApiDoc;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/api/v1/auth/config", get(me::auth_config))
-        .route("/api/v1/me", get(me::me))
-        .route("/api/v1/overview", get(overview::overview))
-        .route("/api/v1/applications", get(applications::list))
-        .route("/api/v1/applications/{id}", get(applications::detail))
-        .route(
-            "/api/v1/applications/{id}/analyses",
-            get(analyses::list_for_application),
-        )
-        .route(
-            "/api/v1/applications/{id}/ignore-rules",
-            get(applications::ignore_rules),
-        )
-        .route(
-            "/api/v1/applications/{id}/suppressed-findings",
-            get(applications::suppressed_findings),
-        )
-        .route("/api/v1/analyses/{id}", get(analyses::get))
-        .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::get))
-        .route("/api/v1/incidents/{id}/findings", get(incidents::findings))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(me::auth_config))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(me::me))
+        .routes(routes!(overview::overview))
+        .routes(routes!(clusters::list, clusters::create))
+        .routes(routes!(clusters::get, clusters::replace, clusters::delete))
+        .routes(routes!(sources::list, sources::create))
+        .routes(routes!(sources::get, sources::replace, sources::delete))
+        .routes(routes!(applications::list, applications::create))
+        .routes(routes!(
+            applications::detail,
+            applications::replace,
+            applications::delete
+        ))
+        .routes(routes!(analyses::analyze))
+        .routes(routes!(analyses::list_for_application))
+        .routes(routes!(ignore_rules::list, ignore_rules::create))
+        .routes(routes!(
+            ignore_rules::replace,
+            ignore_rules::patch,
+            ignore_rules::delete
+        ))
+        .routes(routes!(applications::suppressed_findings))
+        .routes(routes!(analyses::get))
+        .routes(routes!(incidents::list))
+        .routes(routes!(incidents::get))
+        .routes(routes!(incidents::findings))
 }

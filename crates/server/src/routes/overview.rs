@@ -6,12 +6,14 @@ use statesight_core::wire::{Overview, Role, WorkspaceAccess};
 
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::{Data, ReadErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
 const TOP_INCIDENTS: i64 = 5;
 const RECENT_RUNS: i64 = 5;
 
+#[utoipa::path(get, path = "/api/v1/overview", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), responses((status = 200, description = "the workspace at a glance", body = Data<Overview>), ReadErrors))]
 pub async fn overview(
     State(state): State<AppState>,
     principal: Principal,

@@ -123,3 +123,64 @@ pub fn assert_error(reply: &Reply, status: StatusCode, code: &str) {
         reply.text
     );
 }
+
+/// Sends `body` (raw text, so tests can send malformed JSON) with a JSON content type.
+pub async fn send_json(
+    router: &axum::Router,
+    method: Method,
+    uri: &str,
+    workspace: Option<Uuid>,
+    body: &str,
+) -> Reply {
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("content-type", "application/json");
+    if let Some(workspace) = workspace {
+        builder = builder.header("x-workspace-id", workspace.to_string());
+    }
+    send(
+        router,
+        builder.body(Body::from(body.to_owned())).expect("request"),
+    )
+    .await
+}
+
+/// A router acting as `user` whose Redis keys live under a prefix of its own.
+pub fn as_user_with_prefix(pool: &PgPool, user_id: Uuid, prefix: &str) -> axum::Router {
+    app(state_with(pool, Authenticator::Injected(Principal { user_id })).with_redis_prefix(prefix))
+}
+
+/// A Redis key prefix unique to one test; `cleanup` removes its keys.
+pub struct RedisPrefix(pub String);
+
+impl RedisPrefix {
+    pub fn new() -> Self {
+        RedisPrefix(format!("statesight-test-{}", Uuid::new_v4()))
+    }
+
+    pub fn queue(&self) -> statesight_store::queue::Queue {
+        statesight_store::queue::Queue::new(
+            statesight_store::redis_conn::client(&redis_url()).expect("redis url"),
+            self.0.clone(),
+        )
+    }
+
+    pub async fn cleanup(&self) {
+        let client = statesight_store::redis_conn::client(&redis_url()).expect("redis url");
+        let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+            return;
+        };
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}:*", self.0))
+            .query_async(&mut connection)
+            .await
+            .unwrap_or_default();
+        for key in keys {
+            let _: Result<i64, _> = redis::cmd("DEL")
+                .arg(key)
+                .query_async(&mut connection)
+                .await;
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The analysis entry point: resolve identities (default namespace, cluster-scoped kinds,
+//! CRD scopes), pair desired with live objects, diff each pair, sort findings, apply ignore
+//! rules and group the rest into incidents. This is what the worker pipeline and the offline
+//! `diff` command call.
+
+use std::collections::HashMap;
+
+use crate::diff::{Cause, ChangeKind, Finding, PairSettings, diff_pair_with};
+use crate::fields::FieldOwnership;
+use crate::identity::{ResourceId, Scopes, group_of};
+use crate::incident::{Incident, group};
+use crate::manifest::ManifestObject;
+pub use crate::manifest::Problem;
+use crate::paths::DriftPath;
+use crate::rules::{IgnoreRule, SuppressedFinding, apply_rules, compile_rules};
+use crate::secret;
+
+/// Managers treated as system controllers by default: Kubernetes control-plane components.
+pub const DEFAULT_SYSTEM_CONTROLLERS: &[&str] = &[
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kubelet",
+    "kube-apiserver",
+    "cloud-controller-manager",
+    "kube-proxy",
+    "k3s",
+];
+
+/// Options of one analysis.
+#[derive(Debug, Clone)]
+pub struct AnalyzeOptions {
+    /// Stable key of the application, the first input of incident fingerprints.
+    pub application_key: String,
+    /// Namespace of namespaced objects that do not name one.
+    pub default_namespace: String,
+    /// The applier's manager name; detected per object when `None`.
+    pub applier: Option<String>,
+    /// Managers whose writes to undeclared fields are expected.
+    pub system_controllers: Vec<String>,
+    /// `false` for synthetic or otherwise untrusted live state: recommendations never go
+    /// beyond `monitor`.
+    pub live_trusted: bool,
+    /// Kinds to treat as cluster-scoped in addition to the built-in list and CRDs in the input.
+    pub cluster_scoped_kinds: Vec<String>,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            application_key: String::new(),
+            default_namespace: "default".into(),
+            applier: None,
+            system_controllers: DEFAULT_SYSTEM_CONTROLLERS.iter().map(|s| (*s).to_owned()).collect(),
+            live_trusted: true,
+            cluster_scoped_kinds: Vec::new(),
+        }
+    }
+}
+
+/// Everything one analysis found.
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Unsuppressed findings, ordered by resource (group, kind, namespace, name) then path.
+    pub findings: Vec<Finding>,
+    pub suppressed: Vec<SuppressedFinding>,
+    pub incidents: Vec<Incident>,
+    /// Inputs that could not be analysed (duplicates, unreadable managedFields, invalid rules).
+    pub problems: Vec<Problem>,
+}
+
+impl Analysis {
+    /// Whether any unsuppressed drift was found.
+    pub fn has_drift(&self) -> bool {
+        !self.findings.is_empty()
+    }
+}
+
+fn identity(object: &ManifestObject, scopes: &Scopes, default_namespace: &str) -> ResourceId {
+    let group = group_of(&object.api_version).to_owned();
+    let namespace = if scopes.is_cluster_scoped(&group, &object.kind) {
+        None
+    } else {
+        Some(object.namespace.clone().unwrap_or_else(|| default_namespace.to_owned()))
+    };
+    ResourceId { group, kind: object.kind.clone(), namespace, name: object.name.clone() }
+}
+
+/// Analyses desired against live objects. `rules` may come in any order: they are sorted by
+/// precedence (see [`crate::rules`]). Deterministic: the same inputs in any order give the same
+/// result.
+pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &AnalyzeOptions, rules: &[IgnoreRule]) -> Analysis {
+    let mut problems = Vec::new();
+    let mut scopes = Scopes::default();
+    for kind in &options.cluster_scoped_kinds {
+        scopes.add_cluster_scoped_kind(kind);
+    }
+    for object in desired.iter().chain(live) {
+        if object.kind == "CustomResourceDefinition" {
+            scopes.learn_from(&object.value);
+        }
+    }
+
+    // Of two live copies of one object, the one read first (by origin) wins, whatever the
+    // order the inputs came in.
+    let mut live_index: HashMap<ResourceId, &ManifestObject> = HashMap::with_capacity(live.len());
+    let mut duplicates: Vec<(ResourceId, &ManifestObject)> = Vec::new();
+    for object in live {
+        let id = identity(object, &scopes, &options.default_namespace);
+        match live_index.get_mut(&id) {
+            Some(kept) => {
+                if object.origin < kept.origin {
+                    duplicates.push((id, *kept));
+                    *kept = object;
+                } else {
+                    duplicates.push((id, object));
+                }
+            }
+            None => {
+                live_index.insert(id, object);
+            }
+        }
+    }
+    for (id, ignored) in duplicates {
+        let first = live_index.get(&id).map(|o| o.origin.to_string()).unwrap_or_default();
+        problems.push(Problem {
+            origin: Some(ignored.origin.clone()),
+            message: format!("live object {id} appears twice (first at {first}); this copy is ignored"),
+        });
+    }
+
+    let mut desired_sorted: Vec<(ResourceId, &ManifestObject)> =
+        desired.iter().map(|o| (identity(o, &scopes, &options.default_namespace), o)).collect();
+    desired_sorted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.origin.cmp(&b.1.origin)));
+
+    let settings = PairSettings { applier: options.applier.as_deref(), system_controllers: &options.system_controllers };
+    let mut findings = Vec::new();
+    let mut previous: Option<&(ResourceId, &ManifestObject)> = None;
+    for entry in &desired_sorted {
+        let (id, object) = entry;
+        if let Some((prev_id, prev_obj)) = previous {
+            if prev_id == id {
+                problems.push(Problem {
+                    origin: Some(object.origin.clone()),
+                    message: format!("desired object {id} is declared twice (first at {}); this copy is ignored", prev_obj.origin),
+                });
+                continue;
+            }
+        }
+        previous = Some(entry);
+        let live_object = live_index.get(id).copied().or_else(|| {
+            // A namespace-less custom resource we did not know to be cluster-scoped.
+            if object.namespace.is_none() && id.namespace.is_some() {
+                live_index.get(&ResourceId { namespace: None, ..id.clone() }).copied()
+            } else {
+                None
+            }
+        });
+        match live_object {
+            Some(live_object) => {
+                let (own, own_problems) = FieldOwnership::from_object(&live_object.value);
+                for p in own_problems {
+                    problems.push(Problem {
+                        origin: Some(live_object.origin.clone()),
+                        message: match p.entry {
+                            Some(e) => format!("managedFields[{e}]: {}", p.message),
+                            None => p.message,
+                        },
+                    });
+                }
+                findings.extend(diff_pair_with(id, &object.api_version, &object.origin, &object.value, &live_object.value, &own, &settings));
+            }
+            None => {
+                let shown = if secret::is_secret(&id.group, &id.kind) { secret::redact_object(&object.value) } else { object.value.clone() };
+                findings.push(Finding {
+                    resource: id.clone(),
+                    api_version: object.api_version.clone(),
+                    origin: object.origin.clone(),
+                    path: DriftPath::default(),
+                    path_text: String::new(),
+                    change: ChangeKind::MissingResource,
+                    desired: Some(shown),
+                    live: None,
+                    owners: Vec::new(),
+                    cause: Cause::Missing,
+                });
+            }
+        }
+    }
+    findings.sort_by(|a, b| a.resource.cmp(&b.resource).then_with(|| a.path.cmp(&b.path)).then_with(|| a.change.cmp(&b.change)));
+
+    let (compiled, invalid) = compile_rules(rules);
+    for (name, error) in invalid {
+        problems.push(Problem { origin: None, message: format!("ignore rule {name:?} skipped: {error}") });
+    }
+    let (findings, suppressed) = apply_rules(findings, &compiled, &options.default_namespace);
+    let incidents = group(&findings, &options.application_key, options.live_trusted);
+    problems.sort();
+    Analysis { findings, suppressed, incidents, problems }
+}

@@ -1,0 +1,170 @@
+//! Ignore rules: parsing and validation, precedence, matching (at or beneath the rule's path,
+//! `[N]` as the N-th desired item, `*`/`[*]` wildcards, optional `resource_ref` and
+//! `managed_by`) and the suppressed-finding records that keep the rule's name and reason as
+//! they were at analysis time.
+//!
+//! Precedence (first match wins): application rules with a `resource_ref`, application rules
+//! without one, workspace rules with a `resource_ref`, workspace rules without one; within a
+//! group by `order` (the caller's creation order, oldest first), then name, then input order.
+
+use serde_json::Value;
+
+use crate::diff::Finding;
+use crate::error::{Error, Result};
+use crate::identity::ResourceRef;
+use crate::paths::{self, DriftPath};
+
+/// Where a rule is defined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleScope {
+    Application,
+    /// Inherited by every application of the workspace.
+    Workspace,
+}
+
+/// An ignore rule as stored or written in a rules file.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IgnoreRule {
+    pub name: String,
+    /// One drift path; surrounding whitespace is ignored.
+    #[serde(alias = "match")]
+    pub match_expression: String,
+    #[serde(default)]
+    pub resource_ref: Option<String>,
+    /// Suppress only when this manager owns the field.
+    #[serde(default)]
+    pub managed_by: Option<String>,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default = "default_scope")]
+    pub scope: RuleScope,
+    /// Creation order within the scope (oldest first); rules files use their position.
+    #[serde(default)]
+    pub order: i64,
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_scope() -> RuleScope {
+    RuleScope::Application
+}
+fn default_enabled() -> bool {
+    true
+}
+
+/// A rule name and reason copied into a suppression record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RuleSnapshot {
+    pub name: String,
+    pub reason: String,
+}
+
+/// A finding an ignore rule suppressed: it makes no incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuppressedFinding {
+    pub finding: Finding,
+    pub rule: RuleSnapshot,
+}
+
+/// A validated rule, ready to match.
+#[derive(Debug, Clone)]
+pub struct CompiledRule {
+    pub rule: IgnoreRule,
+    pub path: DriftPath,
+    pub resource_ref: Option<ResourceRef>,
+}
+
+impl IgnoreRule {
+    /// Validates the rule's path and resource reference.
+    pub fn compile(&self) -> Result<CompiledRule> {
+        let path = paths::parse(&self.match_expression)?;
+        let resource_ref = match self.resource_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+            Some(r) => Some(ResourceRef::parse(r)?),
+            None => None,
+        };
+        Ok(CompiledRule { rule: self.clone(), path, resource_ref })
+    }
+
+    fn precedence(&self) -> (u8, i64, &str) {
+        let specific = self.resource_ref.as_deref().is_some_and(|r| !r.trim().is_empty());
+        let group = match (self.scope, specific) {
+            (RuleScope::Application, true) => 0,
+            (RuleScope::Application, false) => 1,
+            (RuleScope::Workspace, true) => 2,
+            (RuleScope::Workspace, false) => 3,
+        };
+        (group, self.order, &self.name)
+    }
+}
+
+/// Compiles the enabled rules in precedence order; invalid rules are returned with their error.
+pub fn compile_rules(rules: &[IgnoreRule]) -> (Vec<CompiledRule>, Vec<(String, Error)>) {
+    let mut ordered: Vec<&IgnoreRule> = rules.iter().filter(|r| r.enabled).collect();
+    ordered.sort_by(|a, b| a.precedence().cmp(&b.precedence()));
+    let mut compiled = Vec::new();
+    let mut invalid = Vec::new();
+    for rule in ordered {
+        match rule.compile() {
+            Ok(c) => compiled.push(c),
+            Err(e) => invalid.push((rule.name.clone(), e)),
+        }
+    }
+    (compiled, invalid)
+}
+
+impl CompiledRule {
+    /// Whether this rule suppresses `finding` (`default_namespace` resolves namespace-less refs).
+    pub fn matches(&self, finding: &Finding, default_namespace: &str) -> bool {
+        self.resource_ref.as_ref().is_none_or(|r| r.matches(&finding.resource, default_namespace))
+            && self.path.matches(&finding.path)
+            && self.rule.managed_by.as_deref().is_none_or(|m| finding.owners.iter().any(|o| o.manager == m))
+    }
+}
+
+/// Splits findings into kept and suppressed, the first matching rule (in the given order) winning.
+pub fn apply_rules(findings: Vec<Finding>, rules: &[CompiledRule], default_namespace: &str) -> (Vec<Finding>, Vec<SuppressedFinding>) {
+    let mut kept = Vec::new();
+    let mut suppressed = Vec::new();
+    for finding in findings {
+        match rules.iter().find(|r| r.matches(&finding, default_namespace)) {
+            Some(rule) => suppressed.push(SuppressedFinding {
+                finding,
+                rule: RuleSnapshot { name: rule.rule.name.clone(), reason: rule.rule.reason.clone() },
+            }),
+            None => kept.push(finding),
+        }
+    }
+    (kept, suppressed)
+}
+
+/// Reads a rules file (YAML or JSON): a list of rules, or `{rules: [...]}`. Each rule has
+/// `name`, `match` (or `match_expression`), optional `resource_ref`, `managed_by`, `reason`,
+/// `scope` and `enabled`; its position gives its order. Every rule is validated.
+pub fn parse_rules_file(origin: &str, bytes: &[u8]) -> Result<Vec<IgnoreRule>> {
+    let invalid = |message: String| Error::InvalidRules { origin: origin.to_owned(), message };
+    let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text ({e})")))?;
+    let value: Value = if text.trim().is_empty() {
+        Value::Array(Vec::new())
+    } else {
+        let options = serde_saphyr::options! { legacy_octal_numbers: true, with_snippet: false };
+        serde_saphyr::from_str_with_options(text, options).map_err(|e| invalid(e.to_string()))?
+    };
+    let list = match value {
+        Value::Array(items) => items,
+        Value::Object(mut map) => match map.remove("rules") {
+            Some(Value::Array(items)) => items,
+            _ => return Err(invalid("expected a list of rules or a `rules:` list".into())),
+        },
+        Value::Null => Vec::new(),
+        _ => return Err(invalid("expected a list of rules or a `rules:` list".into())),
+    };
+    let mut rules = Vec::with_capacity(list.len());
+    for (i, item) in list.into_iter().enumerate() {
+        let mut rule: IgnoreRule = serde_json::from_value(item).map_err(|e| invalid(format!("rule {}: {e}", i + 1)))?;
+        rule.order = i as i64;
+        rule.compile().map_err(|e| invalid(format!("rule {} ({}): {e}", i + 1, rule.name)))?;
+        rules.push(rule);
+    }
+    Ok(rules)
+}

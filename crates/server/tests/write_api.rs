@@ -1,0 +1,996 @@
+//! The write side of `/api/v1` against a real, seeded PostgreSQL database per test and the
+//! real Redis (a key prefix per test): the role matrix of every write route, hostile input,
+//! conflicts, the audit log, ignore-rule lifecycle and analyze coalescing under concurrency.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::*;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+const CHECKOUT_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
+const STAGING_CLUSTER: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000302);
+const CHECKOUT_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000402);
+const PLATFORM_CLUSTER: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000303);
+const PLATFORM_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000404);
+const HPA_RULE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000a02);
+
+fn cluster_body(name: &str) -> String {
+    json!({ "name": name, "live_source": "kube-api", "kubeconfig_path": "/etc/statesight/kubeconfig", "context": "prod" })
+        .to_string()
+}
+
+fn source_body(name: &str) -> String {
+    json!({ "name": name, "repo_url": "https://git.example.com/acme/deploy.git", "ref": "main", "path": "k8s/prod" })
+        .to_string()
+}
+
+fn application_body(name: &str) -> String {
+    json!({ "name": name, "cluster_id": STAGING_CLUSTER, "source_id": CHECKOUT_SOURCE, "default_namespace": "shop" })
+        .to_string()
+}
+
+fn rule_body(name: &str) -> String {
+    json!({ "name": name, "match_expression": "spec.template.metadata.annotations.*", "reason": "injected by the mesh" })
+        .to_string()
+}
+
+/// Creates a row as the seeded admin and returns its id.
+async fn create_as_admin(pool: &PgPool, uri: &str, workspace: Option<Uuid>, body: &str) -> Uuid {
+    let reply = send_json(&as_user(pool, ADMIN), Method::POST, uri, workspace, body).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{uri}: {}", reply.text);
+    Uuid::parse_str(reply.body["data"]["id"].as_str().expect("id")).expect("uuid")
+}
+
+/// One write route: how to address a fresh target, and the least role that may call it.
+struct WriteRoute {
+    method: Method,
+    needed: &'static str,
+    name: &'static str,
+}
+
+/// Builds the request for `route` against targets created fresh for this call, so each
+/// role acts on an untouched row. Returns (uri, workspace header, body, expected success).
+async fn prepare(
+    pool: &PgPool,
+    route: &WriteRoute,
+    tag: &str,
+) -> (String, Option<Uuid>, String, StatusCode) {
+    let fresh_cluster = || async {
+        create_as_admin(
+            pool,
+            "/api/v1/clusters",
+            Some(PAYMENTS),
+            &cluster_body(&format!("c-{tag}")),
+        )
+        .await
+    };
+    let fresh_source = || async {
+        create_as_admin(
+            pool,
+            "/api/v1/sources",
+            Some(PAYMENTS),
+            &source_body(&format!("s-{tag}")),
+        )
+        .await
+    };
+    let fresh_application = || async {
+        create_as_admin(
+            pool,
+            "/api/v1/applications",
+            Some(PAYMENTS),
+            &application_body(&format!("a-{tag}")),
+        )
+        .await
+    };
+    match route.name {
+        "POST /clusters" => (
+            "/api/v1/clusters".into(),
+            Some(PAYMENTS),
+            cluster_body(&format!("new-{tag}")),
+            StatusCode::CREATED,
+        ),
+        "PUT /clusters/:id" => (
+            format!("/api/v1/clusters/{}", fresh_cluster().await),
+            None,
+            cluster_body(&format!("renamed-{tag}")),
+            StatusCode::OK,
+        ),
+        "DELETE /clusters/:id" => (
+            format!("/api/v1/clusters/{}", fresh_cluster().await),
+            None,
+            String::new(),
+            StatusCode::NO_CONTENT,
+        ),
+        "POST /sources" => (
+            "/api/v1/sources".into(),
+            Some(PAYMENTS),
+            source_body(&format!("new-{tag}")),
+            StatusCode::CREATED,
+        ),
+        "PUT /sources/:id" => (
+            format!("/api/v1/sources/{}", fresh_source().await),
+            None,
+            source_body(&format!("renamed-{tag}")),
+            StatusCode::OK,
+        ),
+        "DELETE /sources/:id" => (
+            format!("/api/v1/sources/{}", fresh_source().await),
+            None,
+            String::new(),
+            StatusCode::NO_CONTENT,
+        ),
+        "POST /applications" => (
+            "/api/v1/applications".into(),
+            Some(PAYMENTS),
+            application_body(&format!("new-{tag}")),
+            StatusCode::CREATED,
+        ),
+        "PUT /applications/:id" => (
+            format!("/api/v1/applications/{}", fresh_application().await),
+            None,
+            application_body(&format!("renamed-{tag}")),
+            StatusCode::OK,
+        ),
+        "DELETE /applications/:id" => (
+            format!("/api/v1/applications/{}", fresh_application().await),
+            None,
+            String::new(),
+            StatusCode::NO_CONTENT,
+        ),
+        "POST /applications/:id/analyze" => (
+            format!("/api/v1/applications/{}/analyze", fresh_application().await),
+            None,
+            String::from("{}"),
+            StatusCode::ACCEPTED,
+        ),
+        "POST /applications/:id/ignore-rules" => (
+            format!(
+                "/api/v1/applications/{}/ignore-rules",
+                fresh_application().await
+            ),
+            None,
+            rule_body("r"),
+            StatusCode::CREATED,
+        ),
+        other => {
+            let application = fresh_application().await;
+            let rule = create_as_admin(
+                pool,
+                &format!("/api/v1/applications/{application}/ignore-rules"),
+                None,
+                &rule_body("r"),
+            )
+            .await;
+            let uri = format!("/api/v1/applications/{application}/ignore-rules/{rule}");
+            match other {
+                "PUT /applications/:id/ignore-rules/:rule_id" => {
+                    (uri, None, rule_body("r2"), StatusCode::OK)
+                }
+                "PATCH /applications/:id/ignore-rules/:rule_id" => (
+                    uri,
+                    None,
+                    String::from(r#"{"enabled": false}"#),
+                    StatusCode::OK,
+                ),
+                _ => (uri, None, String::new(), StatusCode::NO_CONTENT),
+            }
+        }
+    }
+}
+
+fn write_routes() -> Vec<WriteRoute> {
+    let route = |method: Method, needed, name| WriteRoute {
+        method,
+        needed,
+        name,
+    };
+    vec![
+        route(Method::POST, "admin", "POST /clusters"),
+        route(Method::PUT, "admin", "PUT /clusters/:id"),
+        route(Method::DELETE, "admin", "DELETE /clusters/:id"),
+        route(Method::POST, "admin", "POST /sources"),
+        route(Method::PUT, "admin", "PUT /sources/:id"),
+        route(Method::DELETE, "admin", "DELETE /sources/:id"),
+        route(Method::POST, "admin", "POST /applications"),
+        route(Method::PUT, "admin", "PUT /applications/:id"),
+        route(Method::DELETE, "admin", "DELETE /applications/:id"),
+        route(Method::POST, "editor", "POST /applications/:id/analyze"),
+        route(
+            Method::POST,
+            "editor",
+            "POST /applications/:id/ignore-rules",
+        ),
+        route(
+            Method::PUT,
+            "editor",
+            "PUT /applications/:id/ignore-rules/:rule_id",
+        ),
+        route(
+            Method::PATCH,
+            "editor",
+            "PATCH /applications/:id/ignore-rules/:rule_id",
+        ),
+        route(
+            Method::DELETE,
+            "editor",
+            "DELETE /applications/:id/ignore-rules/:rule_id",
+        ),
+    ]
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn every_write_route_enforces_its_role(pool: PgPool) {
+    seeded(&pool).await;
+    let prefix = RedisPrefix::new();
+    let mut serial = 0;
+    for route in write_routes() {
+        for (user, role) in [
+            (OUTSIDER, "outsider"),
+            (VIEWER, "viewer"),
+            (EDITOR, "editor"),
+            (ADMIN, "admin"),
+        ] {
+            serial += 1;
+            let (uri, workspace, body, success) = prepare(&pool, &route, &serial.to_string()).await;
+            let router = as_user_with_prefix(&pool, user, &prefix.0);
+            let reply = send_json(&router, route.method.clone(), &uri, workspace, &body).await;
+            let allowed = match (role, route.needed) {
+                ("admin", _) => true,
+                ("editor", "editor") => true,
+                _ => false,
+            };
+            let context = format!("{} as {role}: {}", route.name, reply.text);
+            if role == "outsider" {
+                assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
+            } else if allowed {
+                assert_eq!(reply.status, success, "{context}");
+            } else {
+                assert_error(&reply, StatusCode::FORBIDDEN, "forbidden");
+            }
+        }
+    }
+    prefix.cleanup().await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn malformed_bodies_get_clear_errors(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let cases: &[(&str, StatusCode, &str)] = &[
+        ("{", StatusCode::BAD_REQUEST, "bad_request"),
+        ("not json", StatusCode::BAD_REQUEST, "bad_request"),
+        ("", StatusCode::BAD_REQUEST, "bad_request"),
+        ("[]", StatusCode::UNPROCESSABLE_ENTITY, "validation_failed"),
+        (
+            r#"{"name": 42, "live_source": "kube-api"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "telepathy"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "kube-api", "admin": true}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "", "live_source": "kube-api"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "snapshot"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "snapshot", "snapshot_dir": "relative/dir"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "in-cluster", "context": "prod"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+        (
+            r#"{"name": "x", "live_source": "kubectl", "context": "--kubeconfig=/root/.kube/config"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let reply = send_json(
+            &router,
+            Method::POST,
+            "/api/v1/clusters",
+            Some(PAYMENTS),
+            body,
+        )
+        .await;
+        assert_error(&reply, *status, code);
+    }
+    // Unknown fields are named in the message.
+    let unknown = send_json(
+        &router,
+        Method::POST,
+        "/api/v1/clusters",
+        Some(PAYMENTS),
+        r#"{"name": "x", "live_source": "kube-api", "admin": true}"#,
+    )
+    .await;
+    assert!(unknown.text.contains("admin"), "{}", unknown.text);
+    // A body without a JSON content type.
+    let plain = send(
+        &router,
+        axum::http::Request::post("/api/v1/clusters")
+            .header("x-workspace-id", PAYMENTS.to_string())
+            .body(axum::body::Body::from(cluster_body("plain")))
+            .expect("request"),
+    )
+    .await;
+    assert_error(
+        &plain,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
+    // Nothing was created by any of it.
+    let list = get(&router, "/api/v1/clusters", Some(PAYMENTS)).await;
+    assert_eq!(
+        list.body["data"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        list.text
+    );
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn oversize_bodies_are_refused_with_413(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let huge = json!({ "name": "x", "live_source": "kube-api", "description": "d".repeat(2 * 1024 * 1024) }).to_string();
+    let reply = send_json(
+        &router,
+        Method::POST,
+        "/api/v1/clusters",
+        Some(PAYMENTS),
+        &huge,
+    )
+    .await;
+    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let rule =
+        json!({ "name": "x", "match_expression": "a".repeat(2 * 1024 * 1024), "reason": "r" })
+            .to_string();
+    let reply = send_json(
+        &router,
+        Method::POST,
+        &format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules"),
+        None,
+        &rule,
+    )
+    .await;
+    assert_error(&reply, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn git_urls_and_refs_that_git_could_misread_are_refused(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let bodies = [
+        json!({ "name": "a", "repo_url": "ext::sh -c touch% /tmp/pwned", "ref": "main" }),
+        json!({ "name": "b", "repo_url": "ext::sh", "ref": "main" }),
+        json!({ "name": "c", "repo_url": "--upload-pack=touch /tmp/pwned", "ref": "main" }),
+        json!({ "name": "d", "repo_url": "-uhttps://example.com/x.git", "ref": "main" }),
+        json!({ "name": "e", "repo_url": "fd::17", "ref": "main" }),
+        json!({ "name": "f", "repo_url": "https://-oProxyCommand=touch/x.git", "ref": "main" }),
+        json!({ "name": "g", "repo_url": "https://git.example.com/x.git", "ref": "--output=/tmp/pwned" }),
+        json!({ "name": "h", "repo_url": "https://git.example.com/x.git", "ref": "-b" }),
+        json!({ "name": "i", "repo_url": "https://git.example.com/x.git", "ref": "main..evil" }),
+        json!({ "name": "j", "repo_url": "https://git.example.com/x.git", "ref": "main", "path": "../../etc" }),
+        json!({ "name": "k", "repo_url": "https://git.example.com/x.git", "ref": "main", "path": "/etc" }),
+        json!({ "name": "l", "repo_url": "https://git.example.com/x.git", "ref": "main", "path": "-rf" }),
+    ];
+    for body in bodies {
+        let reply = send_json(
+            &router,
+            Method::POST,
+            "/api/v1/sources",
+            Some(PAYMENTS),
+            &body.to_string(),
+        )
+        .await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert!(
+            reply.body["error"]["details"]["field"].is_string(),
+            "{}",
+            reply.text
+        );
+    }
+    // The revision of an analyze request is a ref too.
+    let reply = send_json(
+        &router,
+        Method::POST,
+        &format!("/api/v1/applications/{CHECKOUT_APP}/analyze"),
+        None,
+        r#"{"revision": "--upload-pack=x"}"#,
+    )
+    .await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    // A sane source is accepted and normalized.
+    let ok = send_json(&router, Method::POST, "/api/v1/sources", Some(PAYMENTS), r#"{"name": "ok", "repo_url": "git@github.com:acme/deploy.git", "ref": "refs/tags/v1.2.3", "path": "./k8s//prod/"}"#).await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
+    assert_eq!(ok.body["data"]["path"], "k8s/prod");
+    assert_eq!(ok.body["data"]["ref"], "refs/tags/v1.2.3");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn cross_workspace_ids_in_bodies_are_refused(pool: PgPool) {
+    seeded(&pool).await;
+    // The demo user is admin of both workspaces, so only the tenant rule can refuse this.
+    let router = as_user(&pool, DEMO);
+    for (cluster, source, field) in [
+        (PLATFORM_CLUSTER, CHECKOUT_SOURCE, "cluster_id"),
+        (STAGING_CLUSTER, PLATFORM_SOURCE, "source_id"),
+        (Uuid::new_v4(), CHECKOUT_SOURCE, "cluster_id"),
+    ] {
+        let body = json!({ "name": "cross", "cluster_id": cluster, "source_id": source, "default_namespace": "x" });
+        let created = send_json(
+            &router,
+            Method::POST,
+            "/api/v1/applications",
+            Some(PAYMENTS),
+            &body.to_string(),
+        )
+        .await;
+        assert_error(
+            &created,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(created.body["error"]["details"]["field"], field);
+        let replaced = send_json(
+            &router,
+            Method::PUT,
+            &format!("/api/v1/applications/{CHECKOUT_APP}"),
+            None,
+            &body.to_string(),
+        )
+        .await;
+        assert_error(
+            &replaced,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    // The database refuses it on its own (bypassing the handler's check).
+    let error = sqlx::query("UPDATE applications SET cluster_id = $1 WHERE id = $2")
+        .bind(PLATFORM_CLUSTER)
+        .bind(CHECKOUT_APP)
+        .execute(&pool)
+        .await
+        .expect_err("the composite foreign key refuses a foreign cluster");
+    assert!(error.to_string().contains("foreign key"), "{error}");
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn names_are_unique_and_referenced_rows_cannot_be_deleted(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let duplicate = send_json(
+        &router,
+        Method::POST,
+        "/api/v1/clusters",
+        Some(PAYMENTS),
+        &cluster_body("staging-eu-1"),
+    )
+    .await;
+    assert_error(&duplicate, StatusCode::CONFLICT, "conflict");
+    // The same name in another workspace is fine (the demo user administers both).
+    let elsewhere = send_json(
+        &as_user(&pool, DEMO),
+        Method::POST,
+        "/api/v1/clusters",
+        Some(PLATFORM),
+        &cluster_body("staging-eu-1"),
+    )
+    .await;
+    assert_eq!(elsewhere.status, StatusCode::CREATED, "{}", elsewhere.text);
+
+    let in_use = send_json(
+        &router,
+        Method::DELETE,
+        &format!("/api/v1/clusters/{STAGING_CLUSTER}"),
+        None,
+        "",
+    )
+    .await;
+    assert_error(&in_use, StatusCode::CONFLICT, "conflict");
+    let names: Vec<&str> = in_use.body["error"]["details"]["referenced_by"]["applications"]
+        .as_array()
+        .expect("referencing applications")
+        .iter()
+        .filter_map(|a| a["name"].as_str())
+        .collect();
+    assert_eq!(names, vec!["billing-worker", "checkout-api"]);
+    let source_in_use = send_json(
+        &router,
+        Method::DELETE,
+        &format!("/api/v1/sources/{CHECKOUT_SOURCE}"),
+        None,
+        "",
+    )
+    .await;
+    assert_error(&source_in_use, StatusCode::CONFLICT, "conflict");
+    assert!(source_in_use.text.contains("checkout-api"));
+    // Still there.
+    assert_eq!(
+        get(
+            &router,
+            &format!("/api/v1/clusters/{STAGING_CLUSTER}"),
+            None
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn every_change_is_in_the_audit_log_with_its_request_id(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let created = send(
+        &router,
+        axum::http::Request::post("/api/v1/clusters")
+            .header("content-type", "application/json")
+            .header("x-workspace-id", PAYMENTS.to_string())
+            .header("x-request-id", "audit-trail-1")
+            .body(axum::body::Body::from(cluster_body("audited")))
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let id = created.body["data"]["id"].as_str().expect("id").to_owned();
+    send_json(
+        &router,
+        Method::PUT,
+        &format!("/api/v1/clusters/{id}"),
+        None,
+        &cluster_body("audited-2"),
+    )
+    .await;
+    send_json(
+        &router,
+        Method::DELETE,
+        &format!("/api/v1/clusters/{id}"),
+        None,
+        "",
+    )
+    .await;
+    let records = statesight_store::audit::recent(&pool, PAYMENTS, 10)
+        .await
+        .expect("audit");
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        vec!["cluster.delete", "cluster.update", "cluster.create"]
+    );
+    let create = &records[2];
+    assert_eq!(create.request_id, "audit-trail-1");
+    assert_eq!(create.actor_user_id, Some(ADMIN));
+    assert_eq!(create.before, None);
+    assert_eq!(
+        create.after.as_ref().map(|a| a["name"].clone()),
+        Some(json!("audited"))
+    );
+    let update = &records[1];
+    assert_eq!(
+        update.before.as_ref().map(|b| b["name"].clone()),
+        Some(json!("audited"))
+    );
+    assert_eq!(
+        update.after.as_ref().map(|a| a["name"].clone()),
+        Some(json!("audited-2"))
+    );
+    assert!(records[0].after.is_none());
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn ignore_rule_lifecycle_and_captured_suppressions(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, EDITOR);
+    let base = format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules");
+    let created = send_json(
+        &router,
+        Method::POST,
+        &base,
+        None,
+        &json!({
+            "name": "mesh-annotations",
+            "match_expression": "  spec.template.metadata.annotations.*  ",
+            "resource_ref": "apps/Deployment/checkout/checkout-api",
+            "managed_by": "istio-injector",
+            "reason": "the mesh annotates pod templates",
+        })
+        .to_string(),
+    )
+    .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let rule = &created.body["data"];
+    assert_eq!(
+        rule["match_expression"], "spec.template.metadata.annotations.*",
+        "trimmed"
+    );
+    assert_eq!(rule["enabled"], true);
+    assert_eq!(rule["scope"], "application");
+    let rule_id = rule["id"].as_str().expect("id").to_owned();
+
+    let same_name = send_json(
+        &router,
+        Method::POST,
+        &base,
+        None,
+        &rule_body("mesh-annotations"),
+    )
+    .await;
+    assert_error(&same_name, StatusCode::CONFLICT, "conflict");
+
+    let disabled = send_json(
+        &router,
+        Method::PATCH,
+        &format!("{base}/{rule_id}"),
+        None,
+        r#"{"enabled": false}"#,
+    )
+    .await;
+    assert_eq!(disabled.status, StatusCode::OK, "{}", disabled.text);
+    assert_eq!(disabled.body["data"]["enabled"], false);
+    assert_eq!(
+        disabled.body["data"]["managed_by"], "istio-injector",
+        "untouched by the patch"
+    );
+    let cleared = send_json(
+        &router,
+        Method::PATCH,
+        &format!("{base}/{rule_id}"),
+        None,
+        r#"{"managed_by": null}"#,
+    )
+    .await;
+    assert_eq!(cleared.body["data"]["managed_by"], Value::Null);
+    assert_eq!(
+        cleared.body["data"]["resource_ref"],
+        "apps/Deployment/checkout/checkout-api"
+    );
+
+    let replaced = send_json(
+        &router,
+        Method::PUT,
+        &format!("{base}/{rule_id}"),
+        None,
+        &rule_body("mesh-v2"),
+    )
+    .await;
+    assert_eq!(replaced.body["data"]["name"], "mesh-v2");
+    assert_eq!(
+        replaced.body["data"]["resource_ref"],
+        Value::Null,
+        "PUT replaces every field"
+    );
+
+    // Ordered as applied: resource-specific rule, application-wide, inherited workspace rule.
+    let listed = get(&router, &base, None).await;
+    let names: Vec<&str> = listed.body["data"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["hpa-owns-replicas", "mesh-v2", "istio-sidecar-status"]
+    );
+
+    // A rule of another application is not reachable through this one.
+    let other = format!(
+        "/api/v1/applications/{}/ignore-rules/{HPA_RULE}",
+        Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000503)
+    );
+    assert_error(
+        &send_json(&router, Method::DELETE, &other, None, "").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+
+    // Renaming a rule leaves the suppressions it made as they were recorded.
+    let renamed = send_json(
+        &router,
+        Method::PATCH,
+        &format!("{base}/{HPA_RULE}"),
+        None,
+        r#"{"name": "autoscaler-replicas", "reason": "new reason"}"#,
+    )
+    .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    let deleted = send_json(
+        &router,
+        Method::DELETE,
+        &format!("{base}/{HPA_RULE}"),
+        None,
+        "",
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT);
+    let suppressed = get(
+        &router,
+        &format!("/api/v1/applications/{CHECKOUT_APP}/suppressed-findings"),
+        None,
+    )
+    .await;
+    for item in suppressed.body["data"].as_array().expect("suppressions") {
+        assert_eq!(item["rule"]["name"], "hpa-owns-replicas");
+        assert!(
+            item["rule"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("The HorizontalPodAutoscaler"))
+        );
+        assert_eq!(item["rule"]["id"], Value::Null, "the rule is gone");
+    }
+    assert_error(
+        &send_json(
+            &router,
+            Method::DELETE,
+            &format!("{base}/{HPA_RULE}"),
+            None,
+            "",
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    );
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn path_grammar_errors_point_at_the_bad_character(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, EDITOR);
+    let base = format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules");
+    for (field, value) in [
+        ("match_expression", "spec.containers[name=api"),
+        ("match_expression", "spec..replicas"),
+        ("match_expression", "spec.containers[]"),
+        ("match_expression", ""),
+        ("resource_ref", "deployment/payments/api"),
+        ("resource_ref", "apps/Deployment//api"),
+        ("resource_ref", "Deployment"),
+    ] {
+        let mut body = json!({ "name": "bad", "match_expression": "spec.replicas", "reason": "r" });
+        body[field] = json!(value);
+        let reply = send_json(&router, Method::POST, &base, None, &body.to_string()).await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{}",
+            reply.text
+        );
+        if !value.is_empty() {
+            let offset = reply.body["error"]["details"]["offset"]
+                .as_u64()
+                .expect("an offset");
+            assert!(offset as usize <= value.len(), "{}", reply.text);
+            assert!(
+                reply.text.contains('^'),
+                "a caret under the character: {}",
+                reply.text
+            );
+        }
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn twenty_simultaneous_analyze_requests_make_exactly_one_run(pool: PgPool) {
+    seeded(&pool).await;
+    let prefix = RedisPrefix::new();
+    let router = as_user_with_prefix(&pool, EDITOR, &prefix.0);
+    let uri = format!("/api/v1/applications/{CHECKOUT_APP}/analyze");
+    let requests = (0..20).map(|_| {
+        let router = router.clone();
+        let uri = uri.clone();
+        tokio::spawn(async move { send_json(&router, Method::POST, &uri, None, "").await })
+    });
+    let mut replies = Vec::new();
+    for request in requests {
+        replies.push(request.await.expect("request task"));
+    }
+    let created = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::ACCEPTED)
+        .count();
+    let existing = replies
+        .iter()
+        .filter(|r| r.status == StatusCode::OK)
+        .count();
+    assert_eq!(
+        (created, existing),
+        (1, 19),
+        "{:?}",
+        replies.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    let run_ids: std::collections::BTreeSet<&str> = replies
+        .iter()
+        .filter_map(|r| r.body["data"]["id"].as_str())
+        .collect();
+    assert_eq!(run_ids.len(), 1, "every reply names the same run");
+    let (queued,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM analysis_runs WHERE application_id = $1 AND status = 'queued'",
+    )
+    .bind(CHECKOUT_APP)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(queued, 1);
+    let queue = prefix.queue();
+    assert_eq!(
+        queue.stream_length().await.expect("xlen"),
+        1,
+        "exactly one job enqueued"
+    );
+    let run_id = Uuid::parse_str(run_ids.iter().next().expect("one")).expect("uuid");
+    assert_eq!(
+        queue.inflight(CHECKOUT_APP).await.expect("get"),
+        Some(run_id)
+    );
+    prefix.cleanup().await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_newer_revision_while_running_queues_one_coalesced_follow_up(pool: PgPool) {
+    seeded(&pool).await;
+    let prefix = RedisPrefix::new();
+    let router = as_user_with_prefix(&pool, EDITOR, &prefix.0);
+    let uri = format!("/api/v1/applications/{CHECKOUT_APP}/analyze");
+    let first = send_json(&router, Method::POST, &uri, None, "").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
+    let first_id = Uuid::parse_str(first.body["data"]["id"].as_str().expect("id")).expect("uuid");
+    // A worker takes it.
+    sqlx::query("UPDATE analysis_runs SET status = 'running', started_at = now() WHERE id = $1")
+        .bind(first_id)
+        .execute(&pool)
+        .await
+        .expect("start");
+    // Asking again for the same target finds the running run.
+    let again = send_json(&router, Method::POST, &uri, None, "{}").await;
+    assert_eq!(
+        (again.status, again.body["data"]["id"].as_str()),
+        (StatusCode::OK, Some(first_id.to_string().as_str()))
+    );
+    // A newer revision queues one follow-up, deferred behind the running run's lease.
+    let follow = send_json(
+        &router,
+        Method::POST,
+        &uri,
+        None,
+        r#"{"revision": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}"#,
+    )
+    .await;
+    assert_eq!(follow.status, StatusCode::ACCEPTED, "{}", follow.text);
+    let follow_id = follow.body["data"]["id"].as_str().expect("id").to_owned();
+    assert_ne!(follow_id, first_id.to_string());
+    // Newer still: the same follow-up, retargeted.
+    let newer = send_json(
+        &router,
+        Method::POST,
+        &uri,
+        None,
+        r#"{"revision": "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"}"#,
+    )
+    .await;
+    assert_eq!(newer.status, StatusCode::OK, "{}", newer.text);
+    assert_eq!(newer.body["data"]["id"], follow_id.as_str());
+    assert_eq!(
+        newer.body["data"]["requested_revision"],
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+    );
+    let statuses: Vec<(String,)> = sqlx::query_as("SELECT status FROM analysis_runs WHERE application_id = $1 AND status IN ('queued', 'running') ORDER BY status")
+        .bind(CHECKOUT_APP)
+        .fetch_all(&pool)
+        .await
+        .expect("runs");
+    assert_eq!(
+        statuses,
+        vec![(String::from("queued"),), (String::from("running"),)]
+    );
+    let queue = prefix.queue();
+    assert_eq!(
+        queue.stream_length().await.expect("xlen"),
+        1,
+        "the follow-up waits for the lease"
+    );
+    // The running job finishes and releases its lease: the follow-up is promoted.
+    let job = statesight_store::queue::Job {
+        run_id: first_id,
+        application_id: CHECKOUT_APP,
+    };
+    assert_eq!(
+        queue.release(&job).await.expect("release"),
+        statesight_store::queue::Released::Promoted
+    );
+    let jobs = queue.stream_jobs().await.expect("jobs");
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1].run_id.to_string(), follow_id);
+    assert_eq!(
+        queue
+            .inflight(CHECKOUT_APP)
+            .await
+            .expect("get")
+            .map(|id| id.to_string()),
+        Some(follow_id.clone())
+    );
+    // Releasing with a stale run id changes nothing.
+    assert_eq!(
+        queue.release(&job).await.expect("release"),
+        statesight_store::queue::Released::NotOwner
+    );
+    prefix.cleanup().await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn analyze_answers_503_and_records_nothing_while_redis_is_down(pool: PgPool) {
+    seeded(&pool).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let redis =
+        statesight_store::redis_conn::client(&format!("redis://127.0.0.1:{port}")).expect("url");
+    let state = statesight_server::AppState::new(
+        pool.clone(),
+        redis,
+        statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal {
+            user_id: EDITOR,
+        }),
+        statesight_server::state::PublicAuthConfig::default(),
+    );
+    let router = statesight_server::app(state);
+    let reply = send_json(
+        &router,
+        Method::POST,
+        &format!("/api/v1/applications/{CHECKOUT_APP}/analyze"),
+        None,
+        "",
+    )
+    .await;
+    assert_error(&reply, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let (queued,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM analysis_runs WHERE application_id = $1 AND status = 'queued'",
+    )
+    .bind(CHECKOUT_APP)
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(queued, 0, "no run without a job");
+}

@@ -1,0 +1,68 @@
+//! Command-line arguments (clap). Only what exists is declared, so `--help` lists only that.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::diff_command::{DiffOptions, OutputFormat};
+
+/// StateSight worker.
+#[derive(Debug, Parser)]
+#[command(name = "statesight-worker", version, about = "StateSight worker: drift analysis of Git manifests against live Kubernetes state")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compare desired manifests with live objects offline. Exit status: 0 no unsuppressed
+    /// drift, 1 drift, 2 error.
+    Diff(DiffArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// Desired manifests: a YAML/JSON file, a directory (walked recursively in name order), or
+    /// `-` for standard input. Repeatable.
+    #[arg(long, required = true, value_name = "PATH")]
+    pub desired: Vec<PathBuf>,
+    /// Live objects as `kubectl get -o yaml|json` prints them (add `--show-managed-fields` for
+    /// ownership evidence): a file, a directory, or `-`. Repeatable.
+    #[arg(long, required = true, value_name = "PATH")]
+    pub live: Vec<PathBuf>,
+    /// Namespace of desired objects that do not name one.
+    #[arg(long, value_name = "NS", default_value = "default")]
+    pub namespace: String,
+    /// Ignore rules file (YAML or JSON list of {name, match, resource_ref, managed_by, reason}).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Manager name of the applier (default: per object, the manager owning most declared fields).
+    #[arg(long, value_name = "NAME")]
+    pub applier: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+impl DiffArgs {
+    pub fn into_options(self) -> DiffOptions {
+        DiffOptions {
+            desired: self.desired,
+            live: self.live,
+            namespace: self.namespace,
+            rules: self.rules,
+            applier: self.applier,
+            format: match self.format {
+                Format::Text => OutputFormat::Text,
+                Format::Json => OutputFormat::Json,
+            },
+        }
+    }
+}
