@@ -270,6 +270,9 @@ pub struct AnalysisRun {
     pub finding_count: Option<i32>,
     pub suppressed_count: Option<i32>,
     pub incident_count: Option<i32>,
+    /// What the analysis noticed but did not turn into findings (unidentifiable
+    /// manifests, live state without managedFields, …).
+    pub warnings: Vec<String>,
     pub queued_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
@@ -527,4 +530,20 @@ mod double_option {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct References {
     pub applications: Vec<NamedRef>,
+}
+
+/// One event of an incident's timeline (`GET /api/v1/incidents/:id/timeline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimelineEvent {
+    pub id: Uuid,
+    pub incident_id: Uuid,
+    pub run_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    /// `git_revision`, `managed_fields_time`, `first_seen`, `reobserved`, `suppressed`,
+    /// `rule_changed`, `resolved` or `reopened`.
+    pub kind: String,
+    pub summary: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub details: Value,
 }

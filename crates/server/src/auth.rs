@@ -119,7 +119,7 @@ impl Principal {
     /// The caller as the audit log records them, with this request's id.
     pub fn actor(&self) -> statesight_store::audit::Actor {
         statesight_store::audit::Actor {
-            user_id: self.user_id,
+            user_id: Some(self.user_id),
             request_id: crate::response::current_request_id(),
         }
     }

@@ -625,3 +625,33 @@ async fn unknown_routes_and_methods_answer_in_the_envelope(pool: PgPool) {
     .await;
     assert_error(&reply, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
 }
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn incident_timeline_is_in_time_order(pool: PgPool) {
+    seeded(&pool).await;
+    let reply = get(
+        &as_user(&pool, VIEWER),
+        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/timeline"),
+        None,
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let events = reply.body["data"].as_array().expect("events");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "git_revision",
+            "managed_fields_time",
+            "first_seen",
+            "reobserved"
+        ]
+    );
+    let times: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["occurred_at"].as_str())
+        .collect();
+    let mut sorted = times.clone();
+    sorted.sort_unstable();
+    assert_eq!(times, sorted);
+}

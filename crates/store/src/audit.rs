@@ -7,11 +7,22 @@ use uuid::Uuid;
 
 use crate::Result;
 
-/// Who is acting, for the audit log.
+/// Who is acting, for the audit log: a user, or the system itself (`user_id` none, e.g.
+/// the scheduler).
 #[derive(Debug, Clone)]
 pub struct Actor {
-    pub user_id: Uuid,
+    pub user_id: Option<Uuid>,
     pub request_id: String,
+}
+
+impl Actor {
+    /// The worker's scheduler acting on its own.
+    pub fn system(what: &str) -> Self {
+        Actor {
+            user_id: None,
+            request_id: format!("system:{what}"),
+        }
+    }
 }
 
 pub struct Entry<'a> {

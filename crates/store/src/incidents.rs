@@ -357,3 +357,42 @@ pub async fn workspace_of(pool: &PgPool, incident_id: Uuid) -> Result<Option<Uui
         .await?;
     Ok(row.map(|(id,)| id))
 }
+
+#[derive(sqlx::FromRow)]
+struct TimelineRow {
+    id: Uuid,
+    incident_id: Uuid,
+    run_id: Option<Uuid>,
+    occurred_at: DateTime<Utc>,
+    kind: String,
+    summary: String,
+    details: Value,
+}
+
+/// An incident's timeline in time order (events of one write keep their written order).
+pub async fn timeline(
+    pool: &PgPool,
+    incident_id: Uuid,
+) -> Result<Vec<statesight_core::wire::TimelineEvent>> {
+    let rows: Vec<TimelineRow> = sqlx::query_as(
+        "SELECT id, incident_id, run_id, occurred_at, kind, summary, details
+           FROM incident_timeline_events
+          WHERE incident_id = $1
+          ORDER BY occurred_at, ordinal, id",
+    )
+    .bind(incident_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| statesight_core::wire::TimelineEvent {
+            id: row.id,
+            incident_id: row.incident_id,
+            run_id: row.run_id,
+            occurred_at: row.occurred_at,
+            kind: row.kind,
+            summary: row.summary,
+            details: row.details,
+        })
+        .collect())
+}

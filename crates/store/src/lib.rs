@@ -3,6 +3,7 @@
 //! small row types back, never a database type.
 
 pub mod access;
+pub mod analysis;
 pub mod applications;
 pub mod audit;
 pub mod db;

@@ -214,3 +214,364 @@ impl Queue {
         Ok(value.and_then(|value| Uuid::parse_str(&value).ok()))
     }
 }
+
+/// One job taken from the stream.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The stream entry id (for acknowledgement and lease renewal).
+    pub entry_id: String,
+    /// `None` when the payload is not a job (it is parked as poison).
+    pub job: Option<Job>,
+    pub payload: String,
+}
+
+/// Queue depth and health, for metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub stream_length: u64,
+    pub pending: u64,
+    pub oldest_pending_idle_ms: u64,
+    pub dead_letters: u64,
+    pub retries_waiting: u64,
+}
+
+/// Moves a due retry back onto the stream exactly once, whichever worker gets there first.
+const PROMOTE_RETRY: &str = r"
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('XADD', KEYS[2], '*', 'job', ARGV[1])
+  return 1
+end
+return 0
+";
+
+fn entries(reply: redis::streams::StreamReadReply) -> Vec<Delivery> {
+    reply
+        .keys
+        .into_iter()
+        .flat_map(|key| key.ids)
+        .map(|entry| {
+            let payload: String = entry.get("job").unwrap_or_default();
+            Delivery {
+                job: serde_json::from_str(&payload).ok(),
+                entry_id: entry.id,
+                payload,
+            }
+        })
+        .collect()
+}
+
+impl Queue {
+    pub fn dead_letter_key(&self) -> String {
+        format!("{}:dead", self.prefix)
+    }
+
+    pub fn retry_key(&self) -> String {
+        format!("{}:retry", self.prefix)
+    }
+
+    /// A dedicated connection for blocking reads: the shared connection's response
+    /// timeout is short, a `BLOCK` read needs a longer one.
+    pub async fn blocking_connection(
+        &self,
+        block: std::time::Duration,
+    ) -> Result<redis::aio::MultiplexedConnection> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(5)))
+            .set_response_timeout(Some(block + std::time::Duration::from_secs(5)));
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
+    }
+
+    /// Creates the consumer group (from the start of the stream, so jobs enqueued before
+    /// the first worker are not skipped). Idempotent.
+    pub async fn ensure_group(&self) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let created: redis::RedisResult<String> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut connection)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(error) if error.code() == Some("BUSYGROUP") => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// This consumer's own pending jobs (delivered before a crash or restart), oldest first.
+    pub async fn own_pending(
+        &self,
+        connection: &mut redis::aio::MultiplexedConnection,
+        consumer: &str,
+        count: usize,
+    ) -> Result<Vec<Delivery>> {
+        let reply: redis::streams::StreamReadReply = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(CONSUMER_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("STREAMS")
+            .arg(self.stream_key())
+            .arg("0")
+            .query_async(connection)
+            .await?;
+        Ok(entries(reply))
+    }
+
+    /// Waits up to `block` for a new job.
+    pub async fn next(
+        &self,
+        connection: &mut redis::aio::MultiplexedConnection,
+        consumer: &str,
+        block: std::time::Duration,
+    ) -> Result<Option<Delivery>> {
+        let reply: Option<redis::streams::StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(CONSUMER_GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(1)
+            .arg("BLOCK")
+            .arg(u64::try_from(block.as_millis()).unwrap_or(u64::MAX))
+            .arg("STREAMS")
+            .arg(self.stream_key())
+            .arg(">")
+            .query_async(connection)
+            .await?;
+        Ok(reply.and_then(|reply| entries(reply).into_iter().next()))
+    }
+
+    /// Takes over one job another consumer left idle for at least `min_idle` (a worker
+    /// that died mid-job).
+    pub async fn claim_abandoned(
+        &self,
+        consumer: &str,
+        min_idle: std::time::Duration,
+    ) -> Result<Option<Delivery>> {
+        let mut connection = self.connection().await?;
+        let reply: redis::Value = redis::cmd("XAUTOCLAIM")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg(consumer)
+            .arg(u64::try_from(min_idle.as_millis()).unwrap_or(u64::MAX))
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut connection)
+            .await?;
+        // Reply: [next-cursor, [[id, [field, value, …]], …], [deleted ids]].
+        let redis::Value::Array(parts) = reply else {
+            return Ok(None);
+        };
+        let Some(redis::Value::Array(claimed)) = parts.get(1) else {
+            return Ok(None);
+        };
+        for item in claimed {
+            let redis::Value::Array(pair) = item else {
+                continue;
+            };
+            let (Some(id), Some(redis::Value::Array(fields))) = (pair.first(), pair.get(1)) else {
+                continue;
+            };
+            let Ok(entry_id) = redis::from_redis_value_ref::<String>(id) else {
+                continue;
+            };
+            let mut payload = String::new();
+            for chunk in fields.chunks(2) {
+                if let [name, value] = chunk
+                    && redis::from_redis_value_ref::<String>(name).ok().as_deref() == Some("job")
+                {
+                    payload = redis::from_redis_value_ref::<String>(value).unwrap_or_default();
+                }
+            }
+            return Ok(Some(Delivery {
+                job: serde_json::from_str(&payload).ok(),
+                entry_id,
+                payload,
+            }));
+        }
+        Ok(None)
+    }
+
+    /// How many times the entry was delivered (1 on first delivery).
+    pub async fn delivery_count(&self, entry_id: &str) -> Result<u64> {
+        let mut connection = self.connection().await?;
+        let reply: redis::Value = redis::cmd("XPENDING")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg(entry_id)
+            .arg(entry_id)
+            .arg(1)
+            .query_async(&mut connection)
+            .await?;
+        // Reply: [[id, consumer, idle-ms, deliveries]].
+        if let redis::Value::Array(rows) = reply
+            && let Some(redis::Value::Array(row)) = rows.first()
+            && let Some(count) = row.get(3)
+        {
+            return Ok(redis::from_redis_value_ref::<u64>(count).unwrap_or(1));
+        }
+        Ok(1)
+    }
+
+    /// Renews a long job's lease: resets the entry's idle time (without counting a
+    /// delivery) and extends the application's in-flight marker.
+    pub async fn renew(&self, consumer: &str, delivery: &Delivery) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let _: redis::Value = redis::cmd("XCLAIM")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg(consumer)
+            .arg(0)
+            .arg(&delivery.entry_id)
+            .arg("JUSTID")
+            .query_async(&mut connection)
+            .await?;
+        if let Some(job) = &delivery.job {
+            let _: redis::Value = redis::cmd("EXPIRE")
+                .arg(self.inflight_key(job.application_id))
+                .arg(INFLIGHT_TTL_SECONDS)
+                .query_async(&mut connection)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Acknowledges and deletes a finished entry.
+    pub async fn finish(&self, delivery: &Delivery) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let _: redis::Value = redis::pipe()
+            .atomic()
+            .cmd("XACK")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg(&delivery.entry_id)
+            .cmd("XDEL")
+            .arg(self.stream_key())
+            .arg(&delivery.entry_id)
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
+    }
+
+    /// Parks a job that keeps failing (or is not a job at all) on the dead-letter stream
+    /// with its error, then acknowledges it.
+    pub async fn park(&self, delivery: &Delivery, error: &str) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let _: redis::Value = redis::cmd("XADD")
+            .arg(self.dead_letter_key())
+            .arg("*")
+            .arg("job")
+            .arg(&delivery.payload)
+            .arg("error")
+            .arg(error)
+            .arg("entry")
+            .arg(&delivery.entry_id)
+            .query_async(&mut connection)
+            .await?;
+        self.finish(delivery).await
+    }
+
+    /// Schedules another attempt of a job after `delay`, and acknowledges this delivery.
+    pub async fn retry_later(&self, delivery: &Delivery, delay: std::time::Duration) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let due = chrono::Utc::now().timestamp_millis()
+            + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+        let _: redis::Value = redis::cmd("ZADD")
+            .arg(self.retry_key())
+            .arg(due)
+            .arg(&delivery.payload)
+            .query_async(&mut connection)
+            .await?;
+        self.finish(delivery).await
+    }
+
+    /// Moves retries that are due back onto the stream. Returns how many moved.
+    pub async fn promote_due_retries(&self) -> Result<usize> {
+        let mut connection = self.connection().await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.retry_key())
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(100)
+            .query_async(&mut connection)
+            .await?;
+        let mut moved = 0;
+        for payload in due {
+            let promoted: i64 = Script::new(PROMOTE_RETRY)
+                .key(self.retry_key())
+                .key(self.stream_key())
+                .arg(&payload)
+                .invoke_async(&mut connection)
+                .await?;
+            moved += usize::from(promoted == 1);
+        }
+        Ok(moved)
+    }
+
+    /// Takes a named lock for `ttl` if nobody holds it (scheduling and pruning run once
+    /// across all workers).
+    pub async fn try_lock(&self, name: &str, ttl: std::time::Duration) -> Result<bool> {
+        let mut connection = self.connection().await?;
+        let taken: Option<String> = redis::cmd("SET")
+            .arg(format!("{}:lock:{name}", self.prefix))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX))
+            .query_async(&mut connection)
+            .await?;
+        Ok(taken.is_some())
+    }
+
+    pub async fn stats(&self) -> Result<QueueStats> {
+        let mut connection = self.connection().await?;
+        let (stream_length, dead_letters, retries_waiting): (u64, u64, u64) = redis::pipe()
+            .cmd("XLEN")
+            .arg(self.stream_key())
+            .cmd("XLEN")
+            .arg(self.dead_letter_key())
+            .cmd("ZCARD")
+            .arg(self.retry_key())
+            .query_async(&mut connection)
+            .await?;
+        let pending: redis::RedisResult<redis::Value> = redis::cmd("XPENDING")
+            .arg(self.stream_key())
+            .arg(CONSUMER_GROUP)
+            .arg("IDLE")
+            .arg(0)
+            .arg("-")
+            .arg("+")
+            .arg(1000)
+            .query_async(&mut connection)
+            .await;
+        let mut stats = QueueStats {
+            stream_length,
+            dead_letters,
+            retries_waiting,
+            ..QueueStats::default()
+        };
+        // No group yet (no worker ever started) means nothing is pending.
+        if let Ok(redis::Value::Array(rows)) = pending {
+            stats.pending = rows.len() as u64;
+            for row in rows {
+                if let redis::Value::Array(fields) = row
+                    && let Some(idle) = fields.get(2)
+                {
+                    let idle = redis::from_redis_value_ref::<u64>(idle).unwrap_or(0);
+                    stats.oldest_pending_idle_ms = stats.oldest_pending_idle_ms.max(idle);
+                }
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -13,7 +13,7 @@ macro_rules! run_select {
         "
 SELECT r.id, r.workspace_id, r.application_id, r.status, r.trigger, r.requested_revision,
        r.resolved_revision, r.requested_by, r.attempts, r.error, r.finding_count,
-       r.suppressed_count, r.incident_count, r.queued_at, r.started_at, r.finished_at,
+       r.suppressed_count, r.incident_count, r.warnings, r.queued_at, r.started_at, r.finished_at,
        d.repo_url AS d_repo_url, d.git_ref AS d_git_ref, d.path AS d_path,
        d.commit_sha AS d_commit_sha, d.committed_at AS d_committed_at,
        d.rendered_with AS d_rendered_with,
@@ -41,6 +41,7 @@ struct RunRow {
     finding_count: Option<i32>,
     suppressed_count: Option<i32>,
     incident_count: Option<i32>,
+    warnings: sqlx::types::Json<Vec<String>>,
     queued_at: DateTime<Utc>,
     started_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
@@ -120,6 +121,7 @@ impl From<RunRow> for AnalysisRun {
             finding_count: row.finding_count,
             suppressed_count: row.suppressed_count,
             incident_count: row.incident_count,
+            warnings: row.warnings.0,
             queued_at: row.queued_at,
             started_at: row.started_at,
             finished_at: row.finished_at,
@@ -219,6 +221,7 @@ pub async fn request_analysis(
     actor: &crate::audit::Actor,
     application_id: Uuid,
     revision: Option<String>,
+    trigger: &str,
 ) -> Result<AnalysisRequest> {
     let mut tx = pool.begin().await?;
     let workspace: Option<(Uuid,)> =
@@ -280,13 +283,14 @@ pub async fn request_analysis(
     let run_id = Uuid::now_v7();
     sqlx::query(
         "INSERT INTO analysis_runs (id, workspace_id, application_id, status, trigger, requested_revision, requested_by)
-         VALUES ($1, $2, $3, 'queued', 'manual', $4, $5)",
+         VALUES ($1, $2, $3, 'queued', $6, $4, $5)",
     )
     .bind(run_id)
     .bind(workspace_id)
     .bind(application_id)
     .bind(&revision)
     .bind(actor.user_id)
+    .bind(trigger)
     .execute(&mut *tx)
     .await?;
     crate::audit::append(
@@ -325,4 +329,12 @@ async fn existing(
         // Deleted between the decision and the read (the application was removed).
         None => AnalysisRequest::NoApplication,
     })
+}
+
+/// Every application id, for the scheduler.
+pub async fn all_application_ids(pool: &PgPool) -> Result<Vec<Uuid>> {
+    let rows: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM applications ORDER BY id")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }

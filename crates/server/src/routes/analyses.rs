@@ -69,6 +69,7 @@ pub async fn analyze(
         &principal.actor(),
         id,
         revision,
+        "manual",
     )
     .await?
     {

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{Finding, Incident, Role};
+use statesight_core::wire::{Finding, Incident, Role, TimelineEvent};
 use statesight_store::incidents::IncidentFilter;
 use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
 
@@ -80,4 +80,15 @@ pub async fn findings(
             .await?;
     let next = paging.cursor_after(page.next.as_ref());
     Ok(Envelope::page(page.items, next).into_response())
+}
+
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", tag = "incidents", params(("id" = Uuid, Path, description = "incident id")), responses((status = 200, description = "what happened, in time order: Git revisions analysed, managedFields times as the cluster recorded them, first seen, re-observations, suppressions, resolution (viewer)", body = Data<Vec<TimelineEvent>>), ReadErrors))]
+pub async fn timeline(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+) -> ApiResult<Response> {
+    authorized_incident(&state, &principal, id).await?;
+    let events = statesight_store::incidents::timeline(&state.pool, id).await?;
+    Ok(Envelope::ok(events).into_response())
 }

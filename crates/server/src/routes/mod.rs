@@ -50,4 +50,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::list))
         .routes(routes!(incidents::get))
         .routes(routes!(incidents::findings))
+        .routes(routes!(incidents::timeline))
 }
