@@ -15,7 +15,17 @@ fn objects(values: Vec<serde_json::Value>, file: &str) -> Vec<ManifestObject> {
     values
         .into_iter()
         .enumerate()
-        .filter_map(|(i, v)| ManifestObject::from_value(Origin { file: file.into(), document: i + 1, item: None }, v).ok())
+        .filter_map(|(i, v)| {
+            ManifestObject::from_value(
+                Origin {
+                    file: file.into(),
+                    document: i + 1,
+                    item: None,
+                },
+                v,
+            )
+            .ok()
+        })
         .collect()
 }
 
@@ -44,8 +54,12 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PAIRS as u64));
     group.bench_function("a_parse_yaml_both_sides", |b| {
         b.iter(|| {
-            let d = parse_manifests("desired.yaml", desired_text.as_bytes()).map(|p| p.objects.len()).unwrap_or(0);
-            let l = parse_manifests("live.yaml", live_text.as_bytes()).map(|p| p.objects.len()).unwrap_or(0);
+            let d = parse_manifests("desired.yaml", desired_text.as_bytes())
+                .map(|p| p.objects.len())
+                .unwrap_or(0);
+            let l = parse_manifests("live.yaml", live_text.as_bytes())
+                .map(|p| p.objects.len())
+                .unwrap_or(0);
             assert_eq!(d + l, 2 * PAIRS);
         })
     });
@@ -53,6 +67,17 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let analysis = analyze(&desired, &live, &options, &[]);
             assert_eq!(analysis.findings.len(), PAIRS / 100);
+        })
+    });
+    group.bench_function("b1_ownership_tries_only", |b| {
+        b.iter(|| {
+            live.iter()
+                .map(|o| {
+                    statesight_core::fields::FieldOwnership::from_object(&o.value)
+                        .0
+                        .node_count()
+                })
+                .sum::<usize>()
         })
     });
     group.finish();

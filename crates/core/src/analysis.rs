@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::diff::{Cause, ChangeKind, Finding, PairSettings, diff_pair_with};
+use crate::diff::{Cause, ChangeKind, Finding, PairSettings, diff_pair_lazy};
 use crate::fields::FieldOwnership;
 use crate::identity::{ResourceId, Scopes, group_of};
 use crate::incident::{Incident, group};
@@ -50,7 +50,10 @@ impl Default for AnalyzeOptions {
             application_key: String::new(),
             default_namespace: "default".into(),
             applier: None,
-            system_controllers: DEFAULT_SYSTEM_CONTROLLERS.iter().map(|s| (*s).to_owned()).collect(),
+            system_controllers: DEFAULT_SYSTEM_CONTROLLERS
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
             live_trusted: true,
             cluster_scoped_kinds: Vec::new(),
         }
@@ -75,20 +78,86 @@ impl Analysis {
     }
 }
 
-fn identity(object: &ManifestObject, scopes: &Scopes, default_namespace: &str) -> ResourceId {
-    let group = group_of(&object.api_version).to_owned();
-    let namespace = if scopes.is_cluster_scoped(&group, &object.kind) {
+/// A resource identity borrowed from its object (no allocation while pairing); made into an
+/// owned [`ResourceId`] only for findings and problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct IdRef<'a> {
+    group: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+}
+
+impl IdRef<'_> {
+    fn to_owned_id(self) -> ResourceId {
+        ResourceId {
+            group: self.group.to_owned(),
+            kind: self.kind.to_owned(),
+            namespace: self.namespace.map(str::to_owned),
+            name: self.name.to_owned(),
+        }
+    }
+}
+
+/// Sorts by identity, then origin. Objects share few (group, kind, namespace) prefixes, so
+/// those are ranked once and the sort compares a number and the name.
+fn sort_by_identity<'a>(items: &mut [(IdRef<'a>, &'a ManifestObject)]) {
+    let mut prefixes: Vec<(&str, &str, Option<&str>)> = items
+        .iter()
+        .map(|(id, _)| (id.group, id.kind, id.namespace))
+        .collect();
+    prefixes.sort_unstable();
+    prefixes.dedup();
+    let mut keyed: Vec<(usize, IdRef<'a>, &'a ManifestObject)> = items
+        .iter()
+        .map(|&(id, object)| {
+            (
+                prefixes
+                    .binary_search(&(id.group, id.kind, id.namespace))
+                    .unwrap_or(0),
+                id,
+                object,
+            )
+        })
+        .collect();
+    keyed.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| a.1.name.cmp(b.1.name))
+            .then_with(|| a.2.origin.cmp(&b.2.origin))
+    });
+    for (slot, (_, id, object)) in items.iter_mut().zip(keyed) {
+        *slot = (id, object);
+    }
+}
+
+fn identity<'a>(
+    object: &'a ManifestObject,
+    scopes: &Scopes,
+    default_namespace: &'a str,
+) -> IdRef<'a> {
+    let group = group_of(&object.api_version);
+    let namespace = if scopes.is_cluster_scoped(group, &object.kind) {
         None
     } else {
-        Some(object.namespace.clone().unwrap_or_else(|| default_namespace.to_owned()))
+        Some(object.namespace.as_deref().unwrap_or(default_namespace))
     };
-    ResourceId { group, kind: object.kind.clone(), namespace, name: object.name.clone() }
+    IdRef {
+        group,
+        kind: &object.kind,
+        namespace,
+        name: &object.name,
+    }
 }
 
 /// Analyses desired against live objects. `rules` may come in any order: they are sorted by
 /// precedence (see [`crate::rules`]). Deterministic: the same inputs in any order give the same
 /// result.
-pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &AnalyzeOptions, rules: &[IgnoreRule]) -> Analysis {
+pub fn analyze(
+    desired: &[ManifestObject],
+    live: &[ManifestObject],
+    options: &AnalyzeOptions,
+    rules: &[IgnoreRule],
+) -> Analysis {
     let mut problems = Vec::new();
     let mut scopes = Scopes::default();
     for kind in &options.cluster_scoped_kinds {
@@ -102,8 +171,8 @@ pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &An
 
     // Of two live copies of one object, the one read first (by origin) wins, whatever the
     // order the inputs came in.
-    let mut live_index: HashMap<ResourceId, &ManifestObject> = HashMap::with_capacity(live.len());
-    let mut duplicates: Vec<(ResourceId, &ManifestObject)> = Vec::new();
+    let mut live_index: HashMap<IdRef<'_>, &ManifestObject> = HashMap::with_capacity(live.len());
+    let mut duplicates: Vec<(IdRef<'_>, &ManifestObject)> = Vec::new();
     for object in live {
         let id = identity(object, &scopes, &options.default_namespace);
         match live_index.get_mut(&id) {
@@ -121,36 +190,56 @@ pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &An
         }
     }
     for (id, ignored) in duplicates {
-        let first = live_index.get(&id).map(|o| o.origin.to_string()).unwrap_or_default();
+        let first = live_index
+            .get(&id)
+            .map(|o| o.origin.to_string())
+            .unwrap_or_default();
         problems.push(Problem {
             origin: Some(ignored.origin.clone()),
-            message: format!("live object {id} appears twice (first at {first}); this copy is ignored"),
+            message: format!(
+                "live object {} appears twice (first at {first}); this copy is ignored",
+                id.to_owned_id()
+            ),
         });
     }
 
-    let mut desired_sorted: Vec<(ResourceId, &ManifestObject)> =
-        desired.iter().map(|o| (identity(o, &scopes, &options.default_namespace), o)).collect();
-    desired_sorted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.origin.cmp(&b.1.origin)));
+    let mut desired_sorted: Vec<(IdRef<'_>, &ManifestObject)> = desired
+        .iter()
+        .map(|o| (identity(o, &scopes, &options.default_namespace), o))
+        .collect();
+    sort_by_identity(&mut desired_sorted);
 
-    let settings = PairSettings { applier: options.applier.as_deref(), system_controllers: &options.system_controllers };
+    let settings = PairSettings {
+        applier: options.applier.as_deref(),
+        system_controllers: &options.system_controllers,
+    };
     let mut findings = Vec::new();
-    let mut previous: Option<&(ResourceId, &ManifestObject)> = None;
+    let mut previous: Option<&(IdRef<'_>, &ManifestObject)> = None;
     for entry in &desired_sorted {
         let (id, object) = entry;
-        if let Some((prev_id, prev_obj)) = previous {
-            if prev_id == id {
-                problems.push(Problem {
-                    origin: Some(object.origin.clone()),
-                    message: format!("desired object {id} is declared twice (first at {}); this copy is ignored", prev_obj.origin),
-                });
-                continue;
-            }
+        if let Some((prev_id, prev_obj)) = previous
+            && prev_id == id
+        {
+            problems.push(Problem {
+                origin: Some(object.origin.clone()),
+                message: format!(
+                    "desired object {} is declared twice (first at {}); this copy is ignored",
+                    id.to_owned_id(),
+                    prev_obj.origin
+                ),
+            });
+            continue;
         }
         previous = Some(entry);
         let live_object = live_index.get(id).copied().or_else(|| {
             // A namespace-less custom resource we did not know to be cluster-scoped.
             if object.namespace.is_none() && id.namespace.is_some() {
-                live_index.get(&ResourceId { namespace: None, ..id.clone() }).copied()
+                live_index
+                    .get(&IdRef {
+                        namespace: None,
+                        ..*id
+                    })
+                    .copied()
             } else {
                 None
             }
@@ -167,12 +256,24 @@ pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &An
                         },
                     });
                 }
-                findings.extend(diff_pair_with(id, &object.api_version, &object.origin, &object.value, &live_object.value, &own, &settings));
+                findings.extend(diff_pair_lazy(
+                    &|| id.to_owned_id(),
+                    &object.api_version,
+                    &object.origin,
+                    &object.value,
+                    &live_object.value,
+                    &own,
+                    &settings,
+                ));
             }
             None => {
-                let shown = if secret::is_secret(&id.group, &id.kind) { secret::redact_object(&object.value) } else { object.value.clone() };
+                let shown = if secret::is_secret(id.group, id.kind) {
+                    secret::redact_object(&object.value)
+                } else {
+                    object.value.clone()
+                };
                 findings.push(Finding {
-                    resource: id.clone(),
+                    resource: id.to_owned_id(),
                     api_version: object.api_version.clone(),
                     origin: object.origin.clone(),
                     path: DriftPath::default(),
@@ -186,14 +287,27 @@ pub fn analyze(desired: &[ManifestObject], live: &[ManifestObject], options: &An
             }
         }
     }
-    findings.sort_by(|a, b| a.resource.cmp(&b.resource).then_with(|| a.path.cmp(&b.path)).then_with(|| a.change.cmp(&b.change)));
+    findings.sort_by(|a, b| {
+        a.resource
+            .cmp(&b.resource)
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.change.cmp(&b.change))
+    });
 
     let (compiled, invalid) = compile_rules(rules);
     for (name, error) in invalid {
-        problems.push(Problem { origin: None, message: format!("ignore rule {name:?} skipped: {error}") });
+        problems.push(Problem {
+            origin: None,
+            message: format!("ignore rule {name:?} skipped: {error}"),
+        });
     }
     let (findings, suppressed) = apply_rules(findings, &compiled, &options.default_namespace);
     let incidents = group(&findings, &options.application_key, options.live_trusted);
     problems.sort();
-    Analysis { findings, suppressed, incidents, problems }
+    Analysis {
+        findings,
+        suppressed,
+        incidents,
+        problems,
+    }
 }

@@ -10,7 +10,10 @@ use serde_json::{Map, Value};
 use crate::fields::{FieldOwnership, ManagerSet, NodeId, Operation};
 use crate::identity::ResourceId;
 use crate::manifest::Origin;
-use crate::normalize::{empty_or_zero, is_quantity_position, json_equal, key_text, key_value, list_keys, lookup, same_key, scalar_equal};
+use crate::normalize::{
+    empty_or_zero, is_quantity_position, json_equal, key_text, key_value, keyed_list, lookup,
+    lookup_position, same_key, scalar_equal,
+};
 use crate::paths::{DriftPath, Segment};
 use crate::secret;
 
@@ -124,23 +127,32 @@ pub struct PairSettings<'s> {
     pub system_controllers: &'s [String],
 }
 
-/// Fields under `metadata` the server sets; never compared.
-const SERVER_METADATA: &[&str] = &[
-    "creationTimestamp",
-    "deletionGracePeriodSeconds",
-    "deletionTimestamp",
-    "generation",
-    "managedFields",
-    "name",
-    "namespace",
-    "resourceVersion",
-    "selfLink",
-    "uid",
-];
+/// Fields under `metadata` the server sets (or that make the identity); never compared.
+fn is_server_metadata(field: &str) -> bool {
+    matches!(
+        field,
+        "creationTimestamp"
+            | "deletionGracePeriodSeconds"
+            | "deletionTimestamp"
+            | "generation"
+            | "managedFields"
+            | "name"
+            | "namespace"
+            | "resourceVersion"
+            | "selfLink"
+            | "uid"
+    )
+}
 
 /// Struct and map fields that Kubernetes declares atomic: a manager owning them owns every
 /// value inside (lists owned as a bare leaf are atomic too).
-const ATOMIC_STRUCTS: &[&str] = &["labelSelector", "namespaceSelector", "objectSelector", "podSelector", "selector"];
+const ATOMIC_STRUCTS: &[&str] = &[
+    "labelSelector",
+    "namespaceSelector",
+    "objectSelector",
+    "podSelector",
+    "selector",
+];
 
 #[derive(Clone, Copy)]
 enum Step<'v> {
@@ -225,12 +237,49 @@ pub fn diff_pair_with<'v>(
     own: &FieldOwnership<'v>,
     settings: &PairSettings<'_>,
 ) -> Vec<Finding> {
+    diff_pair_lazy(
+        &|| resource.clone(),
+        api_version,
+        origin,
+        desired,
+        live,
+        own,
+        settings,
+    )
+}
+
+/// [`diff_pair_with`] building the resource identity only if there is a finding.
+pub(crate) fn diff_pair_lazy<'v>(
+    resource: &dyn Fn() -> ResourceId,
+    api_version: &str,
+    origin: &Origin,
+    desired: &'v Value,
+    live: &'v Value,
+    own: &FieldOwnership<'v>,
+    settings: &PairSettings<'_>,
+) -> Vec<Finding> {
+    let text = |v: &'v Value, k: &str| {
+        crate::normalize::get(v, k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let is_secret = secret::is_secret(
+        crate::identity::group_of(text(desired, "apiVersion")),
+        text(desired, "kind"),
+    );
     let roles = detect_roles(desired, own, settings);
     let applier_apply = ManagerSet(
-        roles.applier.iter().filter(|&i| own.entries[i].operation == Operation::Apply).fold(0, |acc, i| acc | (1 << i)),
+        roles
+            .applier
+            .iter()
+            .filter(|&i| own.entries[i].operation == Operation::Apply)
+            .fold(0, |acc, i| acc | (1 << i)),
     );
     let all = all_entries(own);
-    let suspicious = all.minus(roles.applier).minus(roles.co_appliers).minus(roles.system);
+    let suspicious = all
+        .minus(roles.applier)
+        .minus(roles.co_appliers)
+        .minus(roles.system);
     let mut walker = Walker {
         own,
         applier: roles.applier,
@@ -238,13 +287,24 @@ pub fn diff_pair_with<'v>(
         applier_apply,
         suspicious,
         interesting: suspicious.union(roles.applier).union(roles.co_appliers),
-        secret: secret::is_secret(&resource.group, &resource.kind),
+        secret: is_secret,
         live_root: live,
         last_applied: OnceCell::new(),
         path: Vec::with_capacity(16),
         findings: Vec::new(),
     };
-    walker.compare(desired, live, Some(own.root()), ManagerSet::EMPTY, None, false);
+    walker.compare(
+        desired,
+        live,
+        Some(own.root()),
+        ManagerSet::EMPTY,
+        None,
+        false,
+    );
+    if walker.findings.is_empty() {
+        return Vec::new();
+    }
+    let resource = resource();
     walker
         .findings
         .into_iter()
@@ -254,14 +314,18 @@ pub fn diff_pair_with<'v>(
                 .iter()
                 .filter_map(|i| own.entries.get(i).map(|e| (i, e)))
                 .map(|(i, e)| Owner {
-                    manager: e.manager.clone(),
+                    manager: e.manager.to_owned(),
                     operation: e.operation.as_str().to_owned(),
-                    subresource: e.subresource.clone(),
-                    time: e.time.clone(),
+                    subresource: e.subresource.map(str::to_owned),
+                    time: e.time.map(str::to_owned),
                     role: roles.role(i),
                 })
                 .collect();
-            let cause = if raw.removed_from_git { Cause::RemovedFromGit } else { primary_cause(&owners) };
+            let cause = if raw.removed_from_git {
+                Cause::RemovedFromGit
+            } else {
+                primary_cause(&owners)
+            };
             Finding {
                 resource: resource.clone(),
                 api_version: api_version.to_owned(),
@@ -293,16 +357,27 @@ fn primary_cause(owners: &[Owner]) -> Cause {
     };
     owners
         .iter()
-        .min_by(|a, b| rank(a).cmp(&rank(b)).then_with(|| b.time.cmp(&a.time)).then_with(|| a.manager.cmp(&b.manager)))
+        .min_by(|a, b| {
+            rank(a)
+                .cmp(&rank(b))
+                .then_with(|| b.time.cmp(&a.time))
+                .then_with(|| a.manager.cmp(&b.manager))
+        })
         .map_or(Cause::Unowned, |o| Cause::Manager(o.manager.clone()))
 }
 
 /// Decides the applier (the managers owning most Git-declared fields, or the named one) and
 /// the system controllers among the object's managedFields entries.
-pub fn detect_roles(desired: &Value, own: &FieldOwnership<'_>, settings: &PairSettings<'_>) -> Roles {
+pub fn detect_roles(
+    desired: &Value,
+    own: &FieldOwnership<'_>,
+    settings: &PairSettings<'_>,
+) -> Roles {
     let mut system = ManagerSet::EMPTY;
     for (i, e) in own.entries.iter().enumerate() {
-        if settings.system_controllers.iter().any(|s| *s == e.manager) || e.subresource.as_deref() == Some("status") {
+        if settings.system_controllers.iter().any(|s| s == e.manager)
+            || e.subresource == Some("status")
+        {
             system = system.union(ManagerSet::single(i));
         }
     }
@@ -318,12 +393,23 @@ pub fn detect_roles(desired: &Value, own: &FieldOwnership<'_>, settings: &PairSe
         // With a single candidate name the applier is that manager as soon as it owns one
         // declared field, so the walk may stop there.
         let candidates = all_entries(own).minus(system);
-        let first = candidates.iter().next().map(|i| own.entries[i].manager.as_str());
-        let single = candidates.iter().all(|i| Some(own.entries[i].manager.as_str()) == first);
-        let mut walk = DeclaredWalk { own, counts: &mut counts, stop_when: if single { candidates } else { ManagerSet::EMPTY }, stopped: false };
+        let first = candidates.iter().next().map(|i| own.entries[i].manager);
+        let single = candidates
+            .iter()
+            .all(|i| Some(own.entries[i].manager) == first);
+        let mut walk = DeclaredWalk {
+            own,
+            counts: &mut counts,
+            stop_when: if single {
+                candidates
+            } else {
+                ManagerSet::EMPTY
+            },
+            stopped: false,
+        };
         walk.count(desired, own.root(), ManagerSet::EMPTY, None, Level::Root);
         // Entries of one manager name count together.
-        let mut by_name: Vec<(&str, u32, ManagerSet)> = Vec::new();
+        let mut by_name: Vec<(&str, u32, ManagerSet)> = Vec::with_capacity(own.entries.len());
         for (i, e) in own.entries.iter().enumerate() {
             if system.contains(i) {
                 continue;
@@ -333,7 +419,7 @@ pub fn detect_roles(desired: &Value, own: &FieldOwnership<'_>, settings: &PairSe
                     slot.1 += counts[i];
                     slot.2 = slot.2.union(ManagerSet::single(i));
                 }
-                None => by_name.push((&e.manager, counts[i], ManagerSet::single(i))),
+                None => by_name.push((e.manager, counts[i], ManagerSet::single(i))),
             }
         }
         let best = by_name.iter().map(|(_, c, _)| *c).max().unwrap_or(0);
@@ -355,12 +441,16 @@ pub fn detect_roles(desired: &Value, own: &FieldOwnership<'_>, settings: &PairSe
         co_appliers = co_appliers.union(own.owned(node));
     }
     for (i, e) in own.entries.iter().enumerate() {
-        if CREATOR_MANAGERS.contains(&e.manager.as_str()) {
+        if CREATOR_MANAGERS.contains(&e.manager) {
             co_appliers = co_appliers.union(ManagerSet::single(i));
         }
     }
     let system = system.minus(applier);
-    Roles { applier, co_appliers: co_appliers.minus(applier).minus(system), system }
+    Roles {
+        applier,
+        co_appliers: co_appliers.minus(applier).minus(system),
+        system,
+    }
 }
 
 fn all_entries(own: &FieldOwnership<'_>) -> ManagerSet {
@@ -376,9 +466,19 @@ struct DeclaredWalk<'o, 'v, 'c> {
     stopped: bool,
 }
 
-fn atomic_owners(own: &FieldOwnership<'_>, node: Option<NodeId>, value: &Value, field: Option<&str>) -> ManagerSet {
+fn atomic_owners(
+    own: &FieldOwnership<'_>,
+    node: Option<NodeId>,
+    value: &Value,
+    field: Option<&str>,
+) -> ManagerSet {
     match node {
-        Some(n) if own.is_leaf(n) && (value.is_array() || field.is_some_and(|f| ATOMIC_STRUCTS.contains(&f))) => own.owned(n),
+        Some(n)
+            if own.is_leaf(n)
+                && (value.is_array() || field.is_some_and(|f| ATOMIC_STRUCTS.contains(&f))) =>
+        {
+            own.owned(n)
+        }
         _ => ManagerSet::EMPTY,
     }
 }
@@ -386,7 +486,7 @@ fn atomic_owners(own: &FieldOwnership<'_>, node: Option<NodeId>, value: &Value, 
 fn skip_field(depth_path: &[&str], field: &str) -> bool {
     match depth_path {
         [] => matches!(field, "apiVersion" | "kind" | "status"),
-        ["metadata"] => SERVER_METADATA.contains(&field),
+        ["metadata"] => is_server_metadata(field),
         ["metadata", "annotations"] => field == LAST_APPLIED,
         _ => false,
     }
@@ -410,7 +510,14 @@ impl DeclaredWalk<'_, '_, '_> {
         }
     }
 
-    fn count(&mut self, desired: &Value, node: NodeId, atomic: ManagerSet, field: Option<&str>, level: Level) {
+    fn count(
+        &mut self,
+        desired: &Value,
+        node: NodeId,
+        atomic: ManagerSet,
+        field: Option<&str>,
+        level: Level,
+    ) {
         if self.stopped {
             return;
         }
@@ -421,7 +528,7 @@ impl DeclaredWalk<'_, '_, '_> {
                 for (k, v) in map {
                     let skipped = match level {
                         Level::Root => matches!(k.as_str(), "apiVersion" | "kind" | "status"),
-                        Level::Metadata => SERVER_METADATA.contains(&k.as_str()),
+                        Level::Metadata => is_server_metadata(k),
                         Level::Annotations => k == LAST_APPLIED,
                         Level::Other => false,
                     };
@@ -439,10 +546,12 @@ impl DeclaredWalk<'_, '_, '_> {
                     }
                 }
             }
-            Value::Array(items) if field.and_then(|f| list_keys(f, items, &[])).is_some() => {
+            Value::Array(items)
+                if let Some(keyed) = field.and_then(|f| keyed_list(f, items, &[])) =>
+            {
                 let below = atomic.union(atomic_owners(own, Some(node), desired, field));
                 for (i, item) in items.iter().enumerate() {
-                    match own.item(node, item, i) {
+                    match own.keyed_item(node, keyed.keys, &keyed.desired[i], item, i) {
                         Some(child) => self.count(item, child, below, None, Level::Other),
                         None => self.add(below),
                     }
@@ -467,7 +576,10 @@ impl<'v> Walker<'v, '_> {
         match self.path.len() {
             0 => skip_field(&[], field),
             1 => self.field_path()[0] == "metadata" && skip_field(&["metadata"], field),
-            2 => self.field_path() == ["metadata", "annotations"] && skip_field(&["metadata", "annotations"], field),
+            2 => {
+                self.field_path() == ["metadata", "annotations"]
+                    && skip_field(&["metadata", "annotations"], field)
+            }
             _ => false,
         }
     }
@@ -480,7 +592,9 @@ impl<'v> Walker<'v, '_> {
                 Step::Field(f) => Segment::Field(f.to_owned()),
                 Step::Index(i) => Segment::Index(i),
                 Step::Keyed(keys, item, desired_index) => Segment::keyed(
-                    keys.iter().filter_map(|k| key_value(item, k).map(|v| ((*k).to_owned(), key_text(v)))).collect(),
+                    keys.iter()
+                        .filter_map(|k| key_value(item, k).map(|v| ((*k).to_owned(), key_text(v))))
+                        .collect(),
                     desired_index,
                 ),
             })
@@ -507,7 +621,14 @@ impl<'v> Walker<'v, '_> {
         value.clone()
     }
 
-    fn emit(&mut self, change: ChangeKind, desired: Option<&Value>, live: Option<&Value>, owners: ManagerSet, removed_from_git: bool) {
+    fn emit(
+        &mut self,
+        change: ChangeKind,
+        desired: Option<&Value>,
+        live: Option<&Value>,
+        owners: ManagerSet,
+        removed_from_git: bool,
+    ) {
         let finding = RawFinding {
             path: self.materialize(),
             change,
@@ -528,16 +649,35 @@ impl<'v> Walker<'v, '_> {
     }
 
     /// Compares a value Git declares with the live value at the same path.
-    fn compare(&mut self, desired: &'v Value, live: &'v Value, node: Option<NodeId>, atomic: ManagerSet, field: Option<&'v str>, quantity: bool) {
+    fn compare(
+        &mut self,
+        desired: &'v Value,
+        live: &'v Value,
+        node: Option<NodeId>,
+        atomic: ManagerSet,
+        field: Option<&'v str>,
+        quantity: bool,
+    ) {
         match (desired, live) {
-            (Value::Object(d), Value::Object(l)) => {
-                self.compare_maps(d, l, node, atomic.union(atomic_owners(self.own, node, live, field)), field, &[])
-            }
+            (Value::Object(d), Value::Object(l)) => self.compare_maps(
+                d,
+                l,
+                node,
+                atomic.union(atomic_owners(self.own, node, live, field)),
+                field,
+                &[],
+            ),
             (Value::Array(d), Value::Array(l)) => self.compare_lists(d, l, node, atomic, field),
             (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => {
                 if !(empty_or_zero(desired) && live.is_null()) {
                     let owners = atomic.union(self.owned(node));
-                    self.emit(ChangeKind::Changed, Some(desired), Some(live), owners, false);
+                    self.emit(
+                        ChangeKind::Changed,
+                        Some(desired),
+                        Some(live),
+                        owners,
+                        false,
+                    );
                 }
             }
             _ => {
@@ -548,14 +688,25 @@ impl<'v> Walker<'v, '_> {
                 };
                 if !equal {
                     let owners = atomic.union(self.owned(node));
-                    self.emit(ChangeKind::Changed, Some(desired), Some(live), owners, false);
+                    self.emit(
+                        ChangeKind::Changed,
+                        Some(desired),
+                        Some(live),
+                        owners,
+                        false,
+                    );
                 }
             }
         }
     }
 
     fn secret_position(&self) -> bool {
-        self.secret && self.path.len() == 2 && matches!(self.path[0], Step::Field("data" | "stringData" | "binaryData"))
+        self.secret
+            && self.path.len() == 2
+            && matches!(
+                self.path[0],
+                Step::Field("data" | "stringData" | "binaryData")
+            )
     }
 
     /// Compares two maps; `key_fields` are the merge keys of a matched keyed item (equal by
@@ -570,6 +721,10 @@ impl<'v> Walker<'v, '_> {
         key_fields: &[&str],
     ) {
         let at_root = self.path.is_empty();
+        // Positions of live keys Git declares (for small maps, found by a linear scan), so the
+        // pass over live-only keys needs no second lookup; large maps use their hash index.
+        let mut declared_positions: u64 = 0;
+        let track = l.len() <= 8;
         for (k, dv) in d {
             if dv.is_null() || self.skip(k) {
                 continue;
@@ -577,16 +732,35 @@ impl<'v> Walker<'v, '_> {
             if at_root && self.secret && (k == "data" || k == "stringData") {
                 continue; // compared together below
             }
+            let found = if track {
+                lookup_position(l, k)
+            } else {
+                lookup(l, k).map(|v| (0, v))
+            };
+            if let Some((position, lv)) = found {
+                // Fast path: equal scalars need no ownership lookup.
+                let scalars = !matches!(dv, Value::Object(_) | Value::Array(_))
+                    && !matches!(lv, Value::Object(_) | Value::Array(_));
+                if scalars && !self.secret && scalar_equal(dv, lv, is_quantity_position(field, k)) {
+                    if track {
+                        declared_positions |= 1 << position;
+                    }
+                    continue;
+                }
+            }
             let child = self.child(node, k);
             self.path.push(Step::Field(k));
-            match lookup(l, k) {
+            match found {
                 None => {
                     if !empty_or_zero(dv) {
                         let owners = below.union(self.owned(child));
                         self.emit(ChangeKind::MissingInLive, Some(dv), None, owners, false);
                     }
                 }
-                Some(lv) => {
+                Some((position, lv)) => {
+                    if track {
+                        declared_positions |= 1 << position;
+                    }
                     let quantity = is_quantity_position(field, k);
                     self.compare(dv, lv, child, below, Some(k), quantity);
                 }
@@ -596,11 +770,20 @@ impl<'v> Walker<'v, '_> {
         if at_root && self.secret {
             self.compare_secret_data(d, l, node, below);
         }
-        for (k, lv) in l {
-            if lv.is_null() || lookup(d, k).is_some_and(|v| !v.is_null()) || key_fields.contains(&k.as_str()) || self.skip(k) {
+        for (position, (k, lv)) in l.iter().enumerate() {
+            let declared = if track {
+                declared_positions & (1 << position) != 0
+            } else {
+                lookup(d, k).is_some_and(|v| !v.is_null())
+            };
+            if declared || lv.is_null() || key_fields.contains(&k.as_str()) || self.skip(k) {
                 continue;
             }
-            if at_root && self.secret && (k == "data" || k == "stringData") && (d.contains_key("data") || d.contains_key("stringData")) {
+            if at_root
+                && self.secret
+                && (k == "data" || k == "stringData")
+                && (d.contains_key("data") || d.contains_key("stringData"))
+            {
                 continue; // handled by compare_secret_data
             }
             let child = self.child(node, k);
@@ -612,7 +795,13 @@ impl<'v> Walker<'v, '_> {
 
     /// Secret `data`/`stringData`: Git's `stringData` lands in live `data`, so both desired
     /// maps are compared with live `data` as decoded bytes.
-    fn compare_secret_data(&mut self, d: &'v Map<String, Value>, l: &'v Map<String, Value>, node: Option<NodeId>, below: ManagerSet) {
+    fn compare_secret_data(
+        &mut self,
+        d: &'v Map<String, Value>,
+        l: &'v Map<String, Value>,
+        node: Option<NodeId>,
+        below: ManagerSet,
+    ) {
         let as_map = |v: Option<&'v Value>| v.and_then(Value::as_object);
         let string_data = as_map(d.get("stringData"));
         let data = as_map(d.get("data"));
@@ -624,19 +813,30 @@ impl<'v> Walker<'v, '_> {
         for (map_name, map) in [("stringData", string_data), ("data", data)] {
             let Some(map) = map else { continue };
             for (k, dv) in map {
-                if dv.is_null() || (map_name == "data" && string_data.is_some_and(|s| s.contains_key(k))) {
+                if dv.is_null()
+                    || (map_name == "data" && string_data.is_some_and(|s| s.contains_key(k)))
+                {
                     continue;
                 }
-                let want = if map_name == "data" { secret::data_bytes(dv) } else { secret::string_data_bytes(dv) };
+                let want = if map_name == "data" {
+                    secret::data_bytes(dv)
+                } else {
+                    secret::string_data_bytes(dv)
+                };
                 let owners = below.union(self.owned(data_node.and_then(|n| self.own.field(n, k))));
-                self.path.push(Step::Field(if map_name == "data" { "data" } else { "stringData" }));
+                self.path.push(Step::Field(if map_name == "data" {
+                    "data"
+                } else {
+                    "stringData"
+                }));
                 self.path.push(Step::Field(k));
                 match live_data.and_then(|m| m.get(k)) {
                     None if want.is_empty() => {}
                     None => self.emit(ChangeKind::MissingInLive, Some(dv), None, owners, false),
                     Some(lv) => {
                         if secret::data_bytes(lv) != want {
-                            let live_digest = Value::String(secret::digest(&secret::data_bytes(lv)));
+                            let live_digest =
+                                Value::String(secret::digest(&secret::data_bytes(lv)));
                             let desired_digest = Value::String(secret::digest(&want));
                             self.findings.push(RawFinding {
                                 path: self.materialize(),
@@ -653,7 +853,10 @@ impl<'v> Walker<'v, '_> {
                 self.path.pop();
             }
         }
-        let declared = |k: &str| string_data.is_some_and(|m| m.contains_key(k)) || data.is_some_and(|m| m.contains_key(k));
+        let declared = |k: &str| {
+            string_data.is_some_and(|m| m.contains_key(k))
+                || data.is_some_and(|m| m.contains_key(k))
+        };
         self.path.push(Step::Field("data"));
         for (k, lv) in live_data.into_iter().flatten() {
             if !declared(k) {
@@ -666,19 +869,31 @@ impl<'v> Walker<'v, '_> {
         self.path.pop();
     }
 
-    fn compare_lists(&mut self, d: &'v [Value], l: &'v [Value], node: Option<NodeId>, atomic: ManagerSet, field: Option<&'v str>) {
+    fn compare_lists(
+        &mut self,
+        d: &'v [Value],
+        l: &'v [Value],
+        node: Option<NodeId>,
+        atomic: ManagerSet,
+        field: Option<&'v str>,
+    ) {
         let below = atomic.union(match node {
             Some(n) if self.own.is_leaf(n) => self.own.owned(n),
             _ => ManagerSet::EMPTY,
         });
-        if let Some(keys) = field.and_then(|f| list_keys(f, d, l)) {
+        if let Some(keyed) = field.and_then(|f| keyed_list(f, d, l)) {
+            let keys = keyed.keys;
             for (i, ditem) in d.iter().enumerate() {
                 self.path.push(Step::Keyed(keys, ditem, Some(i)));
-                match l.iter().enumerate().find(|(_, litem)| same_key(keys, ditem, litem)) {
-                    Some((j, litem)) => {
-                        let child = node.and_then(|n| self.own.item(n, litem, j));
+                match keyed.live_match(i) {
+                    Some(j) => {
+                        let litem = &l[j];
+                        let child = node
+                            .and_then(|n| self.own.keyed_item(n, keys, &keyed.live[j], litem, j));
                         match (ditem, litem) {
-                            (Value::Object(dm), Value::Object(lm)) => self.compare_maps(dm, lm, child, below, None, keys),
+                            (Value::Object(dm), Value::Object(lm)) => {
+                                self.compare_maps(dm, lm, child, below, None, keys)
+                            }
                             _ => self.compare(ditem, litem, child, below, None, false),
                         }
                     }
@@ -687,8 +902,9 @@ impl<'v> Walker<'v, '_> {
                 self.path.pop();
             }
             for (j, litem) in l.iter().enumerate() {
-                if !d.iter().any(|ditem| same_key(keys, ditem, litem)) {
-                    let child = node.and_then(|n| self.own.item(n, litem, j));
+                if keyed.live_only(j) {
+                    let child =
+                        node.and_then(|n| self.own.keyed_item(n, keys, &keyed.live[j], litem, j));
                     self.path.push(Step::Keyed(keys, litem, None));
                     let owners = below.union(self.owned(child));
                     self.emit(ChangeKind::AddedInLive, None, Some(litem), owners, false);
@@ -710,7 +926,9 @@ impl<'v> Walker<'v, '_> {
                         let child = node.and_then(|n| self.own.item(n, litem, i));
                         self.compare(ditem, litem, child, below, None, false);
                     }
-                    (Some(ditem), None) => self.emit(ChangeKind::MissingInLive, Some(ditem), None, below, false),
+                    (Some(ditem), None) => {
+                        self.emit(ChangeKind::MissingInLive, Some(ditem), None, below, false)
+                    }
                     (None, Some(litem)) => {
                         let child = node.and_then(|n| self.own.item(n, litem, i));
                         let owners = below.union(self.owned(child));
@@ -724,7 +942,13 @@ impl<'v> Walker<'v, '_> {
     }
 
     /// Judges live content Git does not declare: leaves, not containers.
-    fn judge(&mut self, live: &'v Value, node: Option<NodeId>, atomic: ManagerSet, field: Option<&'v str>) {
+    fn judge(
+        &mut self,
+        live: &'v Value,
+        node: Option<NodeId>,
+        atomic: ManagerSet,
+        field: Option<&'v str>,
+    ) {
         match live {
             Value::Null => {}
             Value::Object(map) => {
@@ -754,10 +978,12 @@ impl<'v> Walker<'v, '_> {
                 if items.is_empty() {
                     return;
                 }
-                if let Some(keys) = field.and_then(|f| list_keys(f, &[], items)) {
+                if let Some(keyed) = field.and_then(|f| keyed_list(f, &[], items)) {
                     for (j, item) in items.iter().enumerate() {
-                        let child = node.and_then(|n| self.own.item(n, item, j));
-                        self.path.push(Step::Keyed(keys, item, None));
+                        let child = node.and_then(|n| {
+                            self.own.keyed_item(n, keyed.keys, &keyed.live[j], item, j)
+                        });
+                        self.path.push(Step::Keyed(keyed.keys, item, None));
                         let owners = atomic.union(self.owned(child));
                         self.emit(ChangeKind::AddedInLive, None, Some(item), owners, false);
                         self.path.pop();
@@ -766,7 +992,9 @@ impl<'v> Walker<'v, '_> {
                 }
                 let whole = atomic_owners(self.own, node, live, field);
                 if !whole.is_empty() || items.iter().all(|v| !v.is_object() && !v.is_array()) {
-                    let owners = atomic.union(whole).union(node.map_or(ManagerSet::EMPTY, |n| self.own.subtree(n)));
+                    let owners = atomic
+                        .union(whole)
+                        .union(node.map_or(ManagerSet::EMPTY, |n| self.own.subtree(n)));
                     self.leaf(live, owners);
                     return;
                 }
@@ -791,7 +1019,10 @@ impl<'v> Walker<'v, '_> {
         }
         if !owners.intersect(self.suspicious).is_empty() {
             self.emit(ChangeKind::AddedInLive, None, Some(live), owners, false);
-        } else if !owners.intersect(self.co_appliers).is_empty() && owners.intersect(self.applier).is_empty() && self.in_last_applied() {
+        } else if !owners.intersect(self.co_appliers).is_empty()
+            && owners.intersect(self.applier).is_empty()
+            && self.in_last_applied()
+        {
             // Another manifest applied by hand (client-side apply) set this field.
             self.emit(ChangeKind::AddedInLive, None, Some(live), owners, false);
         } else if !owners.intersect(self.applier).is_empty()
@@ -810,8 +1041,15 @@ impl<'v> Walker<'v, '_> {
             Some(Step::Field(f)) => Some(*f),
             _ => None,
         };
-        let Some(own) = name(n.checked_sub(1)) else { return false };
-        crate::paths::string_map_rule(n - 1, name(n.checked_sub(2)), name(n.checked_sub(3)), own == "matchLabels" || own == "matchExpressions")
+        let Some(own) = name(n.checked_sub(1)) else {
+            return false;
+        };
+        crate::paths::string_map_rule(
+            n - 1,
+            name(n.checked_sub(2)),
+            name(n.checked_sub(3)),
+            own == "matchLabels" || own == "matchExpressions",
+        )
     }
 
     fn in_last_applied(&self) -> bool {
@@ -823,12 +1061,16 @@ impl<'v> Walker<'v, '_> {
                 .and_then(Value::as_str)
                 .and_then(|text| serde_json::from_str::<Value>(text).ok())
         });
-        let Some(mut value) = parsed.as_ref() else { return false };
+        let Some(mut value) = parsed.as_ref() else {
+            return false;
+        };
         for step in &self.path {
             let next = match *step {
                 Step::Field(f) => value.get(f),
                 Step::Index(i) => value.get(i),
-                Step::Keyed(keys, item, _) => value.as_array().and_then(|a| a.iter().find(|x| same_key(keys, x, item))),
+                Step::Keyed(keys, item, _) => value
+                    .as_array()
+                    .and_then(|a| a.iter().find(|x| same_key(keys, x, item))),
             };
             match next {
                 Some(v) => value = v,

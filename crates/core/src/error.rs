@@ -40,8 +40,16 @@ pub struct SyntaxError {
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.found {
-            Some(c) => write!(f, "at byte {}: expected {}, found {:?}", self.offset, self.expected, c),
-            None => write!(f, "at byte {}: expected {}, found the end of the input", self.offset, self.expected),
+            Some(c) => write!(
+                f,
+                "at byte {}: expected {}, found {:?}",
+                self.offset, self.expected, c
+            ),
+            None => write!(
+                f,
+                "at byte {}: expected {}, found the end of the input",
+                self.offset, self.expected
+            ),
         }
     }
 }
@@ -50,6 +58,10 @@ impl std::error::Error for SyntaxError {}
 
 impl SyntaxError {
     pub(crate) fn at(input: &str, offset: usize, expected: &'static str) -> Self {
-        SyntaxError { offset, expected, found: input.get(offset..).and_then(|rest| rest.chars().next()) }
+        SyntaxError {
+            offset,
+            expected,
+            found: input.get(offset..).and_then(|rest| rest.chars().next()),
+        }
     }
 }

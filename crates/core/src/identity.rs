@@ -105,21 +105,30 @@ impl Scopes {
         if object.get("kind").and_then(|k| k.as_str()) != Some("CustomResourceDefinition") {
             return;
         }
-        let Some(spec) = object.get("spec") else { return };
+        let Some(spec) = object.get("spec") else {
+            return;
+        };
         if spec.get("scope").and_then(|s| s.as_str()) != Some("Cluster") {
             return;
         }
         let group = spec.get("group").and_then(|g| g.as_str());
-        let kind = spec.get("names").and_then(|n| n.get("kind")).and_then(|k| k.as_str());
+        let kind = spec
+            .get("names")
+            .and_then(|n| n.get("kind"))
+            .and_then(|k| k.as_str());
         if let (Some(group), Some(kind)) = (group, kind) {
-            self.custom_cluster_scoped.insert((group.to_owned(), kind.to_owned()));
+            self.custom_cluster_scoped
+                .insert((group.to_owned(), kind.to_owned()));
         }
     }
 
     pub fn is_cluster_scoped(&self, group: &str, kind: &str) -> bool {
         CLUSTER_SCOPED_KINDS.binary_search(&kind).is_ok()
             || (!self.extra_kinds.is_empty() && self.extra_kinds.contains(kind))
-            || self.custom_cluster_scoped.iter().any(|(g, k)| g == group && k == kind)
+            || self
+                .custom_cluster_scoped
+                .iter()
+                .any(|(g, k)| g == group && k == kind)
     }
 }
 
@@ -138,7 +147,10 @@ impl ResourceRef {
     /// Parses `[group/]Kind/[namespace/]name`. Three parts are `Kind/namespace/name` when the
     /// first starts with an upper-case letter (kinds do), otherwise `group/Kind/name`.
     pub fn parse(input: &str) -> Result<Self> {
-        Self::parse_inner(input).map_err(|error| Error::InvalidResourceRef { input: input.to_owned(), error })
+        Self::parse_inner(input).map_err(|error| Error::InvalidResourceRef {
+            input: input.to_owned(),
+            error,
+        })
     }
 
     fn parse_inner(input: &str) -> std::result::Result<Self, SyntaxError> {
@@ -155,14 +167,26 @@ impl ResourceRef {
         parts.push((start, &input[start..]));
         for &(offset, part) in &parts {
             if part.is_empty() {
-                return Err(SyntaxError::at(input, offset, "a non-empty part between slashes"));
+                return Err(SyntaxError::at(
+                    input,
+                    offset,
+                    "a non-empty part between slashes",
+                ));
             }
         }
         if parts.len() < 2 {
-            return Err(SyntaxError::at(input, input.len(), "`/` followed by a name (form [group/]Kind/[namespace/]name)"));
+            return Err(SyntaxError::at(
+                input,
+                input.len(),
+                "`/` followed by a name (form [group/]Kind/[namespace/]name)",
+            ));
         }
         if parts.len() > 4 {
-            return Err(SyntaxError::at(input, parts[4].0 - 1, "at most four parts: group/Kind/namespace/name"));
+            return Err(SyntaxError::at(
+                input,
+                parts[4].0 - 1,
+                "at most four parts: group/Kind/namespace/name",
+            ));
         }
         let starts_upper = |s: &str| s.chars().next().is_some_and(|c| c.is_ascii_uppercase());
         let (group, kind, namespace, name) = match parts.len() {
@@ -171,17 +195,34 @@ impl ResourceRef {
             3 => (Some(parts[0]), parts[1], None, parts[2]),
             _ => (Some(parts[0]), parts[1], Some(parts[2]), parts[3]),
         };
-        if let Some((offset, g)) = group {
-            if let Some((i, _)) = g.char_indices().find(|&(_, c)| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')) {
-                return Err(SyntaxError::at(input, offset + i, "a lower-case API group (letters, digits, `.`, `-`)"));
-            }
+        if let Some((offset, g)) = group
+            && let Some((i, _)) = g.char_indices().find(|&(_, c)| {
+                !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+            })
+        {
+            return Err(SyntaxError::at(
+                input,
+                offset + i,
+                "a lower-case API group (letters, digits, `.`, `-`)",
+            ));
         }
         let (kind_offset, kind) = kind;
         if !starts_upper(kind) {
-            return Err(SyntaxError::at(input, kind_offset, "a Kind starting with an upper-case letter"));
+            return Err(SyntaxError::at(
+                input,
+                kind_offset,
+                "a Kind starting with an upper-case letter",
+            ));
         }
-        if let Some((i, _)) = kind.char_indices().find(|&(_, c)| !c.is_ascii_alphanumeric()) {
-            return Err(SyntaxError::at(input, kind_offset + i, "a Kind made of letters and digits"));
+        if let Some((i, _)) = kind
+            .char_indices()
+            .find(|&(_, c)| !c.is_ascii_alphanumeric())
+        {
+            return Err(SyntaxError::at(
+                input,
+                kind_offset + i,
+                "a Kind made of letters and digits",
+            ));
         }
         Ok(ResourceRef {
             group: group.map(|(_, g)| g.to_owned()),
@@ -227,7 +268,10 @@ mod tests {
 
     fn check(input: &str, expect: &str) {
         let got = match ResourceRef::parse(input) {
-            Ok(r) => format!("group={:?} kind={} ns={:?} name={}", r.group, r.kind, r.namespace, r.name),
+            Ok(r) => format!(
+                "group={:?} kind={} ns={:?} name={}",
+                r.group, r.kind, r.namespace, r.name
+            ),
             Err(Error::InvalidResourceRef { error, .. }) => format!("error {error}"),
             Err(e) => format!("other {e}"),
         };
@@ -236,23 +280,65 @@ mod tests {
 
     #[test]
     fn resource_refs() {
-        check("apps/Deployment/payments/ledger-api", r#"group=Some("apps") kind=Deployment ns=Some("payments") name=ledger-api"#);
-        check("Service/payments/ledger-api", r#"group=None kind=Service ns=Some("payments") name=ledger-api"#);
-        check("rbac.authorization.k8s.io/ClusterRole/ledger-reader", r#"group=Some("rbac.authorization.k8s.io") kind=ClusterRole ns=None name=ledger-reader"#);
-        check("ClusterRole/system:reader", r#"group=None kind=ClusterRole ns=None name=system:reader"#);
-        check("Deployment", "error at byte 10: expected `/` followed by a name (form [group/]Kind/[namespace/]name), found the end of the input");
-        check("apps//x", "error at byte 5: expected a non-empty part between slashes, found '/'");
-        check("apps/deployment/ns/x", "error at byte 5: expected a Kind starting with an upper-case letter, found 'd'");
-        check("Apps_/Deployment/x", "error at byte 4: expected a Kind made of letters and digits, found '_'");
-        check("apps_/Deployment/x", "error at byte 4: expected a lower-case API group (letters, digits, `.`, `-`), found '_'");
-        check("a/B/c/d/e", "error at byte 7: expected at most four parts: group/Kind/namespace/name, found '/'");
-        check("De ploy/x", "error at byte 2: expected a name character (no spaces), found ' '");
+        check(
+            "apps/Deployment/payments/ledger-api",
+            r#"group=Some("apps") kind=Deployment ns=Some("payments") name=ledger-api"#,
+        );
+        check(
+            "Service/payments/ledger-api",
+            r#"group=None kind=Service ns=Some("payments") name=ledger-api"#,
+        );
+        check(
+            "rbac.authorization.k8s.io/ClusterRole/ledger-reader",
+            r#"group=Some("rbac.authorization.k8s.io") kind=ClusterRole ns=None name=ledger-reader"#,
+        );
+        check(
+            "ClusterRole/system:reader",
+            r#"group=None kind=ClusterRole ns=None name=system:reader"#,
+        );
+        check(
+            "Deployment",
+            "error at byte 10: expected `/` followed by a name (form [group/]Kind/[namespace/]name), found the end of the input",
+        );
+        check(
+            "apps//x",
+            "error at byte 5: expected a non-empty part between slashes, found '/'",
+        );
+        check(
+            "apps/deployment/ns/x",
+            "error at byte 5: expected a Kind starting with an upper-case letter, found 'd'",
+        );
+        check(
+            "Apps_/Deployment/x",
+            "error at byte 4: expected a Kind made of letters and digits, found '_'",
+        );
+        check(
+            "apps_/Deployment/x",
+            "error at byte 4: expected a lower-case API group (letters, digits, `.`, `-`), found '_'",
+        );
+        check(
+            "a/B/c/d/e",
+            "error at byte 7: expected at most four parts: group/Kind/namespace/name, found '/'",
+        );
+        check(
+            "De ploy/x",
+            "error at byte 2: expected a name character (no spaces), found ' '",
+        );
     }
 
     #[test]
     fn resource_ref_matching() {
-        let id = ResourceId { group: "apps".into(), kind: "Deployment".into(), namespace: Some("payments".into()), name: "api".into() };
-        let matches = |r: &str| ResourceRef::parse(r).map(|r| r.matches(&id, "payments")).unwrap_or(false);
+        let id = ResourceId {
+            group: "apps".into(),
+            kind: "Deployment".into(),
+            namespace: Some("payments".into()),
+            name: "api".into(),
+        };
+        let matches = |r: &str| {
+            ResourceRef::parse(r)
+                .map(|r| r.matches(&id, "payments"))
+                .unwrap_or(false)
+        };
         assert!(matches("apps/Deployment/payments/api"));
         assert!(matches("Deployment/payments/api"));
         assert!(matches("Deployment/api"));

@@ -85,13 +85,25 @@ pub fn title(resource: &ResourceId, cause: &Cause, findings: &[&Finding]) -> Str
     let n = findings.len();
     match cause {
         Cause::Missing => format!("{label}: missing from the cluster"),
-        Cause::RemovedFromGit => format!("{label}: {} removed from Git but still live", plural(n, "entry")),
+        Cause::RemovedFromGit => format!(
+            "{label}: {} removed from Git but still live",
+            plural(n, "entry")
+        ),
         Cause::Unowned => {
-            let missing = findings.iter().filter(|f| f.change == ChangeKind::MissingInLive).count();
+            let missing = findings
+                .iter()
+                .filter(|f| f.change == ChangeKind::MissingInLive)
+                .count();
             if missing == n {
-                format!("{label}: {} declared in Git missing live", plural(n, "field"))
+                format!(
+                    "{label}: {} declared in Git missing live",
+                    plural(n, "field")
+                )
             } else {
-                format!("{label}: {} differ from Git (no recorded owner)", plural(n, "field"))
+                format!(
+                    "{label}: {} differ from Git (no recorded owner)",
+                    plural(n, "field")
+                )
             }
         }
         Cause::Manager(m) => format!("{label}: {} changed by {m}", plural(n, "field")),

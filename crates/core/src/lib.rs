@@ -20,8 +20,8 @@ pub mod secret;
 pub mod source;
 pub mod wire;
 
-pub use analysis::{AnalyzeOptions, Analysis, Problem, analyze};
-pub use diff::{cause_label, Cause, ChangeKind, Finding, Owner, OwnerRole};
+pub use analysis::{Analysis, AnalyzeOptions, Problem, analyze};
+pub use diff::{Cause, ChangeKind, Finding, Owner, OwnerRole, cause_label};
 pub use error::{Error, Result, SyntaxError};
 pub use identity::{ResourceId, ResourceRef};
 pub use incident::{Incident, Severity};

@@ -44,16 +44,25 @@ pub struct ManifestObject {
 impl ManifestObject {
     /// Builds an object from an already-parsed value, or says which identity field is missing.
     pub fn from_value(origin: Origin, value: Value) -> std::result::Result<Self, (Origin, String)> {
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned);
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
         let api_version = text(value.get("apiVersion"));
         let kind = text(value.get("kind"));
         let metadata = value.get("metadata");
         let name = text(metadata.and_then(|m| m.get("name")));
         let namespace = text(metadata.and_then(|m| m.get("namespace")));
         match (api_version, kind, name) {
-            (Some(api_version), Some(kind), Some(name)) => {
-                Ok(ManifestObject { origin, api_version, kind, name, namespace, value })
-            }
+            (Some(api_version), Some(kind), Some(name)) => Ok(ManifestObject {
+                origin,
+                api_version,
+                kind,
+                name,
+                namespace,
+                value,
+            }),
             (api_version, kind, name) => {
                 let mut missing = Vec::new();
                 if api_version.is_none() {
@@ -65,7 +74,10 @@ impl ManifestObject {
                 if name.is_none() {
                     missing.push("metadata.name");
                 }
-                Err((origin, format!("object without {} cannot be identified", missing.join(", "))))
+                Err((
+                    origin,
+                    format!("object without {} cannot be identified", missing.join(", ")),
+                ))
             }
         }
     }
@@ -123,10 +135,12 @@ pub fn parse_manifests(origin_name: &str, bytes: &[u8]) -> Result<ParsedManifest
             with_snippet: false,
             emit_comments: false,
         };
-        let value: Value = serde_saphyr::from_str_with_options(chunk, options).map_err(|e| Error::InvalidDocument {
-            origin: origin_name.to_owned(),
-            document,
-            message: e.to_string(),
+        let value: Value = serde_saphyr::from_str_with_options(chunk, options).map_err(|e| {
+            Error::InvalidDocument {
+                origin: origin_name.to_owned(),
+                document,
+                message: e.to_string(),
+            }
         })?;
         add_document(origin_name, document, value, &mut out);
     }
@@ -147,11 +161,18 @@ fn parse_json_stream(origin_name: &str, text: &str, out: &mut ParsedManifests) -
 }
 
 fn add_document(origin_name: &str, document: usize, value: Value, out: &mut ParsedManifests) {
-    let origin = Origin { file: origin_name.to_owned(), document, item: None };
+    let origin = Origin {
+        file: origin_name.to_owned(),
+        document,
+        item: None,
+    };
     match value {
         Value::Null => {}
         Value::Object(_) => {
-            let kind = value.get("kind").and_then(Value::as_str).unwrap_or_default();
+            let kind = value
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if kind.ends_with("List") && value.get("items").is_some_and(Value::is_array) {
                 add_list(origin, value, out);
             } else {
@@ -161,51 +182,84 @@ fn add_document(origin_name: &str, document: usize, value: Value, out: &mut Pars
         Value::Array(items) => {
             // A bare JSON/YAML array of objects: treat like the items of a List.
             for (i, item) in items.into_iter().enumerate() {
-                push_object(Origin { item: Some(i), ..origin.clone() }, item, out);
+                push_object(
+                    Origin {
+                        item: Some(i),
+                        ..origin.clone()
+                    },
+                    item,
+                    out,
+                );
             }
         }
         other => out.problems.push(Problem {
             origin: Some(origin),
-            message: format!("document is a {}, not a Kubernetes object", json_type(&other)),
+            message: format!(
+                "document is a {}, not a Kubernetes object",
+                json_type(&other)
+            ),
         }),
     }
 }
 
 fn add_list(origin: Origin, mut list: Value, out: &mut ParsedManifests) {
-    let list_kind = list.get("kind").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let list_api_version = list.get("apiVersion").and_then(Value::as_str).map(str::to_owned);
+    let list_kind = list
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let list_api_version = list
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     // `kind: List` items carry their own apiVersion/kind; typed lists (`DeploymentList`) from
     // the API do not, so the item kind is the list kind without `List`.
-    let item_kind = list_kind.strip_suffix("List").filter(|k| !k.is_empty()).map(str::to_owned);
+    let item_kind = list_kind
+        .strip_suffix("List")
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
     let items = match list.get_mut("items").map(Value::take) {
         Some(Value::Array(items)) => items,
         _ => Vec::new(),
     };
     for (i, mut item) in items.into_iter().enumerate() {
         if let Value::Object(map) = &mut item {
-            if !map.contains_key("kind") {
-                if let Some(kind) = &item_kind {
-                    map.insert("kind".into(), Value::String(kind.clone()));
-                }
+            if !map.contains_key("kind")
+                && let Some(kind) = &item_kind
+            {
+                map.insert("kind".into(), Value::String(kind.clone()));
             }
-            if !map.contains_key("apiVersion") {
-                if let Some(api_version) = &list_api_version {
-                    map.insert("apiVersion".into(), Value::String(api_version.clone()));
-                }
+            if !map.contains_key("apiVersion")
+                && let Some(api_version) = &list_api_version
+            {
+                map.insert("apiVersion".into(), Value::String(api_version.clone()));
             }
         }
-        push_object(Origin { item: Some(i), ..origin.clone() }, item, out);
+        push_object(
+            Origin {
+                item: Some(i),
+                ..origin.clone()
+            },
+            item,
+            out,
+        );
     }
 }
 
 fn push_object(origin: Origin, value: Value, out: &mut ParsedManifests) {
     if !value.is_object() {
-        out.problems.push(Problem { origin: Some(origin), message: format!("item is a {}, not a Kubernetes object", json_type(&value)) });
+        out.problems.push(Problem {
+            origin: Some(origin),
+            message: format!("item is a {}, not a Kubernetes object", json_type(&value)),
+        });
         return;
     }
     match ManifestObject::from_value(origin, value) {
         Ok(object) => out.objects.push(object),
-        Err((origin, message)) => out.problems.push(Problem { origin: Some(origin), message }),
+        Err((origin, message)) => out.problems.push(Problem {
+            origin: Some(origin),
+            message,
+        }),
     }
 }
 
@@ -223,12 +277,14 @@ fn json_type(value: &Value) -> &'static str {
 /// A line that starts a new document: `---` at column 0 followed by the end or whitespace.
 /// YAML forbids such a line inside any scalar, so splitting on it is exact.
 fn is_document_start(line: &str) -> bool {
-    line.strip_prefix("---").is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    line.strip_prefix("---")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
 }
 
 /// A line that ends a document: `...` at column 0 followed by the end or whitespace.
 fn is_document_end(line: &str) -> bool {
-    line.strip_prefix("...").is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
+    line.strip_prefix("...")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(char::is_whitespace))
 }
 
 /// Splits YAML text into `(1-based document number, text)`. A leading part holding only
@@ -255,7 +311,8 @@ fn yaml_documents(text: &str) -> Vec<(usize, &str)> {
     let mut documents = Vec::with_capacity(chunks.len());
     let mut number = 0;
     for (i, chunk) in chunks.into_iter().enumerate() {
-        let leading_blank = i == 0 && is_blank_document(chunk) && !chunk.lines().any(is_document_start);
+        let leading_blank =
+            i == 0 && is_blank_document(chunk) && !chunk.lines().any(is_document_start);
         if leading_blank {
             continue;
         }

@@ -10,18 +10,31 @@ use serde_json::{Number, Value};
 #[inline]
 pub fn fast_eq(a: &str, b: &str) -> bool {
     let (x, y) = (a.as_bytes(), b.as_bytes());
-    x.len() == y.len() && (x.is_empty() || (x[0] == y[0] && x[x.len() - 1] == y[y.len() - 1] && x == y))
+    x.len() == y.len()
+        && (x.is_empty() || (x[0] == y[0] && x[x.len() - 1] == y[y.len() - 1] && x == y))
 }
 
 /// `map.get(key)` without hashing for the small maps objects are made of: a linear scan that
 /// compares lengths first is several times faster than SipHash for a handful of keys.
 #[inline]
 pub fn lookup<'v>(map: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v Value> {
-    if map.len() <= 16 {
+    if map.len() <= 8 {
         map.iter().find(|(k, _)| fast_eq(k, key)).map(|(_, v)| v)
     } else {
         map.get(key)
     }
+}
+
+/// [`lookup`] that also returns the entry's position in the map.
+#[inline]
+pub fn lookup_position<'v>(
+    map: &'v serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<(usize, &'v Value)> {
+    map.iter()
+        .enumerate()
+        .find(|(_, (k, _))| fast_eq(k, key))
+        .map(|(i, (_, v))| (i, v))
 }
 
 /// [`lookup`] on any value (`None` unless it is an object).
@@ -41,9 +54,13 @@ pub fn json_equal(a: &Value, b: &Value) -> bool {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::Bool(x), Value::Bool(y)) => x == y,
         (Value::Null, Value::Null) => true,
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_equal(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| lookup(y, k).is_some_and(|w| json_equal(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| lookup(y, k).is_some_and(|w| json_equal(v, w)))
         }
         _ => false,
     }
@@ -66,10 +83,8 @@ pub fn numbers_equal(a: &Number, b: &Number) -> bool {
 /// Equality of two values at a position where the desired side is a scalar. In a quantity
 /// position both sides are compared as quantities when both parse as one.
 pub fn scalar_equal(desired: &Value, live: &Value, quantity_position: bool) -> bool {
-    if quantity_position {
-        if let Some(same) = crate::quantity::same_quantity(desired, live) {
-            return same;
-        }
+    if quantity_position && let Some(same) = crate::quantity::same_quantity(desired, live) {
+        return same;
     }
     json_equal(desired, live)
 }
@@ -112,45 +127,185 @@ pub fn is_quantity_position(parent_field: Option<&str>, field: &str) -> bool {
         )
 }
 
-/// Merge keys of the keyed lists of DESIGN §7, chosen by the list's field name (and, for
-/// `ports`, by whether items carry `containerPort` or `port`). Returns `None` when the list
-/// is not keyed or some item (desired or live) lacks the key or repeats one: such lists are
-/// compared item by item in order instead.
-pub fn list_keys(field: &str, desired: &[Value], live: &[Value]) -> Option<&'static [&'static str]> {
-    const NAME: &[&str] = &["name"];
-    const MOUNT_PATH: &[&str] = &["mountPath"];
-    const CONTAINER_PORT: &[&str] = &["containerPort", "protocol"];
-    const SERVICE_PORT: &[&str] = &["port", "protocol"];
-    let keys: &'static [&'static str] = match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "env" | "volumes" | "imagePullSecrets" => NAME,
-        "volumeMounts" => MOUNT_PATH,
-        "ports" => {
-            let all_have = |f: &str| desired.iter().chain(live).all(|item| get(item, f).is_some());
-            if all_have("containerPort") {
-                CONTAINER_PORT
-            } else if all_have("port") {
-                SERVICE_PORT
-            } else {
-                return None;
-            }
-        }
-        _ => return None,
-    };
-    let primary = keys[0];
-    let valid = |items: &[Value]| {
-        items.iter().all(|item| get(item, primary).is_some_and(|v| !v.is_null()))
-            && (0..items.len()).all(|i| (0..i).all(|j| !same_key(keys, &items[i], &items[j])))
-    };
-    if valid(desired) && valid(live) { Some(keys) } else { None }
+/// The merge-key values of one item (at most two key fields), with `protocol` defaulted.
+pub type KeyValues<'v> = [Option<&'v Value>; 2];
+
+/// Key values of a list's items, inline for the short lists objects are made of.
+#[derive(Debug)]
+pub enum KeyBuf<'v> {
+    Inline {
+        len: usize,
+        items: [KeyValues<'v>; 8],
+    },
+    Heap(Vec<KeyValues<'v>>),
 }
 
-/// Whether two items of a keyed list have the same key (`protocol` defaults to `TCP`).
-pub fn same_key(keys: &[&str], a: &Value, b: &Value) -> bool {
-    keys.iter().all(|k| match (key_value(a, k), key_value(b, k)) {
+impl<'v> KeyBuf<'v> {
+    fn with_capacity(n: usize) -> Self {
+        if n <= 8 {
+            KeyBuf::Inline {
+                len: 0,
+                items: [[None, None]; 8],
+            }
+        } else {
+            KeyBuf::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    fn push(&mut self, values: KeyValues<'v>) {
+        match self {
+            KeyBuf::Inline { len, items } if *len < items.len() => {
+                items[*len] = values;
+                *len += 1;
+            }
+            KeyBuf::Inline { len, items } => {
+                let mut heap = items[..*len].to_vec();
+                heap.push(values);
+                *self = KeyBuf::Heap(heap);
+            }
+            KeyBuf::Heap(v) => v.push(values),
+        }
+    }
+
+    pub fn as_slice(&self) -> &[KeyValues<'v>] {
+        match self {
+            KeyBuf::Inline { len, items } => &items[..*len],
+            KeyBuf::Heap(v) => v,
+        }
+    }
+}
+
+impl<'v> std::ops::Index<usize> for KeyBuf<'v> {
+    type Output = KeyValues<'v>;
+    fn index(&self, i: usize) -> &KeyValues<'v> {
+        &self.as_slice()[i]
+    }
+}
+
+/// A keyed list pair with every item's key values read once.
+#[derive(Debug)]
+pub struct KeyedList<'v> {
+    pub keys: &'static [&'static str],
+    pub desired: KeyBuf<'v>,
+    pub live: KeyBuf<'v>,
+}
+
+impl KeyedList<'_> {
+    /// The live item with the same key as desired item `i`.
+    pub fn live_match(&self, i: usize) -> Option<usize> {
+        self.live
+            .as_slice()
+            .iter()
+            .position(|k| same_key_values(&self.desired[i], k))
+    }
+
+    /// Whether live item `j` has no desired counterpart.
+    pub fn live_only(&self, j: usize) -> bool {
+        !self
+            .desired
+            .as_slice()
+            .iter()
+            .any(|k| same_key_values(k, &self.live[j]))
+    }
+}
+
+/// Whether two items' key values are equal (numbers by value).
+pub fn same_key_values(a: &KeyValues<'_>, b: &KeyValues<'_>) -> bool {
+    a.iter().zip(b).all(|(x, y)| match (x, y) {
         (Some(x), Some(y)) => json_equal(x, y),
         (None, None) => true,
         _ => false,
     })
+}
+
+/// The merge keys of a list by its field name (DESIGN §7), chosen for `ports` by whether items
+/// carry `containerPort` or `port`.
+fn merge_keys(field: &str, desired: &[Value], live: &[Value]) -> Option<&'static [&'static str]> {
+    const NAME: &[&str] = &["name"];
+    const MOUNT_PATH: &[&str] = &["mountPath"];
+    const CONTAINER_PORT: &[&str] = &["containerPort", "protocol"];
+    const SERVICE_PORT: &[&str] = &["port", "protocol"];
+    match field {
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "env"
+        | "volumes"
+        | "imagePullSecrets" => Some(NAME),
+        "volumeMounts" => Some(MOUNT_PATH),
+        "ports" => {
+            let all_have = |f: &str| {
+                desired
+                    .iter()
+                    .chain(live)
+                    .all(|item| get(item, f).is_some())
+            };
+            if all_have("containerPort") {
+                Some(CONTAINER_PORT)
+            } else if all_have("port") {
+                Some(SERVICE_PORT)
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Reads a list pair as keyed (DESIGN §7: containers, initContainers, ephemeralContainers,
+/// env, volumes, imagePullSecrets by `name`; volumeMounts by `mountPath`; container ports by
+/// `containerPort`+`protocol`; Service ports by `port`+`protocol`). `None` when the list is not
+/// keyed or some item (desired or live) lacks the key or repeats one: such lists are compared
+/// item by item in order instead.
+pub fn keyed_list<'v>(
+    field: &str,
+    desired: &'v [Value],
+    live: &'v [Value],
+) -> Option<KeyedList<'v>> {
+    let keys = merge_keys(field, desired, live)?;
+    let read = |items: &'v [Value]| -> Option<KeyBuf<'v>> {
+        let mut out = KeyBuf::with_capacity(items.len());
+        for item in items {
+            let mut values: KeyValues<'v> = [None, None];
+            for (slot, key) in values.iter_mut().zip(keys) {
+                *slot = key_value(item, key);
+            }
+            if values[0].is_none_or(Value::is_null)
+                || out
+                    .as_slice()
+                    .iter()
+                    .any(|seen| same_key_values(seen, &values))
+            {
+                return None;
+            }
+            out.push(values);
+        }
+        Some(out)
+    };
+    Some(KeyedList {
+        keys,
+        desired: read(desired)?,
+        live: read(live)?,
+    })
+}
+
+/// The merge keys of a list pair if it is keyed (see [`keyed_list`]).
+pub fn list_keys(
+    field: &str,
+    desired: &[Value],
+    live: &[Value],
+) -> Option<&'static [&'static str]> {
+    keyed_list(field, desired, live).map(|k| k.keys)
+}
+
+/// Whether two items of a keyed list have the same key (`protocol` defaults to `TCP`).
+pub fn same_key(keys: &[&str], a: &Value, b: &Value) -> bool {
+    keys.iter()
+        .all(|k| match (key_value(a, k), key_value(b, k)) {
+            (Some(x), Some(y)) => json_equal(x, y),
+            (None, None) => true,
+            _ => false,
+        })
 }
 
 /// The value of key field `key` of an item; a missing `protocol` is `TCP`.
@@ -193,11 +348,24 @@ mod tests {
 
     #[test]
     fn keyed_list_detection() {
-        let ports = [json!({"containerPort": 53, "protocol": "UDP"}), json!({"containerPort": 53})];
-        assert_eq!(list_keys("ports", &ports, &[]), Some(&["containerPort", "protocol"][..]));
+        let ports = [
+            json!({"containerPort": 53, "protocol": "UDP"}),
+            json!({"containerPort": 53}),
+        ];
+        assert_eq!(
+            list_keys("ports", &ports, &[]),
+            Some(&["containerPort", "protocol"][..])
+        );
         let dup = [json!({"name": "a"}), json!({"name": "a"})];
         assert_eq!(list_keys("env", &dup, &[]), None);
-        assert_eq!(list_keys("ports", &[json!({"port": 80})], &[json!({"port": 80, "protocol": "TCP"})]), Some(&["port", "protocol"][..]));
+        assert_eq!(
+            list_keys(
+                "ports",
+                &[json!({"port": 80})],
+                &[json!({"port": 80, "protocol": "TCP"})]
+            ),
+            Some(&["port", "protocol"][..])
+        );
         assert_eq!(list_keys("rules", &[json!({"name": "a"})], &[]), None);
     }
 }

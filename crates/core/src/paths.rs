@@ -20,7 +20,10 @@ pub enum Segment {
     /// sorted by name and `protocol=TCP` is left out. `desired_index` is the item's position in
     /// the desired list (so rules written `[N]` match it); it is not printed and does not take
     /// part in comparisons.
-    Keyed { keys: Vec<(String, String)>, desired_index: Option<usize> },
+    Keyed {
+        keys: Vec<(String, String)>,
+        desired_index: Option<usize>,
+    },
     /// An item of an unkeyed list, `[N]`.
     Index(usize),
     /// Rules only: `*`, any one map key or field.
@@ -47,7 +50,10 @@ impl Segment {
         if keys.len() > 1 {
             keys.retain(|(k, v)| !(k == "protocol" && v == "TCP"));
         }
-        Segment::Keyed { keys, desired_index }
+        Segment::Keyed {
+            keys,
+            desired_index,
+        }
     }
 
     fn field_name(&self) -> Option<&str> {
@@ -110,12 +116,18 @@ impl DriftPath {
     /// `[N]` matches the N-th item of an unkeyed list and the N-th desired item of a keyed one.
     pub fn matches(&self, finding: &DriftPath) -> bool {
         self.segments.len() <= finding.segments.len()
-            && self.segments.iter().zip(&finding.segments).all(|(rule, seg)| segment_matches(rule, seg))
+            && self
+                .segments
+                .iter()
+                .zip(&finding.segments)
+                .all(|(rule, seg)| segment_matches(rule, seg))
     }
 
     /// Whether the path contains a wildcard.
     pub fn has_wildcard(&self) -> bool {
-        self.segments.iter().any(|s| matches!(s, Segment::AnyKey | Segment::AnyItem))
+        self.segments
+            .iter()
+            .any(|s| matches!(s, Segment::AnyKey | Segment::AnyItem))
     }
 
     /// The field names of the path, in order (keys and indexes skipped).
@@ -134,7 +146,13 @@ fn segment_matches(rule: &Segment, seg: &Segment) -> bool {
         (Segment::AnyKey, Segment::Field(_)) => true,
         (Segment::AnyItem, Segment::Keyed { .. } | Segment::Index(_)) => true,
         (Segment::Index(n), Segment::Index(m)) => n == m,
-        (Segment::Index(n), Segment::Keyed { desired_index: Some(m), .. }) => n == m,
+        (
+            Segment::Index(n),
+            Segment::Keyed {
+                desired_index: Some(m),
+                ..
+            },
+        ) => n == m,
         (Segment::Keyed { keys: a, .. }, Segment::Keyed { keys: b, .. }) => a == b,
         (Segment::Field(a), Segment::Field(b)) => a == b,
         _ => false,
@@ -145,13 +163,22 @@ fn segment_matches(rule: &Segment, seg: &Segment) -> bool {
 /// `next_is_selector_field` tells, for `selector`, whether what follows is `matchLabels` or
 /// `matchExpressions` (a LabelSelector rather than a Service's plain selector map).
 pub fn string_map_context(prev: &[Segment], next_is_selector_field: bool) -> bool {
-    let name = |back: usize| prev.len().checked_sub(back).and_then(|i| prev[i].field_name());
+    let name = |back: usize| {
+        prev.len()
+            .checked_sub(back)
+            .and_then(|i| prev[i].field_name())
+    };
     string_map_rule(prev.len(), name(1), name(2), next_is_selector_field)
 }
 
 /// [`string_map_context`] on the parts that decide it: the number of preceding segments, the
 /// last one's field name and the one before it.
-pub fn string_map_rule(depth: usize, last: Option<&str>, before: Option<&str>, next_is_selector_field: bool) -> bool {
+pub fn string_map_rule(
+    depth: usize,
+    last: Option<&str>,
+    before: Option<&str>,
+    next_is_selector_field: bool,
+) -> bool {
     match last {
         Some("labels" | "annotations") => before == Some("metadata"),
         Some("matchLabels" | "nodeSelector") => true,
@@ -169,24 +196,41 @@ fn is_selector_field(name: &str) -> bool {
 /// `text` starts with `matchLabels`/`matchExpressions` followed by the end, `.` or `[`.
 fn starts_with_selector_field(text: &str) -> bool {
     ["matchLabels", "matchExpressions"].iter().any(|f| {
-        text.strip_prefix(f).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        text.strip_prefix(f)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
     })
 }
 
 /// `text` is `*` or starts with `*.` or `*[`.
 fn starts_with_wildcard(text: &str) -> bool {
-    text.strip_prefix('*').is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+    text.strip_prefix('*')
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// Whether a string-map key at the end of a path can be printed verbatim: the parser must read
+/// it back as one key (not empty, not a wildcard, no surrounding spaces, not taken for a
+/// bracket or for a LabelSelector field).
+fn verbatim_key_ok(name: &str, after_selector: bool) -> bool {
+    if name.is_empty() || starts_with_wildcard(name) || name.trim() != name || name.starts_with('[')
+    {
+        return false;
+    }
+    !(after_selector && starts_with_selector_field(name))
 }
 
 fn is_bare_field(name: &str) -> bool {
     !name.is_empty()
         && name != "*"
-        && !name.chars().any(|c| matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control())
+        && !name
+            .chars()
+            .any(|c| matches!(c, '.' | '[' | ']' | '"') || c.is_whitespace() || c.is_control())
 }
 
 fn is_bare_key_value(value: &str) -> bool {
     !value.is_empty()
-        && !value.chars().any(|c| matches!(c, ',' | ']' | '[' | '=' | '"') || c.is_whitespace() || c.is_control())
+        && !value.chars().any(|c| {
+            matches!(c, ',' | ']' | '[' | '=' | '"') || c.is_whitespace() || c.is_control()
+        })
 }
 
 fn write_quoted(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
@@ -204,14 +248,9 @@ impl fmt::Display for DriftPath {
                 Segment::Field(name) => {
                     let is_last = i + 1 == self.segments.len();
                     if string_map_context(prev, is_selector_field(name)) {
-                        let after_selector = prev.last().and_then(Segment::field_name) == Some("selector");
-                        let verbatim_ok = is_last
-                            && !name.is_empty()
-                            && !starts_with_wildcard(name)
-                            && name.trim() == name
-                            && !name.starts_with('[')
-                            && !(after_selector && starts_with_selector_field(name));
-                        if verbatim_ok {
+                        let after_selector =
+                            prev.last().and_then(Segment::field_name) == Some("selector");
+                        if is_last && verbatim_key_ok(name, after_selector) {
                             f.write_char('.')?;
                             f.write_str(name)?;
                         } else {
@@ -261,7 +300,10 @@ impl fmt::Display for DriftPath {
 }
 
 impl serde::Serialize for DriftPath {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         serializer.collect_str(self)
     }
 }
@@ -278,9 +320,18 @@ impl std::str::FromStr for DriftPath {
 pub fn parse(input: &str) -> Result<DriftPath> {
     let start = input.len() - input.trim_start().len();
     let text = input.trim();
-    Parser { text, base: start, input, pos: 0, segments: Vec::new() }
-        .run()
-        .map_err(|error| Error::InvalidPath { input: input.to_owned(), error })
+    Parser {
+        text,
+        base: start,
+        input,
+        pos: 0,
+        segments: Vec::new(),
+    }
+    .run()
+    .map_err(|error| Error::InvalidPath {
+        input: input.to_owned(),
+        error,
+    })
 }
 
 struct Parser<'t> {
@@ -307,7 +358,9 @@ impl<'t> Parser<'t> {
         while self.pos < self.text.len() {
             let first = self.segments.is_empty();
             let rest = &self.text[self.pos..];
-            let lookahead_selector = rest.strip_prefix('.').is_some_and(starts_with_selector_field);
+            let lookahead_selector = rest
+                .strip_prefix('.')
+                .is_some_and(starts_with_selector_field);
             let in_string_map = string_map_context(&self.segments, lookahead_selector);
             match self.peek() {
                 Some('[') => self.bracket()?,
@@ -334,7 +387,9 @@ impl<'t> Parser<'t> {
                 _ => return Err(self.err(self.pos, "`.` or `[`")),
             }
         }
-        Ok(DriftPath { segments: self.segments })
+        Ok(DriftPath {
+            segments: self.segments,
+        })
     }
 
     fn bare_field(&mut self) -> std::result::Result<(), SyntaxError> {
@@ -342,9 +397,17 @@ impl<'t> Parser<'t> {
         for (i, c) in self.text[start..].char_indices() {
             match c {
                 '.' | '[' => break,
-                ']' | '"' => return Err(self.err(start + i, "a field name character (quote the name as [\"…\"])")),
+                ']' | '"' => {
+                    return Err(self.err(
+                        start + i,
+                        "a field name character (quote the name as [\"…\"])",
+                    ));
+                }
                 c if c.is_whitespace() || c.is_control() => {
-                    return Err(self.err(start + i, "a field name character (quote the name as [\"…\"])"));
+                    return Err(self.err(
+                        start + i,
+                        "a field name character (quote the name as [\"…\"])",
+                    ));
                 }
                 _ => self.pos = start + i + c.len_utf8(),
             }
@@ -353,7 +416,11 @@ impl<'t> Parser<'t> {
             return Err(self.err(start, "a field name"));
         }
         let name = &self.text[start..self.pos];
-        self.segments.push(if name == "*" { Segment::AnyKey } else { Segment::Field(name.to_owned()) });
+        self.segments.push(if name == "*" {
+            Segment::AnyKey
+        } else {
+            Segment::Field(name.to_owned())
+        });
         Ok(())
     }
 
@@ -402,7 +469,9 @@ impl<'t> Parser<'t> {
                 while self.peek().is_some_and(|c| c.is_ascii_digit()) {
                     self.pos += 1;
                 }
-                let index = self.text[start..self.pos].parse::<usize>().map_err(|_| self.err(start, "a smaller index"))?;
+                let index = self.text[start..self.pos]
+                    .parse::<usize>()
+                    .map_err(|_| self.err(start, "a smaller index"))?;
                 self.expect(']', "`]` after an index")?;
                 self.segments.push(Segment::Index(index));
             }
@@ -421,7 +490,10 @@ impl<'t> Parser<'t> {
         let mut keys: Vec<(String, String)> = Vec::new();
         loop {
             let key_start = self.pos;
-            while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            while self
+                .peek()
+                .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 self.pos += 1;
             }
             if self.pos == key_start {
@@ -436,11 +508,18 @@ impl<'t> Parser<'t> {
                 self.quoted()?
             } else {
                 let start = self.pos;
-                while self.peek().is_some_and(|c| !matches!(c, ',' | ']' | '[' | '=' | '"') && !c.is_whitespace() && !c.is_control()) {
+                while self.peek().is_some_and(|c| {
+                    !matches!(c, ',' | ']' | '[' | '=' | '"')
+                        && !c.is_whitespace()
+                        && !c.is_control()
+                }) {
                     self.pos += self.peek().map_or(1, char::len_utf8);
                 }
                 if self.pos == start {
-                    return Err(self.err(self.pos, "a key value (quote it as \"…\" if empty or special)"));
+                    return Err(self.err(
+                        self.pos,
+                        "a key value (quote it as \"…\" if empty or special)",
+                    ));
                 }
                 self.text[start..self.pos].to_owned()
             };

@@ -19,11 +19,11 @@ pub fn parse(text: &str) -> Option<Quantity> {
     let bytes = text.as_bytes();
     let mut i = 0;
     let mut negative = false;
-    if let Some(&sign) = bytes.first() {
-        if sign == b'+' || sign == b'-' {
-            negative = sign == b'-';
-            i = 1;
-        }
+    if let Some(&sign) = bytes.first()
+        && (sign == b'+' || sign == b'-')
+    {
+        negative = sign == b'-';
+        i = 1;
     }
     let mut mantissa: u128 = 0;
     let mut exponent: i32 = 0;
@@ -32,7 +32,9 @@ pub fn parse(text: &str) -> Option<Quantity> {
     while i < bytes.len() {
         let b = bytes[i];
         if b.is_ascii_digit() {
-            mantissa = mantissa.checked_mul(10)?.checked_add(u128::from(b - b'0'))?;
+            mantissa = mantissa
+                .checked_mul(10)?
+                .checked_add(u128::from(b - b'0'))?;
             if seen_point {
                 exponent = exponent.checked_sub(1)?;
             }
@@ -77,7 +79,8 @@ pub fn parse(text: &str) -> Option<Quantity> {
                 Some(b'+') => (1, &rest[1..]),
                 _ => (1, rest),
             };
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6
+            {
                 return None;
             }
             let value: i32 = digits.parse().ok()?;
@@ -85,13 +88,21 @@ pub fn parse(text: &str) -> Option<Quantity> {
         }
     }
     if mantissa == 0 {
-        return Some(Quantity { negative: false, mantissa: 0, exponent: 0 });
+        return Some(Quantity {
+            negative: false,
+            mantissa: 0,
+            exponent: 0,
+        });
     }
-    while mantissa % 10 == 0 {
+    while mantissa.is_multiple_of(10) {
         mantissa /= 10;
         exponent = exponent.checked_add(1)?;
     }
-    Some(Quantity { negative, mantissa, exponent })
+    Some(Quantity {
+        negative,
+        mantissa,
+        exponent,
+    })
 }
 
 /// Whether two JSON values are the same quantity. Numbers are read through their decimal

@@ -57,20 +57,35 @@ const RBAC_KINDS: &[&str] = &["Role", "ClusterRole", "RoleBinding", "ClusterRole
 fn is_security_sensitive(finding: &Finding) -> bool {
     let rbac = finding.resource.group == "rbac.authorization.k8s.io"
         && RBAC_KINDS.contains(&finding.resource.kind.as_str())
-        && finding.path.field_names().next().is_some_and(|f| matches!(f, "rules" | "subjects" | "roleRef" | "aggregationRule"));
-    rbac || finding.path.field_names().any(|f| SECURITY_FIELDS.contains(&f))
+        && finding
+            .path
+            .field_names()
+            .next()
+            .is_some_and(|f| matches!(f, "rules" | "subjects" | "roleRef" | "aggregationRule"));
+    rbac || finding
+        .path
+        .field_names()
+        .any(|f| SECURITY_FIELDS.contains(&f))
 }
 
 fn in_container(finding: &Finding, fields: &[&str]) -> bool {
     let names: Vec<&str> = finding.path.field_names().collect();
-    names.windows(2).any(|w| matches!(w[0], "containers" | "initContainers" | "ephemeralContainers") && fields.contains(&w[1]))
+    names.windows(2).any(|w| {
+        matches!(
+            w[0],
+            "containers" | "initContainers" | "ephemeralContainers"
+        ) && fields.contains(&w[1])
+    })
 }
 
 /// A whole container added or removed: its image and command change with it.
 fn is_whole_container(finding: &Finding) -> bool {
     let segments = &finding.path.segments;
     segments.len() >= 2
-        && matches!(segments[segments.len() - 1], crate::paths::Segment::Keyed { .. } | crate::paths::Segment::Index(_))
+        && matches!(
+            segments[segments.len() - 1],
+            crate::paths::Segment::Keyed { .. } | crate::paths::Segment::Index(_)
+        )
         && finding.path.last_field().is_none()
         && matches!(
             segments[segments.len() - 2],
@@ -88,14 +103,21 @@ fn is_resources(finding: &Finding) -> bool {
 
 fn is_metadata_map(finding: &Finding) -> bool {
     let names: Vec<&str> = finding.path.field_names().collect();
-    names.windows(2).any(|w| w[0] == "metadata" && matches!(w[1], "labels" | "annotations"))
+    names
+        .windows(2)
+        .any(|w| w[0] == "metadata" && matches!(w[1], "labels" | "annotations"))
 }
 
 /// Whether a manager name is a person's tool: kubectl and its plugins, k9s, Lens, Headlamp,
 /// the dashboard. Unknown (unowned) changes count as a person's too.
 pub fn is_human_tool(manager: &str) -> bool {
     let m = manager.to_ascii_lowercase();
-    m.starts_with("kubectl") || m == "k9s" || m.contains("lens") || m.contains("headlamp") || m.contains("dashboard") || m == "mozilla"
+    m.starts_with("kubectl")
+        || m == "k9s"
+        || m.contains("lens")
+        || m.contains("headlamp")
+        || m.contains("dashboard")
+        || m == "mozilla"
 }
 
 fn is_autoscaler(finding: &Finding) -> bool {
@@ -120,7 +142,11 @@ fn by_person(cause: &Cause) -> bool {
 fn out_of_band(cause: &Cause, findings: &[&Finding]) -> bool {
     match cause {
         Cause::Unowned => true,
-        Cause::Manager(m) => !findings.iter().any(|f| f.owners.iter().any(|o| &o.manager == m && o.role == OwnerRole::Applier)),
+        Cause::Manager(m) => !findings.iter().any(|f| {
+            f.owners
+                .iter()
+                .any(|o| &o.manager == m && o.role == OwnerRole::Applier)
+        }),
         Cause::Missing | Cause::RemovedFromGit => false,
     }
 }
@@ -128,12 +154,26 @@ fn out_of_band(cause: &Cause, findings: &[&Finding]) -> bool {
 fn who(cause: &Cause, findings: &[&Finding]) -> String {
     match cause {
         Cause::Manager(m) => {
-            let owner = findings.iter().flat_map(|f| f.owners.iter()).find(|o| &o.manager == m);
+            let owner = findings
+                .iter()
+                .flat_map(|f| f.owners.iter())
+                .find(|o| &o.manager == m);
             match owner {
                 Some(o) => {
-                    let sub = o.subresource.as_deref().map(|s| format!(" via the {s} subresource")).unwrap_or_default();
-                    let time = o.time.as_deref().map(|t| format!(" at {t}")).unwrap_or_default();
-                    format!("managedFields record {m} ({}{sub}{time}) as owner", o.operation)
+                    let sub = o
+                        .subresource
+                        .as_deref()
+                        .map(|s| format!(" via the {s} subresource"))
+                        .unwrap_or_default();
+                    let time = o
+                        .time
+                        .as_deref()
+                        .map(|t| format!(" at {t}"))
+                        .unwrap_or_default();
+                    format!(
+                        "managedFields record {m} ({}{sub}{time}) as owner",
+                        o.operation
+                    )
                 }
                 None => format!("managedFields record {m} as owner"),
             }
@@ -145,9 +185,23 @@ fn who(cause: &Cause, findings: &[&Finding]) -> String {
 fn paths(findings: &[&Finding]) -> String {
     let mut list: Vec<&str> = findings.iter().map(|f| f.path_text.as_str()).collect();
     list.dedup();
-    let shown: Vec<String> = list.iter().take(3).map(|p| if p.is_empty() { "(whole resource)".to_owned() } else { (*p).to_owned() }).collect();
+    let shown: Vec<String> = list
+        .iter()
+        .take(3)
+        .map(|p| {
+            if p.is_empty() {
+                "(whole resource)".to_owned()
+            } else {
+                (*p).to_owned()
+            }
+        })
+        .collect();
     let more = list.len().saturating_sub(3);
-    if more > 0 { format!("{} and {more} more", shown.join(", ")) } else { shown.join(", ") }
+    if more > 0 {
+        format!("{} and {more} more", shown.join(", "))
+    } else {
+        shown.join(", ")
+    }
 }
 
 /// Applies the default recommendation table to one incident's findings.
@@ -165,10 +219,18 @@ pub fn recommend(findings: &[&Finding], cause: &Cause, live_trusted: bool) -> Ad
 }
 
 fn table(findings: &[&Finding], cause: &Cause) -> Advice {
-    let advise = |recommendation, severity, rationale: String| Advice { recommendation, severity, rationale, suggested_rule: None };
+    let advise = |recommendation, severity, rationale: String| Advice {
+        recommendation,
+        severity,
+        rationale,
+        suggested_rule: None,
+    };
     let evidence = who(cause, findings);
     let where_ = paths(findings);
-    if findings.iter().any(|f| f.change == ChangeKind::MissingResource) {
+    if findings
+        .iter()
+        .any(|f| f.change == ChangeKind::MissingResource)
+    {
         return advise(
             Recommendation::Reconcile,
             Severity::High,
@@ -179,7 +241,9 @@ fn table(findings: &[&Finding], cause: &Cause) -> Advice {
         return advise(
             Recommendation::Investigate,
             Severity::Critical,
-            format!("Security-sensitive fields ({where_}) differ from Git outside the applier, and {evidence}."),
+            format!(
+                "Security-sensitive fields ({where_}) differ from Git outside the applier, and {evidence}."
+            ),
         );
     }
     if findings.iter().all(|f| is_replicas(f)) && findings.iter().all(|f| is_autoscaler(f)) {
@@ -190,30 +254,42 @@ fn table(findings: &[&Finding], cause: &Cause) -> Advice {
         let mut a = advise(
             Recommendation::Ignore,
             Severity::Low,
-            format!("spec.replicas is owned by an autoscaler ({evidence}), which is expected to change it."),
+            format!(
+                "spec.replicas is owned by an autoscaler ({evidence}), which is expected to change it."
+            ),
         );
         a.suggested_rule = Some(format!("match: spec.replicas, managed_by: {manager}"));
         return a;
     }
-    if by_person(cause) && findings.iter().any(|f| in_container(f, &["image", "command", "args", "env"]) || is_whole_container(f)) {
+    if by_person(cause)
+        && findings
+            .iter()
+            .any(|f| in_container(f, &["image", "command", "args", "env"]) || is_whole_container(f))
+    {
         return advise(
             Recommendation::Investigate,
             Severity::High,
-            format!("Workload code or configuration ({where_}) differs from Git and {evidence}, a person's tool or no recorded owner."),
+            format!(
+                "Workload code or configuration ({where_}) differs from Git and {evidence}, a person's tool or no recorded owner."
+            ),
         );
     }
     if by_person(cause) && findings.iter().any(|f| is_replicas(f) || is_resources(f)) {
         return advise(
             Recommendation::Investigate,
             Severity::Medium,
-            format!("Capacity settings ({where_}) differ from Git and {evidence}, a person's tool or no recorded owner."),
+            format!(
+                "Capacity settings ({where_}) differ from Git and {evidence}, a person's tool or no recorded owner."
+            ),
         );
     }
     if *cause == Cause::RemovedFromGit {
         return advise(
             Recommendation::Reconcile,
             Severity::Medium,
-            format!("Entries ({where_}) are no longer in Git but are still live, and the applier still owns them, so they were removed from Git without being pruned."),
+            format!(
+                "Entries ({where_}) are no longer in Git but are still live, and the applier still owns them, so they were removed from Git without being pruned."
+            ),
         );
     }
     if findings.iter().all(|f| is_metadata_map(f)) {
@@ -223,5 +299,9 @@ fn table(findings: &[&Finding], cause: &Cause) -> Advice {
             format!("Only labels or annotations differ ({where_}), and {evidence}."),
         );
     }
-    advise(Recommendation::Investigate, Severity::Medium, format!("Fields ({where_}) differ from Git and {evidence}."))
+    advise(
+        Recommendation::Investigate,
+        Severity::Medium,
+        format!("Fields ({where_}) differ from Git and {evidence}."),
+    )
 }

@@ -33,8 +33,14 @@ pub fn finding_json(f: &Finding) -> Map<String, Value> {
         })
         .collect();
     let mut map = Map::new();
-    map.insert("resource".into(), resource_json(&f.resource, &f.api_version));
-    map.insert("origin".into(), json!({"file": f.origin.file, "document": f.origin.document, "item": f.origin.item}));
+    map.insert(
+        "resource".into(),
+        resource_json(&f.resource, &f.api_version),
+    );
+    map.insert(
+        "origin".into(),
+        json!({"file": f.origin.file, "document": f.origin.document, "item": f.origin.item}),
+    );
     map.insert("path".into(), Value::String(f.path_text.clone()));
     map.insert("change".into(), Value::String(f.change.as_str().into()));
     map.insert("desired".into(), f.desired.clone().unwrap_or(Value::Null));
@@ -60,18 +66,29 @@ fn incident_json(i: &Incident) -> Value {
 
 /// The whole report as a JSON value: `{findings, suppressed, incidents, problems}`.
 pub fn to_json(analysis: &Analysis) -> Value {
-    let findings: Vec<Value> = analysis.findings.iter().map(|f| Value::Object(finding_json(f))).collect();
+    let findings: Vec<Value> = analysis
+        .findings
+        .iter()
+        .map(|f| Value::Object(finding_json(f)))
+        .collect();
     let suppressed: Vec<Value> = analysis
         .suppressed
         .iter()
         .map(|s| {
             let mut map = finding_json(&s.finding);
-            map.insert("rule".into(), json!({"name": s.rule.name, "reason": s.rule.reason}));
+            map.insert(
+                "rule".into(),
+                json!({"name": s.rule.name, "reason": s.rule.reason}),
+            );
             Value::Object(map)
         })
         .collect();
     let incidents: Vec<Value> = analysis.incidents.iter().map(incident_json).collect();
-    let problems: Vec<Value> = analysis.problems.iter().map(|p| Value::String(p.to_string())).collect();
+    let problems: Vec<Value> = analysis
+        .problems
+        .iter()
+        .map(|p| Value::String(p.to_string()))
+        .collect();
     json!({
         "findings": findings,
         "suppressed": suppressed,
@@ -82,7 +99,8 @@ pub fn to_json(analysis: &Analysis) -> Value {
 
 /// The report as pretty-printed JSON text ending in a newline.
 pub fn to_json_string(analysis: &Analysis) -> String {
-    let mut text = serde_json::to_string_pretty(&to_json(analysis)).unwrap_or_else(|_| String::from("{}"));
+    let mut text =
+        serde_json::to_string_pretty(&to_json(analysis)).unwrap_or_else(|_| String::from("{}"));
     text.push('\n');
     text
 }

@@ -15,7 +15,9 @@ use crate::identity::ResourceRef;
 use crate::paths::{self, DriftPath};
 
 /// Where a rule is defined.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleScope {
     Application,
@@ -79,15 +81,27 @@ impl IgnoreRule {
     /// Validates the rule's path and resource reference.
     pub fn compile(&self) -> Result<CompiledRule> {
         let path = paths::parse(&self.match_expression)?;
-        let resource_ref = match self.resource_ref.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        let resource_ref = match self
+            .resource_ref
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             Some(r) => Some(ResourceRef::parse(r)?),
             None => None,
         };
-        Ok(CompiledRule { rule: self.clone(), path, resource_ref })
+        Ok(CompiledRule {
+            rule: self.clone(),
+            path,
+            resource_ref,
+        })
     }
 
     fn precedence(&self) -> (u8, i64, &str) {
-        let specific = self.resource_ref.as_deref().is_some_and(|r| !r.trim().is_empty());
+        let specific = self
+            .resource_ref
+            .as_deref()
+            .is_some_and(|r| !r.trim().is_empty());
         let group = match (self.scope, specific) {
             (RuleScope::Application, true) => 0,
             (RuleScope::Application, false) => 1,
@@ -116,21 +130,37 @@ pub fn compile_rules(rules: &[IgnoreRule]) -> (Vec<CompiledRule>, Vec<(String, E
 impl CompiledRule {
     /// Whether this rule suppresses `finding` (`default_namespace` resolves namespace-less refs).
     pub fn matches(&self, finding: &Finding, default_namespace: &str) -> bool {
-        self.resource_ref.as_ref().is_none_or(|r| r.matches(&finding.resource, default_namespace))
+        self.resource_ref
+            .as_ref()
+            .is_none_or(|r| r.matches(&finding.resource, default_namespace))
             && self.path.matches(&finding.path)
-            && self.rule.managed_by.as_deref().is_none_or(|m| finding.owners.iter().any(|o| o.manager == m))
+            && self
+                .rule
+                .managed_by
+                .as_deref()
+                .is_none_or(|m| finding.owners.iter().any(|o| o.manager == m))
     }
 }
 
 /// Splits findings into kept and suppressed, the first matching rule (in the given order) winning.
-pub fn apply_rules(findings: Vec<Finding>, rules: &[CompiledRule], default_namespace: &str) -> (Vec<Finding>, Vec<SuppressedFinding>) {
+pub fn apply_rules(
+    findings: Vec<Finding>,
+    rules: &[CompiledRule],
+    default_namespace: &str,
+) -> (Vec<Finding>, Vec<SuppressedFinding>) {
     let mut kept = Vec::new();
     let mut suppressed = Vec::new();
     for finding in findings {
-        match rules.iter().find(|r| r.matches(&finding, default_namespace)) {
+        match rules
+            .iter()
+            .find(|r| r.matches(&finding, default_namespace))
+        {
             Some(rule) => suppressed.push(SuppressedFinding {
                 finding,
-                rule: RuleSnapshot { name: rule.rule.name.clone(), reason: rule.rule.reason.clone() },
+                rule: RuleSnapshot {
+                    name: rule.rule.name.clone(),
+                    reason: rule.rule.reason.clone(),
+                },
             }),
             None => kept.push(finding),
         }
@@ -142,7 +172,10 @@ pub fn apply_rules(findings: Vec<Finding>, rules: &[CompiledRule], default_names
 /// `name`, `match` (or `match_expression`), optional `resource_ref`, `managed_by`, `reason`,
 /// `scope` and `enabled`; its position gives its order. Every rule is validated.
 pub fn parse_rules_file(origin: &str, bytes: &[u8]) -> Result<Vec<IgnoreRule>> {
-    let invalid = |message: String| Error::InvalidRules { origin: origin.to_owned(), message };
+    let invalid = |message: String| Error::InvalidRules {
+        origin: origin.to_owned(),
+        message,
+    };
     let text = std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text ({e})")))?;
     let value: Value = if text.trim().is_empty() {
         Value::Array(Vec::new())
@@ -154,16 +187,26 @@ pub fn parse_rules_file(origin: &str, bytes: &[u8]) -> Result<Vec<IgnoreRule>> {
         Value::Array(items) => items,
         Value::Object(mut map) => match map.remove("rules") {
             Some(Value::Array(items)) => items,
-            _ => return Err(invalid("expected a list of rules or a `rules:` list".into())),
+            _ => {
+                return Err(invalid(
+                    "expected a list of rules or a `rules:` list".into(),
+                ));
+            }
         },
         Value::Null => Vec::new(),
-        _ => return Err(invalid("expected a list of rules or a `rules:` list".into())),
+        _ => {
+            return Err(invalid(
+                "expected a list of rules or a `rules:` list".into(),
+            ));
+        }
     };
     let mut rules = Vec::with_capacity(list.len());
     for (i, item) in list.into_iter().enumerate() {
-        let mut rule: IgnoreRule = serde_json::from_value(item).map_err(|e| invalid(format!("rule {}: {e}", i + 1)))?;
+        let mut rule: IgnoreRule =
+            serde_json::from_value(item).map_err(|e| invalid(format!("rule {}: {e}", i + 1)))?;
         rule.order = i as i64;
-        rule.compile().map_err(|e| invalid(format!("rule {} ({}): {e}", i + 1, rule.name)))?;
+        rule.compile()
+            .map_err(|e| invalid(format!("rule {} ({}): {e}", i + 1, rule.name)))?;
         rules.push(rule);
     }
     Ok(rules)

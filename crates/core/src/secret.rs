@@ -20,7 +20,9 @@ pub fn digest(bytes: &[u8]) -> String {
 /// base64, so a malformed value still compares and digests deterministically).
 pub fn data_bytes(value: &Value) -> Vec<u8> {
     match value {
-        Value::String(s) => base64::engine::general_purpose::STANDARD.decode(s.as_bytes()).unwrap_or_else(|_| s.as_bytes().to_vec()),
+        Value::String(s) => base64::engine::general_purpose::STANDARD
+            .decode(s.as_bytes())
+            .unwrap_or_else(|_| s.as_bytes().to_vec()),
         other => other.to_string().into_bytes(),
     }
 }
@@ -37,7 +39,11 @@ pub fn string_data_bytes(value: &Value) -> Vec<u8> {
 /// when `is_data`).
 pub fn redact(value: &Value, is_data: bool) -> Value {
     match value {
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(v, is_data))).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact(v, is_data)))
+                .collect(),
+        ),
         Value::Array(items) => Value::Array(items.iter().map(|v| redact(v, is_data)).collect()),
         Value::Null => Value::Null,
         scalar if is_data => Value::String(digest(&data_bytes(scalar))),
@@ -54,10 +60,12 @@ pub fn redact_object(object: &Value) -> Value {
                 *v = redact(v, is_data);
             }
         }
-        if let Some(Value::Object(annotations)) = map.get_mut("metadata").and_then(|m| m.get_mut("annotations")) {
-            if let Some(v) = annotations.get_mut(crate::diff::LAST_APPLIED) {
-                *v = redact(v, false);
-            }
+        if let Some(Value::Object(annotations)) = map
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+            && let Some(v) = annotations.get_mut(crate::diff::LAST_APPLIED)
+        {
+            *v = redact(v, false);
         }
     }
     copy
@@ -73,8 +81,14 @@ mod tests {
         let secret = json!({"kind": "Secret", "data": {"password": "aHVudGVyMg=="}, "stringData": {"token": "hunter2"},
             "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"aHVudGVyMg==\"}}"}}});
         let text = redact_object(&secret).to_string();
-        assert!(!text.contains("hunter2") && !text.contains("aHVudGVyMg"), "{text}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("aHVudGVyMg"),
+            "{text}"
+        );
         // `data` is digested as decoded bytes, so it equals the digest of the same stringData.
-        assert_eq!(redact(&json!("aHVudGVyMg=="), true), redact(&json!("hunter2"), false));
+        assert_eq!(
+            redact(&json!("aHVudGVyMg=="), true),
+            redact(&json!("hunter2"), false)
+        );
     }
 }

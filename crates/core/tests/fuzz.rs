@@ -9,13 +9,56 @@ use statesight_core::fields::FieldOwnership;
 use statesight_core::manifest::{ManifestObject, Origin, parse_manifests};
 
 fn cases() -> u32 {
-    std::env::var("STATESIGHT_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000)
+    std::env::var("STATESIGHT_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
 }
 
 const YAML_TOKENS: &[&str] = &[
-    "---\n", "...\n", "--- |\n", "apiVersion: v1\n", "kind: List\n", "kind: ConfigMap\n", "items:\n", "- ", "  ", "    ", "&a ", "*a",
-    "<<: *a\n", "{", "}", "[", "]", ",", "0755", "0x1F", "1e3", "yes", "~", "null", "|\n", ">-\n", "\"", "'", "\\", "#c\n", ": ", "\n",
-    "metadata: {name: x}\n", "metadata:\n  name: y\n", "\t", "%YAML 1.2\n", "!!str ", "!tag ", "? ", "\u{feff}", "é", "data:\n", "a: b\n",
+    "---\n",
+    "...\n",
+    "--- |\n",
+    "apiVersion: v1\n",
+    "kind: List\n",
+    "kind: ConfigMap\n",
+    "items:\n",
+    "- ",
+    "  ",
+    "    ",
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    "0755",
+    "0x1F",
+    "1e3",
+    "yes",
+    "~",
+    "null",
+    "|\n",
+    ">-\n",
+    "\"",
+    "'",
+    "\\",
+    "#c\n",
+    ": ",
+    "\n",
+    "metadata: {name: x}\n",
+    "metadata:\n  name: y\n",
+    "\t",
+    "%YAML 1.2\n",
+    "!!str ",
+    "!tag ",
+    "? ",
+    "\u{feff}",
+    "é",
+    "data:\n",
+    "a: b\n",
 ];
 
 fn yaml_soup() -> impl Strategy<Value = String> {
@@ -23,34 +66,100 @@ fn yaml_soup() -> impl Strategy<Value = String> {
 }
 
 const FIELD_KEYS: &[&str] = &[
-    "f:spec", "f:metadata", "f:labels", "f:a", "f:replicas", "f:containers", "f:ports", "f:selector", "f:data", ".",
-    "k:{\"name\":\"a\"}", "k:{\"containerPort\":80,\"protocol\":\"TCP\"}", "k:{bad", "k:[]", "v:\"x\"", "v:1", "v:", "i:0", "i:-1", "i:x", "zz", "",
+    "f:spec",
+    "f:metadata",
+    "f:labels",
+    "f:a",
+    "f:replicas",
+    "f:containers",
+    "f:ports",
+    "f:selector",
+    "f:data",
+    ".",
+    "k:{\"name\":\"a\"}",
+    "k:{\"containerPort\":80,\"protocol\":\"TCP\"}",
+    "k:{bad",
+    "k:[]",
+    "v:\"x\"",
+    "v:1",
+    "v:",
+    "i:0",
+    "i:-1",
+    "i:x",
+    "zz",
+    "",
 ];
 
 fn fields_value() -> impl Strategy<Value = Value> {
-    let leaf = prop_oneof![Just(json!({})), Just(json!(null)), Just(json!(1)), Just(json!("s"))];
+    let leaf = prop_oneof![
+        Just(json!({})),
+        Just(json!(null)),
+        Just(json!(1)),
+        Just(json!("s"))
+    ];
     leaf.prop_recursive(4, 40, 5, |inner| {
-        prop::collection::vec((prop::sample::select(FIELD_KEYS), inner), 0..5)
-            .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map<String, Value>>()))
+        prop::collection::vec((prop::sample::select(FIELD_KEYS), inner), 0..5).prop_map(|pairs| {
+            Value::Object(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v))
+                    .collect::<Map<String, Value>>(),
+            )
+        })
     })
 }
 
-const VALUE_KEYS: &[&str] = &["spec", "metadata", "labels", "annotations", "a", "replicas", "containers", "ports", "name", "containerPort",
-    "protocol", "env", "selector", "matchLabels", "data", "stringData", "resources", "requests", "cpu", "args", "status", "tolerations"];
+const VALUE_KEYS: &[&str] = &[
+    "spec",
+    "metadata",
+    "labels",
+    "annotations",
+    "a",
+    "replicas",
+    "containers",
+    "ports",
+    "name",
+    "containerPort",
+    "protocol",
+    "env",
+    "selector",
+    "matchLabels",
+    "data",
+    "stringData",
+    "resources",
+    "requests",
+    "cpu",
+    "args",
+    "status",
+    "tolerations",
+];
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(|n| json!(n)),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(|f| json!(f)),
-        prop::sample::select(&["500m", "0.5", "1Gi", "a", "", "TCP", "UDP", "c2VjcmV0", "1e3"][..]).prop_map(|s| json!(s)),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(|f| json!(f)),
+        prop::sample::select(
+            &[
+                "500m", "0.5", "1Gi", "a", "", "TCP", "UDP", "c2VjcmV0", "1e3"
+            ][..]
+        )
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((prop::sample::select(VALUE_KEYS), inner), 0..5)
-                .prop_map(|pairs| Value::Object(pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<Map<String, Value>>())),
+            prop::collection::vec((prop::sample::select(VALUE_KEYS), inner), 0..5).prop_map(
+                |pairs| Value::Object(
+                    pairs
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v))
+                        .collect::<Map<String, Value>>()
+                )
+            ),
         ]
     })
 }
@@ -60,15 +169,30 @@ fn object(kind: &str, body: Value, managed: Option<Value>) -> ManifestObject {
         Value::Object(m) => Value::Object(m),
         other => json!({"spec": other}),
     };
-    value["apiVersion"] = json!(if kind == "Deployment" { "apps/v1" } else { "v1" });
+    value["apiVersion"] = json!(if kind == "Deployment" {
+        "apps/v1"
+    } else {
+        "v1"
+    });
     value["kind"] = json!(kind);
-    let mut metadata = value.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut metadata = value
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     metadata.insert("name".into(), json!("x"));
     if let Some(managed) = managed {
         metadata.insert("managedFields".into(), managed);
     }
     value["metadata"] = Value::Object(metadata);
-    match ManifestObject::from_value(Origin { file: "f".into(), document: 1, item: None }, value) {
+    match ManifestObject::from_value(
+        Origin {
+            file: "f".into(),
+            document: 1,
+            item: None,
+        },
+        value,
+    ) {
         Ok(o) => o,
         Err((_, m)) => panic!("{m}"),
     }

@@ -12,7 +12,13 @@ fn check(input: &str, expect: &str) {
                 .iter()
                 .map(|s| match s {
                     Segment::Field(f) => format!("F({f})"),
-                    Segment::Keyed { keys, .. } => format!("K({})", keys.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")),
+                    Segment::Keyed { keys, .. } => format!(
+                        "K({})",
+                        keys.iter()
+                            .map(|(k, v)| format!("{k}={v}"))
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ),
                     Segment::Index(i) => format!("I({i})"),
                     Segment::AnyKey => "*".into(),
                     Segment::AnyItem => "[*]".into(),
@@ -29,23 +35,65 @@ fn check(input: &str, expect: &str) {
 #[test]
 fn grammar_table() {
     check("spec.replicas", "F(spec) F(replicas) | spec.replicas");
-    check("spec.containers[name=ledger-api]", "F(spec) F(containers) K(name=ledger-api) | spec.containers[name=ledger-api]");
-    check("ports[containerPort=53,protocol=UDP]", "F(ports) K(containerPort=53,protocol=UDP) | ports[containerPort=53,protocol=UDP]");
-    check("ports[protocol=UDP,containerPort=53]", "F(ports) K(containerPort=53,protocol=UDP) | ports[containerPort=53,protocol=UDP]");
-    check("ports[containerPort=53,protocol=TCP]", "F(ports) K(containerPort=53) | ports[containerPort=53]");
+    check(
+        "spec.containers[name=ledger-api]",
+        "F(spec) F(containers) K(name=ledger-api) | spec.containers[name=ledger-api]",
+    );
+    check(
+        "ports[containerPort=53,protocol=UDP]",
+        "F(ports) K(containerPort=53,protocol=UDP) | ports[containerPort=53,protocol=UDP]",
+    );
+    check(
+        "ports[protocol=UDP,containerPort=53]",
+        "F(ports) K(containerPort=53,protocol=UDP) | ports[containerPort=53,protocol=UDP]",
+    );
+    check(
+        "ports[containerPort=53,protocol=TCP]",
+        "F(ports) K(containerPort=53) | ports[containerPort=53]",
+    );
     check("rules[0].verbs", "F(rules) I(0) F(verbs) | rules[0].verbs");
-    check("metadata.labels.app.kubernetes.io/name", "F(metadata) F(labels) F(app.kubernetes.io/name) | metadata.labels.app.kubernetes.io/name");
-    check("spec.template.metadata.annotations.a.b[c]", "F(spec) F(template) F(metadata) F(annotations) F(a.b[c]) | spec.template.metadata.annotations.a.b[c]");
-    check("data.ui.properties", "F(data) F(ui.properties) | data.ui.properties");
-    check("spec.data.ui.properties", "F(spec) F(data) F(ui) F(properties) | spec.data.ui.properties");
-    check("spec.values[\"a.b\"]", "F(spec) F(values) F(a.b) | spec.values[\"a.b\"]");
-    check("spec.selector.app.kubernetes.io/name", "F(spec) F(selector) F(app.kubernetes.io/name) | spec.selector.app.kubernetes.io/name");
-    check("spec.selector.matchLabels.app.kubernetes.io/name", "F(spec) F(selector) F(matchLabels) F(app.kubernetes.io/name) | spec.selector.matchLabels.app.kubernetes.io/name");
-    check("spec.containers[name=a].resources.limits.nvidia.com/gpu", "F(spec) F(containers) K(name=a) F(resources) F(limits) F(nvidia.com/gpu) | spec.containers[name=a].resources.limits.nvidia.com/gpu");
+    check(
+        "metadata.labels.app.kubernetes.io/name",
+        "F(metadata) F(labels) F(app.kubernetes.io/name) | metadata.labels.app.kubernetes.io/name",
+    );
+    check(
+        "spec.template.metadata.annotations.a.b[c]",
+        "F(spec) F(template) F(metadata) F(annotations) F(a.b[c]) | spec.template.metadata.annotations.a.b[c]",
+    );
+    check(
+        "data.ui.properties",
+        "F(data) F(ui.properties) | data.ui.properties",
+    );
+    check(
+        "spec.data.ui.properties",
+        "F(spec) F(data) F(ui) F(properties) | spec.data.ui.properties",
+    );
+    check(
+        "spec.values[\"a.b\"]",
+        "F(spec) F(values) F(a.b) | spec.values[\"a.b\"]",
+    );
+    check(
+        "spec.selector.app.kubernetes.io/name",
+        "F(spec) F(selector) F(app.kubernetes.io/name) | spec.selector.app.kubernetes.io/name",
+    );
+    check(
+        "spec.selector.matchLabels.app.kubernetes.io/name",
+        "F(spec) F(selector) F(matchLabels) F(app.kubernetes.io/name) | spec.selector.matchLabels.app.kubernetes.io/name",
+    );
+    check(
+        "spec.containers[name=a].resources.limits.nvidia.com/gpu",
+        "F(spec) F(containers) K(name=a) F(resources) F(limits) F(nvidia.com/gpu) | spec.containers[name=a].resources.limits.nvidia.com/gpu",
+    );
     check("", " | ");
     check("   spec.replicas  ", "F(spec) F(replicas) | spec.replicas");
-    check("metadata.annotations.*", "F(metadata) F(annotations) * | metadata.annotations.*");
-    check("spec.containers[*].image", "F(spec) F(containers) [*] F(image) | spec.containers[*].image");
+    check(
+        "metadata.annotations.*",
+        "F(metadata) F(annotations) * | metadata.annotations.*",
+    );
+    check(
+        "spec.containers[*].image",
+        "F(spec) F(containers) [*] F(image) | spec.containers[*].image",
+    );
     check("spec.*.x", "F(spec) * F(x) | spec.*.x");
     check("a[name=\"x,y\"]", "F(a) K(name=x,y) | a[name=\"x,y\"]");
     check("[\"weird key\"].x", "F(weird key) F(x) | [\"weird key\"].x");
@@ -53,19 +101,55 @@ fn grammar_table() {
 
 #[test]
 fn errors_point_at_the_bad_character() {
-    check("spec..replicas", "error at byte 5: expected a field name, found '.'");
-    check("spec.containers[name=a", "error at byte 22: expected `,` or `]` after a key value, found the end of the input");
-    check("spec.containers[=a]", "error at byte 16: expected a key name (letters, digits, `_`, `-`), found '='");
-    check("spec.containers[name]", "error at byte 20: expected `=` after a key name, found ']'");
-    check("spec.x[name=a,name=b]", "error at byte 14: expected a key not already given, found 'n'");
-    check("spec.x[1", "error at byte 8: expected `]` after an index, found the end of the input");
-    check("spec.x[*", "error at byte 8: expected `]` after `[*`, found the end of the input");
-    check("spec x", "error at byte 4: expected a field name character (quote the name as [\"…\"]), found ' '");
-    check("spec]", "error at byte 4: expected a field name character (quote the name as [\"…\"]), found ']'");
-    check("metadata.labels.", "error at byte 16: expected a map key, found the end of the input");
-    check("  spec[\"a", "error at byte 9: expected a closing `\"`, found the end of the input");
+    check(
+        "spec..replicas",
+        "error at byte 5: expected a field name, found '.'",
+    );
+    check(
+        "spec.containers[name=a",
+        "error at byte 22: expected `,` or `]` after a key value, found the end of the input",
+    );
+    check(
+        "spec.containers[=a]",
+        "error at byte 16: expected a key name (letters, digits, `_`, `-`), found '='",
+    );
+    check(
+        "spec.containers[name]",
+        "error at byte 20: expected `=` after a key name, found ']'",
+    );
+    check(
+        "spec.x[name=a,name=b]",
+        "error at byte 14: expected a key not already given, found 'n'",
+    );
+    check(
+        "spec.x[1",
+        "error at byte 8: expected `]` after an index, found the end of the input",
+    );
+    check(
+        "spec.x[*",
+        "error at byte 8: expected `]` after `[*`, found the end of the input",
+    );
+    check(
+        "spec x",
+        "error at byte 4: expected a field name character (quote the name as [\"…\"]), found ' '",
+    );
+    check(
+        "spec]",
+        "error at byte 4: expected a field name character (quote the name as [\"…\"]), found ']'",
+    );
+    check(
+        "metadata.labels.",
+        "error at byte 16: expected a map key, found the end of the input",
+    );
+    check(
+        "  spec[\"a",
+        "error at byte 9: expected a closing `\"`, found the end of the input",
+    );
     check(".spec", "error at byte 0: expected a field name, found '.'");
-    check("spec[0]x", "error at byte 7: expected `.` or `[`, found 'x'");
+    check(
+        "spec[0]x",
+        "error at byte 7: expected `.` or `[`, found 'x'",
+    );
 }
 
 fn field() -> impl Strategy<Value = String> {
@@ -140,8 +224,14 @@ fn rules_match_at_or_beneath() {
     let rule = |r: &str| parse(r).unwrap_or_default();
     let finding = |f: &str| parse(f).unwrap_or_default();
     assert!(rule("spec.template").matches(&finding("spec.template.spec.containers[name=a].image")));
-    assert!(rule("spec.template.spec.containers[name=a]").matches(&finding("spec.template.spec.containers[name=a].image")));
-    assert!(!rule("spec.template.spec.containers[name=a].image").matches(&finding("spec.template.spec.containers[name=a]")));
+    assert!(
+        rule("spec.template.spec.containers[name=a]")
+            .matches(&finding("spec.template.spec.containers[name=a].image"))
+    );
+    assert!(
+        !rule("spec.template.spec.containers[name=a].image")
+            .matches(&finding("spec.template.spec.containers[name=a]"))
+    );
     assert!(!rule("spec.replica").matches(&finding("spec.replicas")));
     assert!(rule("metadata.annotations.*").matches(&finding("metadata.annotations.a.b/c")));
     assert!(rule("").matches(&finding("spec.replicas")));

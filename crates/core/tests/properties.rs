@@ -10,7 +10,15 @@ use statesight_core::analysis::{AnalyzeOptions, analyze};
 use statesight_core::manifest::{ManifestObject, Origin};
 
 fn object(value: serde_json::Value, file: &str) -> ManifestObject {
-    ManifestObject::from_value(Origin { file: file.into(), document: 1, item: None }, value).unwrap_or_else(|(_, m)| panic!("{m}"))
+    ManifestObject::from_value(
+        Origin {
+            file: file.into(),
+            document: 1,
+            item: None,
+        },
+        value,
+    )
+    .unwrap_or_else(|(_, m)| panic!("{m}"))
 }
 
 proptest! {

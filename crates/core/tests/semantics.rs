@@ -9,10 +9,30 @@ use statesight_core::cause_label;
 use statesight_core::rules::{IgnoreRule, RuleScope};
 
 fn lines(analysis: &statesight_core::Analysis) -> Vec<String> {
-    let mut out: Vec<String> =
-        analysis.findings.iter().map(|f| format!("{} {} {}", f.change.as_str(), f.path_text, cause_label(&f.cause))).collect();
-    out.extend(analysis.suppressed.iter().map(|s| format!("suppressed {} by {}", s.finding.path_text, s.rule.name)));
-    out.extend(analysis.problems.iter().map(|p| format!("problem {}", p.message)));
+    let mut out: Vec<String> = analysis
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f.change.as_str(),
+                f.path_text,
+                cause_label(&f.cause)
+            )
+        })
+        .collect();
+    out.extend(
+        analysis
+            .suppressed
+            .iter()
+            .map(|s| format!("suppressed {} by {}", s.finding.path_text, s.rule.name)),
+    );
+    out.extend(
+        analysis
+            .problems
+            .iter()
+            .map(|p| format!("problem {}", p.message)),
+    );
     out
 }
 
@@ -21,11 +41,21 @@ fn check(desired: &str, live: &str, expect: &[&str]) {
 }
 
 fn check_with_rules(desired: &str, live: &str, rules: &[IgnoreRule], expect: &[&str]) {
-    let analysis = run(&yaml("desired.yaml", desired), &yaml("live.yaml", live), "apps", rules);
-    assert_lines(&format!("desired:\n{desired}\nlive:\n{live}"), &lines(&analysis), expect);
+    let analysis = run(
+        &yaml("desired.yaml", desired),
+        &yaml("live.yaml", live),
+        "apps",
+        rules,
+    );
+    assert_lines(
+        &format!("desired:\n{desired}\nlive:\n{live}"),
+        &lines(&analysis),
+        expect,
+    );
 }
 
-const DEPLOY_HEAD: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: apps\n";
+const DEPLOY_HEAD: &str =
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: apps\n";
 
 fn deploy(body: &str) -> String {
     format!("{DEPLOY_HEAD}{body}")
@@ -33,13 +63,21 @@ fn deploy(body: &str) -> String {
 
 #[test]
 fn numbers_and_quantities_compare_by_value() {
-    check(&deploy("spec:\n  replicas: 2\n"), &deploy("spec:\n  replicas: 2.0\n"), &[]);
+    check(
+        &deploy("spec:\n  replicas: 2\n"),
+        &deploy("spec:\n  replicas: 2.0\n"),
+        &[],
+    );
     let resources = |cpu: &str, mem: &str| {
         deploy(&format!(
             "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        resources:\n          requests: {{cpu: {cpu}, memory: {mem}}}\n          limits: {{cpu: 1}}\n"
         ))
     };
-    check(&resources("500m", "1Gi"), &resources("\"0.5\"", "1024Mi").replace("cpu: 1}", "cpu: \"1000m\"}"), &[]);
+    check(
+        &resources("500m", "1Gi"),
+        &resources("\"0.5\"", "1024Mi").replace("cpu: 1}", "cpu: \"1000m\"}"),
+        &[],
+    );
     check(
         &resources("500m", "1Gi"),
         &resources("600m", "1Gi"),
@@ -65,7 +103,9 @@ fn strings_stay_strings() {
 #[test]
 fn empty_or_zero_in_git_equals_absent_live() {
     check(
-        &deploy("spec:\n  template:\n    spec:\n      hostNetwork: false\n      nodeSelector: {}\n      containers:\n      - name: a\n        env: []\n        args: []\n"),
+        &deploy(
+            "spec:\n  template:\n    spec:\n      hostNetwork: false\n      nodeSelector: {}\n      containers:\n      - name: a\n        env: []\n        args: []\n",
+        ),
         &deploy("spec:\n  template:\n    spec:\n      containers:\n      - name: a\n"),
         &[],
     );
@@ -73,9 +113,17 @@ fn empty_or_zero_in_git_equals_absent_live() {
 
 #[test]
 fn octal_file_modes_read_as_kubernetes_reads_them() {
-    let volumes = |mode: &str| deploy(&format!("spec:\n  template:\n    spec:\n      volumes:\n      - name: v\n        configMap: {{name: c, defaultMode: {mode}}}\n"));
+    let volumes = |mode: &str| {
+        deploy(&format!(
+            "spec:\n  template:\n    spec:\n      volumes:\n      - name: v\n        configMap: {{name: c, defaultMode: {mode}}}\n"
+        ))
+    };
     check(&volumes("0755"), &volumes("493"), &[]);
-    check(&volumes("0644"), &volumes("493"), &["changed spec.template.spec.volumes[name=v].configMap.defaultMode unowned"]);
+    check(
+        &volumes("0644"),
+        &volumes("493"),
+        &["changed spec.template.spec.volumes[name=v].configMap.defaultMode unowned"],
+    );
 }
 
 #[test]
@@ -89,20 +137,35 @@ fn maps_compare_by_key() {
 
 #[test]
 fn keyed_lists_match_by_merge_key() {
-    let containers = |items: &str| deploy(&format!("spec:\n  template:\n    spec:\n      containers:\n{items}"));
+    let containers = |items: &str| {
+        deploy(&format!(
+            "spec:\n  template:\n    spec:\n      containers:\n{items}"
+        ))
+    };
     let a = "      - name: a\n        image: a:1\n";
     let b = "      - name: b\n        image: b:1\n";
     let c = "      - name: c\n        image: c:1\n";
-    check(&containers(&format!("{a}{b}")), &containers(&format!("{b}{a}")), &[]);
+    check(
+        &containers(&format!("{a}{b}")),
+        &containers(&format!("{b}{a}")),
+        &[],
+    );
     check(
         &containers(&format!("{a}{b}")),
         &containers(&format!("{a}{c}")),
-        &["missing_in_live spec.template.spec.containers[name=b] unowned", "added_in_live spec.template.spec.containers[name=c] unowned"],
+        &[
+            "missing_in_live spec.template.spec.containers[name=b] unowned",
+            "added_in_live spec.template.spec.containers[name=c] unowned",
+        ],
     );
     // Container ports: containerPort + protocol, protocol defaulting to TCP.
     check(
-        &containers("      - name: dns\n        ports: [{containerPort: 53, protocol: UDP}, {containerPort: 53}]\n"),
-        &containers("      - name: dns\n        ports: [{containerPort: 53, protocol: TCP}, {containerPort: 53, protocol: UDP, name: x}]\n"),
+        &containers(
+            "      - name: dns\n        ports: [{containerPort: 53, protocol: UDP}, {containerPort: 53}]\n",
+        ),
+        &containers(
+            "      - name: dns\n        ports: [{containerPort: 53, protocol: TCP}, {containerPort: 53, protocol: UDP, name: x}]\n",
+        ),
         &[],
     );
     check(
@@ -115,37 +178,72 @@ fn keyed_lists_match_by_merge_key() {
     );
     // volumeMounts by mountPath, env by name.
     check(
-        &containers("      - name: a\n        volumeMounts: [{mountPath: /x, name: v1}, {mountPath: /y, name: v2}]\n        env: [{name: A, value: \"1\"}, {name: B, value: \"2\"}]\n"),
-        &containers("      - name: a\n        volumeMounts: [{mountPath: /y, name: v2}, {mountPath: /x, name: v9}]\n        env: [{name: B, value: \"2\"}, {name: A, value: \"1\"}]\n"),
+        &containers(
+            "      - name: a\n        volumeMounts: [{mountPath: /x, name: v1}, {mountPath: /y, name: v2}]\n        env: [{name: A, value: \"1\"}, {name: B, value: \"2\"}]\n",
+        ),
+        &containers(
+            "      - name: a\n        volumeMounts: [{mountPath: /y, name: v2}, {mountPath: /x, name: v9}]\n        env: [{name: B, value: \"2\"}, {name: A, value: \"1\"}]\n",
+        ),
         &["changed spec.template.spec.containers[name=a].volumeMounts[mountPath=/x].name unowned"],
     );
 }
 
 #[test]
 fn service_ports_match_by_port_and_protocol() {
-    let svc = |ports: &str| format!("apiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: apps}}\nspec:\n  ports: {ports}\n");
+    let svc = |ports: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: s, namespace: apps}}\nspec:\n  ports: {ports}\n"
+        )
+    };
     check(
         &svc("[{port: 53, protocol: UDP, name: u}, {port: 53, name: t}]"),
-        &svc("[{port: 53, protocol: TCP, name: t, targetPort: 53}, {port: 53, protocol: UDP, name: u, targetPort: 53}]"),
+        &svc(
+            "[{port: 53, protocol: TCP, name: t, targetPort: 53}, {port: 53, protocol: UDP, name: u, targetPort: 53}]",
+        ),
         &[],
     );
 }
 
 #[test]
 fn other_lists_compare_in_order() {
-    let role = |rules: &str| format!("apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r, namespace: apps}}\nrules:\n{rules}");
+    let role = |rules: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata: {{name: r, namespace: apps}}\nrules:\n{rules}"
+        )
+    };
     let pods = "- apiGroups: [\"\"]\n  resources: [pods]\n  verbs: [get, list]\n";
     let secrets = "- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get]\n";
-    check(&role(&format!("{pods}{secrets}")), &role(&format!("{pods}{secrets}")), &[]);
+    check(
+        &role(&format!("{pods}{secrets}")),
+        &role(&format!("{pods}{secrets}")),
+        &[],
+    );
     check(
         &role(&format!("{pods}{secrets}")),
         &role(&format!("{secrets}{pods}")),
-        &["changed rules[0].resources unowned", "changed rules[0].verbs unowned", "changed rules[1].resources unowned", "changed rules[1].verbs unowned"],
+        &[
+            "changed rules[0].resources unowned",
+            "changed rules[0].verbs unowned",
+            "changed rules[1].resources unowned",
+            "changed rules[1].verbs unowned",
+        ],
     );
-    check(&role(pods), &role(&format!("{pods}{secrets}")), &["added_in_live rules[1] unowned"]);
-    check(&role(&format!("{pods}{secrets}")), &role(pods), &["missing_in_live rules[1] unowned"]);
+    check(
+        &role(pods),
+        &role(&format!("{pods}{secrets}")),
+        &["added_in_live rules[1] unowned"],
+    );
+    check(
+        &role(&format!("{pods}{secrets}")),
+        &role(pods),
+        &["missing_in_live rules[1] unowned"],
+    );
     // Lists of scalars compare whole.
-    check(&role("- verbs: [get, list]\n"), &role("- verbs: [list, get]\n"), &["changed rules[0].verbs unowned"]);
+    check(
+        &role("- verbs: [get, list]\n"),
+        &role("- verbs: [list, get]\n"),
+        &["changed rules[0].verbs unowned"],
+    );
 }
 
 #[test]
@@ -176,11 +274,17 @@ fn identity_ignores_the_version_and_defaults_the_namespace() {
 const FIELDS: &str = "  managedFields:\n";
 
 fn entry(manager: &str, operation: &str, fields: &str) -> String {
-    format!("  - manager: {manager}\n    operation: {operation}\n    time: \"2026-01-01T00:00:00Z\"\n    fieldsType: FieldsV1\n    fieldsV1: {fields}\n")
+    format!(
+        "  - manager: {manager}\n    operation: {operation}\n    time: \"2026-01-01T00:00:00Z\"\n    fieldsType: FieldsV1\n    fieldsV1: {fields}\n"
+    )
 }
 
 fn applier_entry() -> String {
-    entry("argocd-controller", "Apply", "{\"f:spec\": {\"f:replicas\": {}, \"f:template\": {\"f:spec\": {\"f:containers\": {\"k:{\\\"name\\\":\\\"a\\\"}\": {\".\": {}, \"f:name\": {}, \"f:image\": {}}}}}}}")
+    entry(
+        "argocd-controller",
+        "Apply",
+        "{\"f:spec\": {\"f:replicas\": {}, \"f:template\": {\"f:spec\": {\"f:containers\": {\"k:{\\\"name\\\":\\\"a\\\"}\": {\".\": {}, \"f:name\": {}, \"f:image\": {}}}}}}}",
+    )
 }
 
 fn live_deploy(extra_entries: &str, spec_extra: &str) -> String {
@@ -191,7 +295,9 @@ fn live_deploy(extra_entries: &str, spec_extra: &str) -> String {
 }
 
 fn desired_deploy() -> String {
-    deploy("spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: a\n        image: a:1\n")
+    deploy(
+        "spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: a\n        image: a:1\n",
+    )
 }
 
 #[test]
@@ -201,23 +307,50 @@ fn undeclared_live_fields_need_ownership_evidence() {
     // Owned by someone neither applier nor system controller: drift, attributed.
     check(
         &desired_deploy(),
-        &live_deploy(&entry("kubectl-edit", "Update", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:hostNetwork\": {}}}}}"), "      hostNetwork: true\n"),
+        &live_deploy(
+            &entry(
+                "kubectl-edit",
+                "Update",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:hostNetwork\": {}}}}}",
+            ),
+            "      hostNetwork: true\n",
+        ),
         &["added_in_live spec.template.spec.hostNetwork kubectl-edit"],
     );
     // Owned by a system controller: expected.
     check(
         &desired_deploy(),
-        &live_deploy(&entry("kube-controller-manager", "Update", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:hostNetwork\": {}}}}}"), "      hostNetwork: true\n"),
+        &live_deploy(
+            &entry(
+                "kube-controller-manager",
+                "Update",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:hostNetwork\": {}}}}}",
+            ),
+            "      hostNetwork: true\n",
+        ),
         &[],
     );
     // A scalar owned only by an Update applier (a defaulted field it picked up): never drift.
     check(
         &desired_deploy(),
-        &live_deploy(&entry("argocd-controller", "Update", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:dnsPolicy\": {}}}}}"), ""),
+        &live_deploy(
+            &entry(
+                "argocd-controller",
+                "Update",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:dnsPolicy\": {}}}}}",
+            ),
+            "",
+        ),
         &[],
     );
     // No managedFields at all: nothing undeclared is drift (keyed items aside).
-    check(&desired_deploy(), &deploy("spec:\n  replicas: 1\n  paused: true\n  template:\n    spec:\n      containers:\n      - {name: a, image: a:1}\n"), &[]);
+    check(
+        &desired_deploy(),
+        &deploy(
+            "spec:\n  replicas: 1\n  paused: true\n  template:\n    spec:\n      containers:\n      - {name: a, image: a:1}\n",
+        ),
+        &[],
+    );
 }
 
 #[test]
@@ -226,7 +359,11 @@ fn undeclared_containers_are_judged_by_their_leaves() {
     check(
         &desired_deploy(),
         &live_deploy(
-            &entry("kubectl-edit", "Update", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:securityContext\": {\"f:runAsUser\": {}}}}}}"),
+            &entry(
+                "kubectl-edit",
+                "Update",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:securityContext\": {\"f:runAsUser\": {}}}}}}",
+            ),
             "      securityContext:\n        runAsUser: 0\n        fsGroup: 2000\n",
         ),
         &["added_in_live spec.template.spec.securityContext.runAsUser kubectl-edit"],
@@ -237,7 +374,9 @@ fn undeclared_containers_are_judged_by_their_leaves() {
 fn keyed_items_present_live_are_always_drift() {
     check(
         &desired_deploy(),
-        &format!("{DEPLOY_HEAD}spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {{name: a, image: a:1}}\n      - {{name: sidecar, image: s:1}}\n"),
+        &format!(
+            "{DEPLOY_HEAD}spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {{name: a, image: a:1}}\n      - {{name: sidecar, image: s:1}}\n"
+        ),
         &["added_in_live spec.template.spec.containers[name=sidecar] unowned"],
     );
 }
@@ -248,7 +387,11 @@ fn atomic_fields_are_owned_whole() {
     check(
         &desired_deploy(),
         &live_deploy(
-            &entry("k9s", "Update", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:tolerations\": {}}}}}"),
+            &entry(
+                "k9s",
+                "Update",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:tolerations\": {}}}}}",
+            ),
             "      tolerations:\n      - {key: a, operator: Exists}\n",
         ),
         &["added_in_live spec.template.spec.tolerations k9s"],
@@ -261,33 +404,79 @@ fn atomic_fields_are_owned_whole() {
         )
     };
     let analysis = run(
-        &yaml("d", &deploy("spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args: [--x]\n")),
-        &yaml("l", &with_args("[--y]", "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:containers\": {\"k:{\\\"name\\\":\\\"a\\\"}\": {\"f:args\": {}}}}}}}")),
+        &yaml(
+            "d",
+            &deploy(
+                "spec:\n  template:\n    spec:\n      containers:\n      - name: a\n        args: [--x]\n",
+            ),
+        ),
+        &yaml(
+            "l",
+            &with_args(
+                "[--y]",
+                "{\"f:spec\": {\"f:template\": {\"f:spec\": {\"f:containers\": {\"k:{\\\"name\\\":\\\"a\\\"}\": {\"f:args\": {}}}}}}}",
+            ),
+        ),
         "apps",
         &[],
     );
-    assert_lines("args", &lines(&analysis), &["changed spec.template.spec.containers[name=a].args kubectl-edit"]);
+    assert_lines(
+        "args",
+        &lines(&analysis),
+        &["changed spec.template.spec.containers[name=a].args kubectl-edit"],
+    );
 }
 
 #[test]
 fn string_map_entries_removed_from_git() {
     let live_cm = |entries: &str| {
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: apps\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{{\"data\":{{\"a\":\"1\",\"old\":\"x\"}}}}'\n{FIELDS}{entries}data: {{a: \"1\", old: x}}\n")
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  namespace: apps\n  annotations:\n    kubectl.kubernetes.io/last-applied-configuration: '{{\"data\":{{\"a\":\"1\",\"old\":\"x\"}}}}'\n{FIELDS}{entries}data: {{a: \"1\", old: x}}\n"
+        )
     };
-    let desired = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: \"1\"}\n";
+    let desired =
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {a: \"1\"}\n";
     // Owned by the applier through Apply.
-    check(desired, &live_cm(&entry("flux", "Apply", "{\"f:data\": {\"f:a\": {}, \"f:old\": {}}}")), &["added_in_live data.old removed_from_git"]);
+    check(
+        desired,
+        &live_cm(&entry(
+            "flux",
+            "Apply",
+            "{\"f:data\": {\"f:a\": {}, \"f:old\": {}}}",
+        )),
+        &["added_in_live data.old removed_from_git"],
+    );
     // Owned by an Update applier and listed in last-applied.
-    check(desired, &live_cm(&entry("argocd", "Update", "{\"f:data\": {\"f:a\": {}, \"f:old\": {}}}")), &["added_in_live data.old removed_from_git"]);
+    check(
+        desired,
+        &live_cm(&entry(
+            "argocd",
+            "Update",
+            "{\"f:data\": {\"f:a\": {}, \"f:old\": {}}}",
+        )),
+        &["added_in_live data.old removed_from_git"],
+    );
     // The last-applied annotation itself is applier bookkeeping, never drift.
-    check(desired, &live_cm(&entry("argocd", "Update", "{\"f:metadata\": {\"f:annotations\": {\"f:kubectl.kubernetes.io/last-applied-configuration\": {}}}, \"f:data\": {\"f:a\": {}}}")), &[]);
+    check(
+        desired,
+        &live_cm(&entry(
+            "argocd",
+            "Update",
+            "{\"f:metadata\": {\"f:annotations\": {\"f:kubectl.kubernetes.io/last-applied-configuration\": {}}}, \"f:data\": {\"f:a\": {}}}",
+        )),
+        &[],
+    );
 }
 
 #[test]
 fn status_and_server_metadata_are_never_compared() {
     check(
-        &format!("{DEPLOY_HEAD}  uid: x\n  resourceVersion: \"1\"\nspec: {{replicas: 1}}\nstatus: {{replicas: 9}}\n"),
-        &format!("{DEPLOY_HEAD}  uid: y\n  resourceVersion: \"2\"\n  generation: 4\nspec: {{replicas: 1}}\nstatus: {{replicas: 1}}\n"),
+        &format!(
+            "{DEPLOY_HEAD}  uid: x\n  resourceVersion: \"1\"\nspec: {{replicas: 1}}\nstatus: {{replicas: 9}}\n"
+        ),
+        &format!(
+            "{DEPLOY_HEAD}  uid: y\n  resourceVersion: \"2\"\n  generation: 4\nspec: {{replicas: 1}}\nstatus: {{replicas: 1}}\n"
+        ),
         &[],
     );
 }
@@ -306,7 +495,11 @@ fn secrets_are_compared_as_bytes_and_shown_as_digests() {
     let desired = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: apps}\nstringData: {password: hunter2, token: abc}\ndata: {key: c2VjcmV0}\n";
     let live = "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: apps}\ndata: {password: aHVudGVyMg==, token: eHl6, key: c2VjcmV0}\ntype: Opaque\n";
     let analysis = run(&yaml("d", desired), &yaml("l", live), "apps", &[]);
-    assert_lines("secret", &lines(&analysis), &["changed stringData.token unowned"]);
+    assert_lines(
+        "secret",
+        &lines(&analysis),
+        &["changed stringData.token unowned"],
+    );
     let json = statesight_core::report::to_json_string(&analysis);
     for plain in ["abc", "xyz", "eHl6", "hunter2", "c2VjcmV0"] {
         assert!(!json.contains(plain), "{plain} leaked: {json}");
@@ -314,37 +507,87 @@ fn secrets_are_compared_as_bytes_and_shown_as_digests() {
     assert!(json.contains("sha256:"), "{json}");
     let missing = run(&yaml("d", desired), &[], "apps", &[]);
     let json = statesight_core::report::to_json_string(&missing);
-    assert!(!json.contains("hunter2") && !json.contains("c2VjcmV0"), "{json}");
+    assert!(
+        !json.contains("hunter2") && !json.contains("c2VjcmV0"),
+        "{json}"
+    );
 }
 
 #[test]
 fn applier_is_detected_or_named() {
-    let live = live_deploy(&entry("kubectl-edit", "Update", "{\"f:spec\": {\"f:paused\": {}}}"), "").replace("spec:\n  replicas: 1\n", "spec:\n  replicas: 1\n  paused: true\n");
-    check(&desired_deploy(), &live, &["added_in_live spec.paused kubectl-edit"]);
+    let live = live_deploy(
+        &entry("kubectl-edit", "Update", "{\"f:spec\": {\"f:paused\": {}}}"),
+        "",
+    )
+    .replace(
+        "spec:\n  replicas: 1\n",
+        "spec:\n  replicas: 1\n  paused: true\n",
+    );
+    check(
+        &desired_deploy(),
+        &live,
+        &["added_in_live spec.paused kubectl-edit"],
+    );
     // Naming kubectl-edit as the applier makes argocd-controller the out-of-band writer.
-    let options = AnalyzeOptions { default_namespace: "apps".into(), applier: Some("kubectl-edit".into()), ..AnalyzeOptions::default() };
-    let analysis = analyze(&yaml("d", &desired_deploy()), &yaml("l", &live), &options, &[]);
+    let options = AnalyzeOptions {
+        default_namespace: "apps".into(),
+        applier: Some("kubectl-edit".into()),
+        ..AnalyzeOptions::default()
+    };
+    let analysis = analyze(
+        &yaml("d", &desired_deploy()),
+        &yaml("l", &live),
+        &options,
+        &[],
+    );
     assert_lines("named applier", &lines(&analysis), &[]);
 }
 
 #[test]
 fn invalid_and_duplicate_inputs_are_reported() {
-    let parsed = statesight_core::parse_manifests("x.yaml", b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n---\n# only a comment\n---\n- 1\n").unwrap_or_default();
+    let parsed = statesight_core::parse_manifests(
+        "x.yaml",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n---\n# only a comment\n---\n- 1\n",
+    )
+    .unwrap_or_default();
     let problems: Vec<String> = parsed.problems.iter().map(ToString::to_string).collect();
     assert_eq!(
         problems,
-        ["x.yaml, document 1: object without metadata.name cannot be identified", "x.yaml, document 3, items[0]: item is a number, not a Kubernetes object"]
+        [
+            "x.yaml, document 1: object without metadata.name cannot be identified",
+            "x.yaml, document 3, items[0]: item is a number, not a Kubernetes object"
+        ]
     );
     match statesight_core::parse_manifests("bad.yaml", b"a: 1\n---\nb: [\n") {
-        Err(statesight_core::Error::InvalidDocument { origin, document, .. }) => assert_eq!((origin.as_str(), document), ("bad.yaml", 2)),
+        Err(statesight_core::Error::InvalidDocument {
+            origin, document, ..
+        }) => assert_eq!((origin.as_str(), document), ("bad.yaml", 2)),
         other => panic!("{other:?}"),
     }
     let twice = format!("{}---\n{}", desired_deploy(), desired_deploy());
-    let analysis = run(&yaml("d", &twice), &yaml("l", &desired_deploy()), "apps", &[]);
-    assert_lines("dup", &lines(&analysis), &["problem desired object apps/Deployment/apps/api is declared twice (first at d, document 1); this copy is ignored"]);
+    let analysis = run(
+        &yaml("d", &twice),
+        &yaml("l", &desired_deploy()),
+        "apps",
+        &[],
+    );
+    assert_lines(
+        "dup",
+        &lines(&analysis),
+        &[
+            "problem desired object apps/Deployment/apps/api is declared twice (first at d, document 1); this copy is ignored",
+        ],
+    );
 }
 
-fn rule(name: &str, expr: &str, resource_ref: Option<&str>, managed_by: Option<&str>, scope: RuleScope, order: i64) -> IgnoreRule {
+fn rule(
+    name: &str,
+    expr: &str,
+    resource_ref: Option<&str>,
+    managed_by: Option<&str>,
+    scope: RuleScope,
+    order: i64,
+) -> IgnoreRule {
     IgnoreRule {
         name: name.into(),
         match_expression: expr.into(),
@@ -359,40 +602,92 @@ fn rule(name: &str, expr: &str, resource_ref: Option<&str>, managed_by: Option<&
 
 #[test]
 fn ignore_rules_match_at_or_beneath_with_precedence() {
-    let desired = deploy("spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {name: a, image: a:1}\n      - {name: b, image: b:1}\n");
-    let live = deploy("spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n      - {name: b, image: b:2}\n      - {name: a, image: a:2}\n");
+    let desired = deploy(
+        "spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {name: a, image: a:1}\n      - {name: b, image: b:1}\n",
+    );
+    let live = deploy(
+        "spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n      - {name: b, image: b:2}\n      - {name: a, image: a:2}\n",
+    );
     let app = RuleScope::Application;
     // `[1]` is the second desired item (b), whatever its live position.
-    check_with_rules(&desired, &live, &[rule("second", "spec.template.spec.containers[1]", None, None, app, 0)], &[
-        "changed spec.replicas unowned",
-        "changed spec.template.spec.containers[name=a].image unowned",
-        "suppressed spec.template.spec.containers[name=b].image by second",
-    ]);
-    check_with_rules(&desired, &live, &[rule("images", "  spec.template.spec.containers[*].image ", None, None, app, 0)], &[
-        "changed spec.replicas unowned",
-        "suppressed spec.template.spec.containers[name=a].image by images",
-        "suppressed spec.template.spec.containers[name=b].image by images",
-    ]);
+    check_with_rules(
+        &desired,
+        &live,
+        &[rule(
+            "second",
+            "spec.template.spec.containers[1]",
+            None,
+            None,
+            app,
+            0,
+        )],
+        &[
+            "changed spec.replicas unowned",
+            "changed spec.template.spec.containers[name=a].image unowned",
+            "suppressed spec.template.spec.containers[name=b].image by second",
+        ],
+    );
+    check_with_rules(
+        &desired,
+        &live,
+        &[rule(
+            "images",
+            "  spec.template.spec.containers[*].image ",
+            None,
+            None,
+            app,
+            0,
+        )],
+        &[
+            "changed spec.replicas unowned",
+            "suppressed spec.template.spec.containers[name=a].image by images",
+            "suppressed spec.template.spec.containers[name=b].image by images",
+        ],
+    );
     // Resource-specific application rules win over application-wide ones, then workspace rules.
     let rules = [
         rule("workspace", "spec", None, None, RuleScope::Workspace, 0),
         rule("app-wide", "spec.replicas", None, None, app, 0),
-        rule("specific", "spec", Some("apps/Deployment/apps/api"), None, app, 5),
+        rule(
+            "specific",
+            "spec",
+            Some("apps/Deployment/apps/api"),
+            None,
+            app,
+            5,
+        ),
     ];
-    check_with_rules(&desired, &live, &rules, &[
-        "suppressed spec.replicas by specific",
-        "suppressed spec.template.spec.containers[name=a].image by specific",
-        "suppressed spec.template.spec.containers[name=b].image by specific",
-    ]);
+    check_with_rules(
+        &desired,
+        &live,
+        &rules,
+        &[
+            "suppressed spec.replicas by specific",
+            "suppressed spec.template.spec.containers[name=a].image by specific",
+            "suppressed spec.template.spec.containers[name=b].image by specific",
+        ],
+    );
     // A rule for another resource does not apply; managed_by needs that owner.
-    check_with_rules(&desired, &live, &[
-        rule("other", "spec", Some("Deployment/apps/web"), None, app, 0),
-        rule("hpa", "spec.replicas", None, Some("kube-controller-manager"), app, 1),
-    ], &[
-        "changed spec.replicas unowned",
-        "changed spec.template.spec.containers[name=a].image unowned",
-        "changed spec.template.spec.containers[name=b].image unowned",
-    ]);
+    check_with_rules(
+        &desired,
+        &live,
+        &[
+            rule("other", "spec", Some("Deployment/apps/web"), None, app, 0),
+            rule(
+                "hpa",
+                "spec.replicas",
+                None,
+                Some("kube-controller-manager"),
+                app,
+                1,
+            ),
+        ],
+        &[
+            "changed spec.replicas unowned",
+            "changed spec.template.spec.containers[name=a].image unowned",
+            "changed spec.template.spec.containers[name=b].image unowned",
+        ],
+    );
 }
 
 #[test]
@@ -400,13 +695,48 @@ fn managed_by_rule_suppresses_autoscaler_replicas() {
     let live = format!(
         "{DEPLOY_HEAD}{FIELDS}{}{}spec:\n  replicas: 5\n  template:\n    spec:\n      containers:\n      - {{name: a, image: a:1}}\n",
         applier_entry().replace("\"f:replicas\": {}, ", ""),
-        entry("kube-controller-manager", "Update", "{\"f:spec\": {\"f:replicas\": {}}}").replace("    fieldsType", "    subresource: scale\n    fieldsType")
+        entry(
+            "kube-controller-manager",
+            "Update",
+            "{\"f:spec\": {\"f:replicas\": {}}}"
+        )
+        .replace("    fieldsType", "    subresource: scale\n    fieldsType")
     );
-    let analysis = run(&yaml("d", &desired_deploy()), &yaml("l", &live), "apps", &[]);
-    assert_lines("hpa", &lines(&analysis), &["changed spec.replicas kube-controller-manager"]);
+    let analysis = run(
+        &yaml("d", &desired_deploy()),
+        &yaml("l", &live),
+        "apps",
+        &[],
+    );
+    assert_lines(
+        "hpa",
+        &lines(&analysis),
+        &["changed spec.replicas kube-controller-manager"],
+    );
     let incident = &analysis.incidents[0];
-    assert_eq!((incident.recommendation.as_str(), incident.severity.as_str()), ("ignore", "low"), "{incident:?}");
-    assert!(incident.suggested_rule.as_deref().is_some_and(|r| r.contains("managed_by: kube-controller-manager")));
-    let rules = [rule("hpa", "spec.replicas", None, Some("kube-controller-manager"), RuleScope::Application, 0)];
-    check_with_rules(&desired_deploy(), &live, &rules, &["suppressed spec.replicas by hpa"]);
+    assert_eq!(
+        (incident.recommendation.as_str(), incident.severity.as_str()),
+        ("ignore", "low"),
+        "{incident:?}"
+    );
+    assert!(
+        incident
+            .suggested_rule
+            .as_deref()
+            .is_some_and(|r| r.contains("managed_by: kube-controller-manager"))
+    );
+    let rules = [rule(
+        "hpa",
+        "spec.replicas",
+        None,
+        Some("kube-controller-manager"),
+        RuleScope::Application,
+        0,
+    )];
+    check_with_rules(
+        &desired_deploy(),
+        &live,
+        &rules,
+        &["suppressed spec.replicas by hpa"],
+    );
 }

@@ -22,11 +22,15 @@ fn write_inputs(dir: &std::path::Path) {
             desired.push_str("---\n");
             desired.push_str(&serde_saphyr::to_string(d).unwrap_or_default());
         }
-        std::fs::write(dir.join(format!("desired/part-{n:03}.yaml")), desired).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(dir.join(format!("desired/part-{n:03}.yaml")), desired)
+            .unwrap_or_else(|e| panic!("{e}"));
         let items: Vec<serde_json::Value> = chunk.iter().map(|(_, l)| l.clone()).collect();
         let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}});
-        std::fs::write(dir.join(format!("live/part-{n:03}.yaml")), serde_saphyr::to_string(&list).unwrap_or_default())
-            .unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(
+            dir.join(format!("live/part-{n:03}.yaml")),
+            serde_saphyr::to_string(&list).unwrap_or_default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 
@@ -49,8 +53,12 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(PAIRS as u64));
     group.bench_function("a_read_and_parse_files", |b| {
         b.iter(|| {
-            let d = inputs::load(&options.desired).map(|p| p.objects.len()).unwrap_or(0);
-            let l = inputs::load(&options.live).map(|p| p.objects.len()).unwrap_or(0);
+            let d = inputs::load(&options.desired)
+                .map(|p| p.objects.len())
+                .unwrap_or(0);
+            let l = inputs::load(&options.live)
+                .map(|p| p.objects.len())
+                .unwrap_or(0);
             assert_eq!(d + l, 2 * PAIRS);
         })
     });

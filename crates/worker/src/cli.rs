@@ -8,7 +8,11 @@ use crate::diff_command::{DiffOptions, OutputFormat};
 
 /// StateSight worker.
 #[derive(Debug, Parser)]
-#[command(name = "statesight-worker", version, about = "StateSight worker: drift analysis of Git manifests against live Kubernetes state")]
+#[command(
+    name = "statesight-worker",
+    version,
+    about = "StateSight worker: drift analysis of Git manifests against live Kubernetes state"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -19,6 +23,9 @@ pub enum Command {
     /// Compare desired manifests with live objects offline. Exit status: 0 no unsuppressed
     /// drift, 1 drift, 2 error.
     Diff(DiffArgs),
+    /// Consume analysis jobs from Redis: read Git, collect live objects, write results to
+    /// PostgreSQL. Runs until SIGTERM or Ctrl-C (a job in progress finishes first).
+    Run(Box<crate::settings::RunArgs>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

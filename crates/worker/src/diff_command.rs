@@ -44,7 +44,8 @@ pub fn run(options: &DiffOptions, color: bool) -> Result<Outcome> {
     let live = inputs::load(&options.live).context("loading live objects")?;
     let rules = match &options.rules {
         Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             parse_rules_file(&path.display().to_string(), &bytes)?
         }
         None => Vec::new(),
@@ -72,5 +73,9 @@ pub fn run(options: &DiffOptions, color: bool) -> Result<Outcome> {
     } else {
         0
     };
-    Ok(Outcome { output, warnings: analysis.problems.iter().map(ToString::to_string).collect(), exit_code })
+    Ok(Outcome {
+        output,
+        warnings: analysis.problems.iter().map(ToString::to_string).collect(),
+        exit_code,
+    })
 }

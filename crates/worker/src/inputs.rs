@@ -15,7 +15,9 @@ pub fn load(paths: &[PathBuf]) -> Result<ParsedManifests> {
         let mut files = Vec::new();
         if path.as_os_str() == "-" {
             let mut bytes = Vec::new();
-            std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("reading standard input")?;
             files.push(("-".to_owned(), bytes));
         } else {
             collect(path, &mut files)?;
@@ -46,7 +48,10 @@ fn collect(path: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
         }
     }
     if path.join("Chart.yaml").is_file() {
-        bail!("{} is a Helm chart: Helm charts are not supported yet; render it with `helm template` and pass the output", path.display());
+        bail!(
+            "{} is a Helm chart: Helm charts are not supported yet; render it with `helm template` and pass the output",
+            path.display()
+        );
     }
     let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
         .with_context(|| format!("listing {}", path.display()))?
@@ -55,14 +60,21 @@ fn collect(path: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
         .with_context(|| format!("listing {}", path.display()))?;
     entries.sort_by(|a, b| a.file_name().cmp(&b.file_name()));
     for entry in entries {
-        let name = entry.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = entry
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name.starts_with('.') {
             continue;
         }
         if entry.is_dir() {
             collect(&entry, files)?;
-        } else if [".yaml", ".yml", ".json"].iter().any(|ext| name.ends_with(ext)) {
-            let bytes = std::fs::read(&entry).with_context(|| format!("reading {}", entry.display()))?;
+        } else if [".yaml", ".yml", ".json"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        {
+            let bytes =
+                std::fs::read(&entry).with_context(|| format!("reading {}", entry.display()))?;
             files.push((entry.display().to_string(), bytes));
         }
     }

@@ -1,8 +1,16 @@
 //! The StateSight worker as a library, so tests and benchmarks drive the same code as the
-//! binary. For now it holds the offline `diff` command: argument types, input loading
-//! (files and directories, walked in a stable order) and the text and JSON reports.
+//! binary: the queue consumer (`runtime`, `serve`), the analysis `pipeline` with its inputs
+//! (`git`, `collect`), and the offline `diff` command with its reports.
 
 pub mod cli;
+pub mod collect;
 pub mod diff_command;
+pub mod git;
 pub mod inputs;
+pub mod pipeline;
+pub mod runtime;
+pub mod schedule;
+pub mod serve;
+pub mod settings;
+pub mod telemetry;
 pub mod text_report;

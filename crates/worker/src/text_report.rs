@@ -15,7 +15,11 @@ struct Style {
 
 impl Style {
     fn paint(&self, code: &str, text: &str) -> String {
-        if self.color { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
     }
 }
 
@@ -64,13 +68,31 @@ pub fn render(analysis: &Analysis, color: bool) -> String {
             if current.is_some() {
                 out.push('\n');
             }
-            let _ = writeln!(out, "{}  ({})", st.paint("1", &format!("{} {}", f.api_version, f.resource.short_label())), f.origin);
+            let _ = writeln!(
+                out,
+                "{}  ({})",
+                st.paint(
+                    "1",
+                    &format!("{} {}", f.api_version, f.resource.short_label())
+                ),
+                f.origin
+            );
             current = Some((&f.resource, &f.api_version));
         }
-        let path = if f.path_text.is_empty() { "(whole resource)" } else { &f.path_text };
+        let path = if f.path_text.is_empty() {
+            "(whole resource)"
+        } else {
+            &f.path_text
+        };
         let line = match f.change {
-            ChangeKind::Changed => format!("~ {path}: {} -> {}", short(f.desired.as_ref()), short(f.live.as_ref())),
-            ChangeKind::MissingInLive => format!("- {path}: {} missing live", short(f.desired.as_ref())),
+            ChangeKind::Changed => format!(
+                "~ {path}: {} -> {}",
+                short(f.desired.as_ref()),
+                short(f.live.as_ref())
+            ),
+            ChangeKind::MissingInLive => {
+                format!("- {path}: {} missing live", short(f.desired.as_ref()))
+            }
             ChangeKind::AddedInLive => format!("+ {path}: {} added live", short(f.live.as_ref())),
             ChangeKind::MissingResource => "! missing from the cluster".to_owned(),
         };
@@ -103,20 +125,44 @@ pub fn render(analysis: &Analysis, color: bool) -> String {
             if let Some(rule) = &i.suggested_rule {
                 let _ = writeln!(out, "      suggested ignore rule: {rule}");
             }
-            let _ = writeln!(out, "      cause: {}, fingerprint {}", cause_label(&i.cause), &i.fingerprint[..16.min(i.fingerprint.len())]);
+            let _ = writeln!(
+                out,
+                "      cause: {}, fingerprint {}",
+                cause_label(&i.cause),
+                &i.fingerprint[..16.min(i.fingerprint.len())]
+            );
         }
-        let _ = writeln!(out, "  Ownership comes from managedFields: evidence of who owns a field, not proof of who changed it.");
+        let _ = writeln!(
+            out,
+            "  Ownership comes from managedFields: evidence of who owns a field, not proof of who changed it."
+        );
     }
     if !analysis.suppressed.is_empty() {
         let _ = writeln!(out, "\n{}", st.paint("1", "Suppressed by ignore rules"));
         for s in &analysis.suppressed {
             let f = &s.finding;
-            let path = if f.path_text.is_empty() { "(whole resource)" } else { &f.path_text };
-            let _ = writeln!(out, "  {} {}: {} — rule {:?}: {}", f.resource, path, f.change.as_str(), s.rule.name, s.rule.reason);
+            let path = if f.path_text.is_empty() {
+                "(whole resource)"
+            } else {
+                &f.path_text
+            };
+            let _ = writeln!(
+                out,
+                "  {} {}: {} — rule {:?}: {}",
+                f.resource,
+                path,
+                f.change.as_str(),
+                s.rule.name,
+                s.rule.reason
+            );
         }
     }
     if !analysis.problems.is_empty() {
-        let _ = writeln!(out, "\n{}", st.paint("31;1", "Problems (the analysis is incomplete)"));
+        let _ = writeln!(
+            out,
+            "\n{}",
+            st.paint("31;1", "Problems (the analysis is incomplete)")
+        );
         for p in &analysis.problems {
             let _ = writeln!(out, "  {p}");
         }
@@ -135,7 +181,10 @@ pub fn render(analysis: &Analysis, color: bool) -> String {
         analysis.suppressed.len()
     );
     if analysis.findings.is_empty() && analysis.problems.is_empty() {
-        let _ = writeln!(out, "No drift: the live state matches every field Git declares.");
+        let _ = writeln!(
+            out,
+            "No drift: the live state matches every field Git declares."
+        );
     }
     out
 }

@@ -42,7 +42,9 @@ pub fn fields_v1(desired: &Value, field: Option<&str>) -> Value {
         }
         Value::Array(items) if items.iter().all(Value::is_object) && !items.is_empty() => {
             let keys: &[&str] = match field {
-                Some("ports") if items[0].get("containerPort").is_some() => &["containerPort", "protocol"],
+                Some("ports") if items[0].get("containerPort").is_some() => {
+                    &["containerPort", "protocol"]
+                }
                 Some("ports") => &["port", "protocol"],
                 _ => &["name"],
             };
@@ -70,17 +72,13 @@ pub fn fields_v1(desired: &Value, field: Option<&str>) -> Value {
 }
 
 fn respell_quantity(q: &str) -> String {
-    if let Some(m) = q.strip_suffix('m') {
-        if let Ok(n) = m.parse::<u64>() {
-            if n % 100 == 0 {
-                return format!("{}", n as f64 / 1000.0);
-            }
-        }
+    if let Some(n) = q.strip_suffix('m').and_then(|m| m.parse::<u64>().ok())
+        && n % 100 == 0
+    {
+        return format!("{}", n as f64 / 1000.0);
     }
-    if let Some(mi) = q.strip_suffix("Mi") {
-        if let Ok(n) = mi.parse::<u64>() {
-            return format!("{}Ki", n * 1024);
-        }
+    if let Some(n) = q.strip_suffix("Mi").and_then(|mi| mi.parse::<u64>().ok()) {
+        return format!("{}Ki", n * 1024);
     }
     q.to_owned()
 }
@@ -103,7 +101,8 @@ fn container(rng: &mut Rng, i: usize) -> Value {
         "volumeMounts": [{"name": "config", "mountPath": "/etc/app"}],
     });
     if rng.below(2) == 0 {
-        c["readinessProbe"] = json!({"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5});
+        c["readinessProbe"] =
+            json!({"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 5});
     }
     c
 }
@@ -114,7 +113,9 @@ pub fn desired(rng: &mut Rng, which: u64, n: usize) -> Value {
     let labels = json!({"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "bench", "tier": format!("t{}", rng.below(3))});
     match which {
         0 => {
-            let containers: Vec<Value> = (0..1 + rng.below(2) as usize).map(|i| container(rng, i)).collect();
+            let containers: Vec<Value> = (0..1 + rng.below(2) as usize)
+                .map(|i| container(rng, i))
+                .collect();
             json!({
                 "apiVersion": "apps/v1",
                 "kind": "Deployment",
@@ -145,7 +146,10 @@ pub fn desired(rng: &mut Rng, which: u64, n: usize) -> Value {
         _ => {
             let mut data = Map::new();
             for k in 0..3 + rng.below(5) {
-                data.insert(format!("key{k}.properties"), Value::String(format!("value-{}-{}", n, rng.below(1000))));
+                data.insert(
+                    format!("key{k}.properties"),
+                    Value::String(format!("value-{}-{}", n, rng.below(1000))),
+                );
             }
             json!({
                 "apiVersion": "v1",
@@ -216,7 +220,8 @@ pub fn live(desired: &Value, drift: bool, n: usize) -> Value {
             pod["securityContext"] = json!({});
             pod["terminationGracePeriodSeconds"] = json!(30);
             spec["template"]["metadata"]["creationTimestamp"] = Value::Null;
-            if let Some(containers) = live["spec"]["template"]["spec"]["containers"].as_array_mut() {
+            if let Some(containers) = live["spec"]["template"]["spec"]["containers"].as_array_mut()
+            {
                 containers.iter_mut().for_each(default_container);
                 containers.reverse();
             }
@@ -234,7 +239,8 @@ pub fn live(desired: &Value, drift: bool, n: usize) -> Value {
                 "fieldsV1": {"f:metadata": {"f:annotations": {".": {}, "f:deployment.kubernetes.io/revision": {}}}},
             }));
             if drift {
-                live["spec"]["template"]["spec"]["containers"][0]["image"] = json!("registry.example.com/hotfix:1");
+                live["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("registry.example.com/hotfix:1");
                 managed.push(json!({
                     "manager": "kubectl-edit", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-01-03T00:00:00Z",
                     "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {

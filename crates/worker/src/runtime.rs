@@ -1,0 +1,435 @@
+//! The queue consumer: an explicit lifecycle per job, run by `WORKER_CONCURRENCY` slots.
+//!
+//! Each slot first resumes its own pending jobs (left by a crash of a worker with the same
+//! `WORKER_ID`), then takes over jobs other workers abandoned, then waits for new ones. A
+//! job renews its lease while it runs; results are committed (idempotently, keyed by run)
+//! before the entry is acknowledged, and the application's lease is released on every
+//! path — promoting the follow-up run if one waits. Transient failures retry with backoff;
+//! a job that keeps failing, or keeps killing its worker, is parked on the dead-letter
+//! stream and its run marked failed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use statesight_store::analysis::{self, Persisted, RunResults, Start};
+use statesight_store::queue::{Delivery, Queue};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::pipeline::{self, JobError};
+use crate::settings::Settings;
+use crate::telemetry as metrics_names;
+
+/// A job delivered more often than this without finishing crashed or hung its workers:
+/// it is parked rather than tried again.
+pub const MAX_DELIVERIES: u64 = 5;
+const BLOCK: Duration = Duration::from_secs(5);
+
+/// What happened to one delivery (returned for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    /// Another worker (or an earlier delivery) already finished the run.
+    AlreadyFinished,
+    RetryScheduled {
+        attempt: i32,
+        delay: Duration,
+    },
+    Failed(String),
+    Parked(String),
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub pool: PgPool,
+    pub queue: Queue,
+    pub settings: Arc<Settings>,
+}
+
+impl Worker {
+    pub fn new(pool: PgPool, queue: Queue, settings: Settings) -> Self {
+        Worker {
+            pool,
+            queue,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Runs until `shutdown` turns true; a job in progress finishes first.
+    pub async fn run(&self, shutdown: watch::Receiver<bool>) -> anyhow::Result<()> {
+        let mut tasks = tokio::task::JoinSet::new();
+        for slot in 0..self.settings.concurrency {
+            let worker = self.clone();
+            let shutdown = shutdown.clone();
+            let consumer = format!("{}-{slot}", self.settings.worker_id);
+            tasks.spawn(async move { worker.slot_loop(consumer, shutdown).await });
+        }
+        let worker = self.clone();
+        let maintenance_shutdown = shutdown.clone();
+        tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
+        while let Some(result) = tasks.join_next().await {
+            if let Err(error) = result {
+                tracing::error!(%error, "a worker task stopped unexpectedly");
+            }
+        }
+        Ok(())
+    }
+
+    async fn slot_loop(&self, consumer: String, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = Duration::from_millis(500);
+        let mut resumed = false;
+        while !*shutdown.borrow() {
+            match self.poll_once(&consumer, &mut resumed, &mut shutdown).await {
+                Ok(()) => backoff = Duration::from_millis(500),
+                Err(error) => {
+                    tracing::warn!(consumer = %consumer, %error, retry_in_ms = backoff.as_millis() as u64, "queue unavailable; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        tracing::info!(consumer = %consumer, "slot stopped");
+    }
+
+    /// One turn of a slot: its own pending jobs (once), an abandoned job, or a new one.
+    async fn poll_once(
+        &self,
+        consumer: &str,
+        resumed: &mut bool,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> statesight_store::Result<()> {
+        self.queue.ensure_group().await?;
+        let mut connection = self.queue.blocking_connection(BLOCK).await?;
+        if !*resumed {
+            let pending = self
+                .queue
+                .own_pending(&mut connection, consumer, 100)
+                .await?;
+            if !pending.is_empty() {
+                tracing::info!(
+                    consumer,
+                    jobs = pending.len(),
+                    "resuming this worker's unfinished jobs"
+                );
+            }
+            for delivery in pending {
+                self.process(consumer, delivery).await;
+            }
+            *resumed = true;
+        }
+        loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            if let Some(delivery) = self
+                .queue
+                .claim_abandoned(consumer, self.settings.abandoned_after())
+                .await?
+            {
+                tracing::info!(consumer, entry = %delivery.entry_id, "taking over an abandoned job");
+                self.process(consumer, delivery).await;
+                continue;
+            }
+            let next = tokio::select! {
+                next = self.queue.next(&mut connection, consumer, BLOCK) => next?,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            if let Some(delivery) = next {
+                self.process(consumer, delivery).await;
+            }
+        }
+    }
+
+    /// Handles one delivery end to end and never panics on bad input.
+    pub async fn process(&self, consumer: &str, delivery: Delivery) -> Outcome {
+        let run_id = delivery
+            .job
+            .as_ref()
+            .map(|job| job.run_id.to_string())
+            .unwrap_or_default();
+        let span =
+            tracing::info_span!("job", run_id = %run_id, entry = %delivery.entry_id, consumer);
+        let outcome = self
+            .process_inner(consumer, &delivery)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| match &outcome {
+            Outcome::Succeeded => tracing::info!("analysis succeeded"),
+            Outcome::AlreadyFinished => tracing::info!("run already finished; acknowledged"),
+            Outcome::RetryScheduled { attempt, delay } => {
+                tracing::warn!(
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    "attempt failed; retry scheduled"
+                )
+            }
+            Outcome::Failed(error) => tracing::warn!(%error, "analysis failed"),
+            Outcome::Parked(error) => {
+                tracing::error!(%error, "job parked on the dead-letter stream")
+            }
+        });
+        outcome
+    }
+
+    async fn process_inner(&self, consumer: &str, delivery: &Delivery) -> Outcome {
+        let Some(job) = delivery.job.clone() else {
+            let error = format!("not a job: {:?}", truncate(&delivery.payload, 200));
+            metrics::counter!(metrics_names::JOBS_PARKED).increment(1);
+            if let Err(park_error) = self.queue.park(delivery, &error).await {
+                tracing::error!(error = %park_error, "could not park a malformed job");
+            }
+            return Outcome::Parked(error);
+        };
+        let deliveries = self
+            .queue
+            .delivery_count(&delivery.entry_id)
+            .await
+            .unwrap_or(1);
+        if deliveries > 1 {
+            metrics::counter!(metrics_names::JOBS_REDELIVERED).increment(1);
+        }
+        if deliveries > MAX_DELIVERIES {
+            let error = format!(
+                "the job was delivered {deliveries} times without finishing (its workers crashed or hung); parked"
+            );
+            return self.park_and_fail(delivery, &job, &error).await;
+        }
+        let context = match analysis::load_job(&self.pool, job.run_id).await {
+            Ok(Some(context)) => context,
+            Ok(None) => {
+                // The run or its application was deleted: nothing to do.
+                self.acknowledge(delivery, &job).await;
+                return Outcome::AlreadyFinished;
+            }
+            Err(error) => {
+                return self
+                    .retry_or_park(delivery, &job, 0, &format!("reading the run: {error}"))
+                    .await;
+            }
+        };
+        let attempt = match analysis::start_run(&self.pool, job.run_id).await {
+            Ok(Start::Started { attempt }) => attempt,
+            Ok(Start::AlreadyFinished) => {
+                self.acknowledge(delivery, &job).await;
+                return Outcome::AlreadyFinished;
+            }
+            Err(error) => {
+                return self
+                    .retry_or_park(delivery, &job, 0, &format!("starting the run: {error}"))
+                    .await;
+            }
+        };
+        metrics::counter!(metrics_names::JOBS_STARTED).increment(1);
+        let started = Instant::now();
+
+        // Keep the lease while the analysis runs.
+        let (stop_renewing, mut renewal_stopped) = watch::channel(false);
+        let renewer = {
+            let queue = self.queue.clone();
+            let consumer = consumer.to_owned();
+            let delivery = delivery.clone();
+            let every = self.settings.lease_renew;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        () = tokio::time::sleep(every) => {
+                            if let Err(error) = queue.renew(&consumer, &delivery).await {
+                                tracing::warn!(%error, "lease renewal failed");
+                            }
+                        }
+                        _ = renewal_stopped.changed() => return,
+                    }
+                }
+            })
+        };
+        let result = match tokio::time::timeout(
+            self.settings.job_timeout,
+            pipeline::execute(&context, &self.settings),
+        )
+        .await
+        {
+            Ok(result) => result,
+            Err(_) => Err(JobError::Transient(format!(
+                "the analysis took longer than {}s (WORKER_JOB_TIMEOUT)",
+                self.settings.job_timeout.as_secs()
+            ))),
+        };
+        let _ = stop_renewing.send(true);
+        let _ = renewer.await;
+        metrics::histogram!(metrics_names::JOB_DURATION).record(started.elapsed().as_secs_f64());
+
+        match result {
+            Ok(output) => {
+                let results = RunResults {
+                    analysis: &output.analysis,
+                    desired: output.desired,
+                    live: output.live,
+                    analysed_at: chrono::Utc::now(),
+                    warnings: output.warnings,
+                };
+                match analysis::persist_success(&self.pool, &context, &results).await {
+                    Ok(Persisted::Written(counts)) => {
+                        tracing::info!(
+                            findings = counts.findings,
+                            suppressed = counts.suppressed,
+                            incidents = counts.incidents,
+                            opened = counts.opened,
+                            resolved = counts.resolved,
+                            "results written"
+                        );
+                        metrics::counter!(metrics_names::JOBS_SUCCEEDED).increment(1);
+                        self.acknowledge(delivery, &job).await;
+                        Outcome::Succeeded
+                    }
+                    Ok(Persisted::AlreadyFinished) => {
+                        self.acknowledge(delivery, &job).await;
+                        Outcome::AlreadyFinished
+                    }
+                    Err(error) => {
+                        self.retry_or_park(
+                            delivery,
+                            &job,
+                            attempt,
+                            &format!("writing the results: {error}"),
+                        )
+                        .await
+                    }
+                }
+            }
+            Err(JobError::Transient(error)) => {
+                self.retry_or_park(delivery, &job, attempt, &error).await
+            }
+            Err(JobError::Permanent(error)) => {
+                if let Err(store_error) = analysis::fail_run(&self.pool, job.run_id, &error).await {
+                    return self
+                        .retry_or_park(
+                            delivery,
+                            &job,
+                            attempt,
+                            &format!("recording the failure: {store_error}"),
+                        )
+                        .await;
+                }
+                metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
+                self.acknowledge(delivery, &job).await;
+                Outcome::Failed(error)
+            }
+        }
+    }
+
+    async fn retry_or_park(
+        &self,
+        delivery: &Delivery,
+        job: &statesight_store::queue::Job,
+        attempt: i32,
+        error: &str,
+    ) -> Outcome {
+        let attempt_number = u32::try_from(attempt.max(1)).unwrap_or(u32::MAX);
+        if attempt_number >= self.settings.max_attempts {
+            let error = format!("gave up after {attempt_number} attempts: {error}");
+            return self.park_and_fail(delivery, job, &error).await;
+        }
+        let _ = analysis::note_attempt_error(&self.pool, job.run_id, error).await;
+        let delay = self.settings.retry_delay(attempt_number);
+        match self.queue.retry_later(delivery, delay).await {
+            Ok(()) => {
+                metrics::counter!(metrics_names::JOBS_RETRIED).increment(1);
+                Outcome::RetryScheduled { attempt, delay }
+            }
+            // Redis is gone: the entry stays pending and is redelivered later.
+            Err(queue_error) => {
+                Outcome::Failed(format!("{error}; scheduling a retry failed: {queue_error}"))
+            }
+        }
+    }
+
+    async fn park_and_fail(
+        &self,
+        delivery: &Delivery,
+        job: &statesight_store::queue::Job,
+        error: &str,
+    ) -> Outcome {
+        metrics::counter!(metrics_names::JOBS_PARKED).increment(1);
+        metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
+        if let Err(store_error) = analysis::fail_run(&self.pool, job.run_id, error).await {
+            tracing::error!(error = %store_error, "could not mark the parked run failed");
+        }
+        if let Err(queue_error) = self.queue.park(delivery, error).await {
+            tracing::error!(error = %queue_error, "could not park the job");
+        }
+        self.release(job).await;
+        Outcome::Parked(error.to_owned())
+    }
+
+    /// Acknowledges the entry and releases the application's lease.
+    async fn acknowledge(&self, delivery: &Delivery, job: &statesight_store::queue::Job) {
+        if let Err(error) = self.queue.finish(delivery).await {
+            tracing::warn!(%error, "acknowledging the job failed; it may be redelivered (harmless: results are written once)");
+        }
+        self.release(job).await;
+    }
+
+    async fn release(&self, job: &statesight_store::queue::Job) {
+        match self.queue.release(job).await {
+            Ok(statesight_store::queue::Released::Promoted) => {
+                tracing::info!("the waiting follow-up run was queued")
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "releasing the application's lease failed; it expires on its own")
+            }
+        }
+    }
+
+    /// Retries coming due, queue gauges, retention and the optional schedule.
+    async fn maintenance_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut last_prune: Option<Instant> = None;
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(error) = self.queue.promote_due_retries().await {
+                tracing::debug!(%error, "promoting due retries failed");
+            }
+            if let Ok(stats) = self.queue.stats().await {
+                crate::telemetry::record_queue(&stats);
+            }
+            if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
+                last_prune = Some(Instant::now());
+                if self
+                    .queue
+                    .try_lock("prune", Duration::from_secs(3000))
+                    .await
+                    .unwrap_or(false)
+                {
+                    match analysis::prune(&self.pool, self.settings.retention_days).await {
+                        Ok(deleted) => tracing::info!(
+                            deleted,
+                            retention_days = self.settings.retention_days,
+                            "pruned old analysis runs"
+                        ),
+                        Err(error) => tracing::warn!(%error, "pruning old runs failed"),
+                    }
+                }
+            }
+            if let Some(interval) = self.settings.analysis_interval {
+                crate::schedule::tick(&self.pool, &self.queue, interval).await;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+fn truncate(text: &str, limit: usize) -> &str {
+    match text.char_indices().nth(limit) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
+}

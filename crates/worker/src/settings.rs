@@ -1,0 +1,207 @@
+//! The worker's configuration, read from the environment (and `.env`) by clap and then
+//! validated into `Settings`, which cannot hold an unusable combination.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::builder::BoolishValueParser;
+
+/// `statesight-worker run` options; every one also reads its environment variable.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// PostgreSQL connection URL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Redis connection URL (the job queue).
+    #[arg(
+        long,
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Prefix of every Redis key (must match the server's).
+    #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "statesight")]
+    pub redis_key_prefix: String,
+    /// The git executable.
+    #[arg(long, env = "GIT_BIN", default_value = "git")]
+    pub git_bin: PathBuf,
+    /// Where repository mirrors are cached (default: the user's cache directory).
+    #[arg(long, env = "GIT_CACHE_DIR")]
+    pub git_cache_dir: Option<PathBuf>,
+    /// The kubectl executable (kubectl clusters and kustomize rendering).
+    #[arg(long, env = "KUBECTL_BIN", default_value = "kubectl")]
+    pub kubectl_bin: PathBuf,
+    /// Allow synthetic live state (untrusted; never yields reconcile or attribution).
+    #[arg(long, env = "ALLOW_SYNTHETIC_LIVE_STATE", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_synthetic_live_state: bool,
+    /// Jobs processed at once by this worker.
+    #[arg(long, env = "WORKER_CONCURRENCY", default_value_t = 2)]
+    pub worker_concurrency: usize,
+    /// Analyse every application this often (e.g. `5m`, `1h`), once across all workers.
+    #[arg(long, env = "ANALYSIS_INTERVAL", value_parser = parse_duration)]
+    pub analysis_interval: Option<Duration>,
+    /// Where `/metrics` is served.
+    #[arg(long, env = "WORKER_METRICS_ADDR", default_value = "127.0.0.1:9091")]
+    pub worker_metrics_addr: SocketAddr,
+    /// This worker's stable name in the consumer group. A restarted worker with the same
+    /// name resumes its own unfinished jobs at once; give each worker on a host its own.
+    #[arg(long, env = "WORKER_ID")]
+    pub worker_id: Option<String>,
+    /// Attempts of a job that keeps failing transiently before it is parked.
+    #[arg(long, env = "WORKER_MAX_ATTEMPTS", default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Delay before the first retry; doubles each attempt (capped at 5 minutes).
+    #[arg(long, env = "WORKER_RETRY_BASE", default_value = "2s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// Longest one analysis may take.
+    #[arg(long, env = "WORKER_JOB_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub job_timeout: Duration,
+    /// How often a running job renews its lease; a job idle for 3× this is taken over by
+    /// another worker.
+    #[arg(long, env = "WORKER_LEASE_RENEW", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew: Duration,
+    /// Analysis runs older than this many days are pruned (open incidents keep theirs).
+    #[arg(long, env = "RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
+    /// Log format: `pretty` (default on a terminal) or `json`.
+    #[arg(long, env = "LOG_FORMAT")]
+    pub log_format: Option<String>,
+}
+
+/// Parses `90s`, `5m`, `1h`, `2d` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text, "s"), |at| text.split_at(at));
+    let value: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s, 5m or 1h"))?;
+    if value == 0 {
+        return Err(format!("{text:?} must be greater than zero"));
+    }
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(value)),
+        "s" | "" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        "d" => value * 86400,
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    Ok(Duration::from_secs(seconds))
+}
+
+/// Validated settings shared by every part of a running worker.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub redis_url: String,
+    pub redis_key_prefix: String,
+    pub git_bin: PathBuf,
+    pub git_cache_dir: PathBuf,
+    pub kubectl_bin: PathBuf,
+    pub allow_synthetic_live_state: bool,
+    pub concurrency: usize,
+    pub analysis_interval: Option<Duration>,
+    pub metrics_addr: SocketAddr,
+    pub worker_id: String,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub job_timeout: Duration,
+    pub lease_renew: Duration,
+    pub retention_days: u32,
+}
+
+impl Settings {
+    pub fn from_args(args: RunArgs) -> anyhow::Result<Self> {
+        if args.worker_concurrency == 0 || args.worker_concurrency > 64 {
+            anyhow::bail!("WORKER_CONCURRENCY must be between 1 and 64");
+        }
+        if args.max_attempts == 0 {
+            anyhow::bail!("WORKER_MAX_ATTEMPTS must be at least 1");
+        }
+        if args.redis_key_prefix.is_empty() || args.redis_key_prefix.contains(char::is_whitespace) {
+            anyhow::bail!("REDIS_KEY_PREFIX must be a non-empty word");
+        }
+        let git_cache_dir = match args.git_cache_dir {
+            Some(dir) => dir,
+            None => default_cache_dir(),
+        };
+        let worker_id = match args.worker_id {
+            Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
+            _ => default_worker_id(),
+        };
+        Ok(Settings {
+            database_url: args.database_url,
+            redis_url: args.redis_url,
+            redis_key_prefix: args.redis_key_prefix,
+            git_bin: args.git_bin,
+            git_cache_dir,
+            kubectl_bin: args.kubectl_bin,
+            allow_synthetic_live_state: args.allow_synthetic_live_state,
+            concurrency: args.worker_concurrency,
+            analysis_interval: args.analysis_interval,
+            metrics_addr: args.worker_metrics_addr,
+            worker_id,
+            max_attempts: args.max_attempts,
+            retry_base: args.retry_base,
+            job_timeout: args.job_timeout,
+            lease_renew: args.lease_renew,
+            retention_days: args.retention_days,
+        })
+    }
+
+    /// Delay before retry number `attempt` (1-based): doubling, capped at five minutes.
+    pub fn retry_delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1).min(16));
+        self.retry_base
+            .saturating_mul(factor)
+            .min(Duration::from_secs(300))
+    }
+
+    /// A job idle this long was abandoned by its worker.
+    pub fn abandoned_after(&self) -> Duration {
+        self.lease_renew.saturating_mul(3)
+    }
+}
+
+fn default_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir).join("statesight/git");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(home).join(".cache/statesight/git");
+    }
+    std::env::temp_dir().join("statesight-git-cache")
+}
+
+fn default_worker_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| String::from("worker"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

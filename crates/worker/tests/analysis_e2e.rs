@@ -1,0 +1,448 @@
+//! A full analysis of the runnable example on the real PostgreSQL and Redis: the analyze
+//! request enqueues a job, the worker reads the example's real Git repository at a
+//! resolved commit and its captured snapshot, and writes incidents, findings, evidence and
+//! timelines in one transaction. Then re-analysis, suppression by a new rule, and an older
+//! revision resolving incidents.
+
+mod e2e;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use e2e::*;
+use sqlx::PgPool;
+use statesight_store::audit::Actor;
+use statesight_store::runs::{self, AnalysisRequest};
+use statesight_worker::runtime::{Outcome, Worker};
+use uuid::Uuid;
+
+async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
+    let actor = Actor {
+        user_id: Some(EDITOR),
+        request_id: String::from("test"),
+    };
+    let run = match runs::request_analysis(
+        &worker.pool,
+        &worker.queue,
+        &actor,
+        LEDGER,
+        revision.map(str::to_owned),
+        "manual",
+    )
+    .await
+    .expect("request")
+    {
+        AnalysisRequest::Created(run) => run,
+        other => panic!("expected a new run, got {other:?}"),
+    };
+    worker.queue.ensure_group().await.expect("group");
+    let mut connection = worker
+        .queue
+        .blocking_connection(Duration::from_secs(2))
+        .await
+        .expect("connection");
+    let delivery = worker
+        .queue
+        .next(&mut connection, "test-worker-0", Duration::from_secs(2))
+        .await
+        .expect("read")
+        .expect("a job");
+    assert_eq!(delivery.job.as_ref().map(|job| job.run_id), Some(run.id));
+    (run.id, worker.process("test-worker-0", delivery).await)
+}
+
+#[derive(Debug, sqlx::FromRow, PartialEq, Eq, PartialOrd, Ord, Clone)]
+struct IncidentRow {
+    resource_kind: String,
+    resource_name: String,
+    cause: String,
+    recommendation: String,
+    severity: String,
+    status: String,
+    occurrence_count: i32,
+    id: Uuid,
+}
+
+async fn incidents(pool: &PgPool) -> Vec<IncidentRow> {
+    sqlx::query_as(
+        "SELECT resource_kind, resource_name, cause, recommendation, severity, status, occurrence_count, id
+           FROM incidents WHERE application_id = $1 ORDER BY resource_kind, resource_name, cause",
+    )
+    .bind(LEDGER)
+    .fetch_all(pool)
+    .await
+    .expect("incidents")
+}
+
+/// Findings of one run as comparable text (ids and times excluded).
+async fn findings_of(pool: &PgPool, run: Uuid) -> Vec<(String, String, String, String, String)> {
+    let rows: Vec<(
+        String,
+        String,
+        String,
+        Option<serde_json::Value>,
+        Option<serde_json::Value>,
+        serde_json::Value,
+    )> = sqlx::query_as(
+        "SELECT resource_kind || '/' || resource_name, path, change, desired, live, owners
+           FROM findings WHERE run_id = $1 ORDER BY ordinal",
+    )
+    .bind(run)
+    .fetch_all(pool)
+    .await
+    .expect("findings");
+    rows.into_iter()
+        .map(|(resource, path, change, desired, live, owners)| {
+            (
+                resource,
+                path,
+                change,
+                format!("{desired:?} -> {live:?}"),
+                owners.to_string(),
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, commits) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(
+            &database_url(&pool),
+            &prefix.0,
+            &scratch.path().join("cache"),
+        ),
+    );
+
+    let (first_run, outcome) = analyse(&worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let run = runs::get(&pool, first_run)
+        .await
+        .expect("get")
+        .expect("run");
+    assert_eq!(run.status, "succeeded");
+    assert_eq!(
+        run.resolved_revision.as_deref(),
+        Some(commits[3].as_str()),
+        "main resolved to HEAD"
+    );
+    assert_eq!(
+        (run.finding_count, run.incident_count, run.suppressed_count),
+        (Some(9), Some(8), Some(0))
+    );
+    let desired = run.desired_provenance.expect("desired provenance");
+    assert_eq!(desired.commit_sha, commits[3]);
+    assert!(desired.committed_at.is_some());
+    let live = run.live_provenance.expect("live provenance");
+    assert_eq!(
+        (
+            live.method.as_str(),
+            live.trusted,
+            live.observed_at_source.as_str()
+        ),
+        ("snapshot", true, "capture_file")
+    );
+    assert_eq!(live.context.as_deref(), Some("prod-eu-1"));
+
+    let first = incidents(&pool).await;
+    let summary: Vec<(&str, &str, &str, &str)> = first
+        .iter()
+        .map(|i| {
+            (
+                i.resource_name.as_str(),
+                i.cause.as_str(),
+                i.recommendation.as_str(),
+                i.severity.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("ledger-config", "kubectl-edit", "investigate", "medium"),
+            ("ledger-config", "removed_from_git", "reconcile", "medium"),
+            ("ledger-api", "kube-controller-manager", "ignore", "low"),
+            ("ledger-api", "kubectl-patch", "investigate", "critical"),
+            ("ledger-worker", "kubectl-edit", "investigate", "high"),
+            ("ledger-worker", "kubectl-set", "investigate", "high"),
+            ("ledger-default-deny", "missing", "reconcile", "high"),
+            ("ledger-api", "kubectl-annotate", "monitor", "low"),
+        ]
+    );
+    let recommendations: BTreeSet<&str> = first.iter().map(|i| i.recommendation.as_str()).collect();
+    assert_eq!(
+        recommendations,
+        BTreeSet::from(["ignore", "investigate", "monitor", "reconcile"])
+    );
+
+    // Evidence: provenance on both sides, ownership only where a manager owns the path.
+    let evidence: Vec<(String, serde_json::Value)> =
+        sqlx::query_as("SELECT path, evidence FROM findings WHERE run_id = $1 ORDER BY ordinal")
+            .bind(first_run)
+            .fetch_all(&pool)
+            .await
+            .expect("evidence");
+    for (path, evidence) in &evidence {
+        assert_eq!(
+            evidence["desired"]["revision"],
+            commits[3].as_str(),
+            "{path}"
+        );
+        assert!(
+            evidence["desired"]["file"]
+                .as_str()
+                .is_some_and(|f| f.starts_with("deploy/")),
+            "{path}: {evidence}"
+        );
+        assert_eq!(evidence["live"]["method"], "snapshot");
+        assert_eq!(evidence["attribution"]["grade"], "not-attributed");
+    }
+    let missing = evidence
+        .iter()
+        .find(|(path, _)| path.is_empty())
+        .expect("the missing NetworkPolicy");
+    assert_eq!(missing.1["ownership"]["owners"], serde_json::json!([]));
+
+    // The timeline, in time order: kubectl-patch wrote on 11-16 (the cluster's managedFields
+    // time), HEAD was committed on 11-18, the analysis saw it now.
+    let patch_incident = first
+        .iter()
+        .find(|i| i.cause == "kubectl-patch")
+        .expect("patch incident");
+    let kinds: Vec<(String,)> = sqlx::query_as("SELECT kind FROM incident_timeline_events WHERE incident_id = $1 ORDER BY occurred_at, ordinal")
+        .bind(patch_incident.id)
+        .fetch_all(&pool)
+        .await
+        .expect("timeline");
+    let kinds: Vec<&str> = kinds.iter().map(|(k,)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        vec!["managed_fields_time", "git_revision", "first_seen"]
+    );
+
+    // Analysing again changes nothing but the counts: same incidents, same findings.
+    let (second_run, outcome) = analyse(&worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let second = incidents(&pool).await;
+    assert_eq!(
+        second.iter().map(|i| i.id).collect::<Vec<_>>(),
+        first.iter().map(|i| i.id).collect::<Vec<_>>()
+    );
+    assert!(
+        second
+            .iter()
+            .all(|i| i.occurrence_count == 2 && i.status == "open")
+    );
+    assert_eq!(
+        findings_of(&pool, second_run).await,
+        findings_of(&pool, first_run).await,
+        "deterministic findings"
+    );
+
+    // A managed_by rule now suppresses the autoscaler's replicas: that incident resolves
+    // with a 'suppressed' event, and the suppression records the rule as it was.
+    sqlx::query(
+        "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, managed_by, reason)
+         VALUES ($1, $2, $3, 'hpa-replicas', 'spec.replicas', 'kube-controller-manager', 'the HPA scales ledger-api')",
+    )
+    .bind(Uuid::now_v7())
+    .bind(seed_workspace())
+    .bind(LEDGER)
+    .execute(&pool)
+    .await
+    .expect("rule");
+    let (third_run, outcome) = analyse(&worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let third = incidents(&pool).await;
+    let replicas = third
+        .iter()
+        .find(|i| i.cause == "kube-controller-manager")
+        .expect("replicas incident");
+    assert_eq!(replicas.status, "resolved");
+    let (kind, summary): (String, String) = sqlx::query_as(
+        "SELECT kind, summary FROM incident_timeline_events WHERE incident_id = $1 ORDER BY occurred_at DESC, ordinal DESC LIMIT 1",
+    )
+    .bind(replicas.id)
+    .fetch_one(&pool)
+    .await
+    .expect("last event");
+    assert_eq!(kind, "suppressed");
+    assert!(summary.contains("hpa-replicas"), "{summary}");
+    let suppressed: Vec<(String, String, Option<Uuid>)> = sqlx::query_as(
+        "SELECT path, rule_name, run_id FROM suppressed_findings WHERE application_id = $1",
+    )
+    .bind(LEDGER)
+    .fetch_all(&pool)
+    .await
+    .expect("suppressed");
+    assert_eq!(
+        suppressed,
+        vec![(
+            String::from("spec.replicas"),
+            String::from("hpa-replicas"),
+            Some(third_run)
+        )]
+    );
+
+    // The applied revision (commit 03): the CSV key is still in Git and the NetworkPolicy
+    // does not exist yet, so those two incidents resolve.
+    let (_, outcome) = analyse(&worker, Some(&commits[2])).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let fourth = incidents(&pool).await;
+    let open: BTreeSet<&str> = fourth
+        .iter()
+        .filter(|i| i.status == "open")
+        .map(|i| i.cause.as_str())
+        .collect();
+    assert_eq!(
+        open,
+        BTreeSet::from([
+            "kubectl-annotate",
+            "kubectl-edit",
+            "kubectl-patch",
+            "kubectl-set"
+        ])
+    );
+    prefix.cleanup().await;
+}
+
+fn seed_workspace() -> Uuid {
+    statesight_store::seed::PAYMENTS_WORKSPACE_ID
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn an_unknown_revision_fails_the_run_with_a_readable_error(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(
+            &database_url(&pool),
+            &prefix.0,
+            &scratch.path().join("cache"),
+        ),
+    );
+    let (run_id, outcome) = analyse(&worker, Some("no-such-branch")).await;
+    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+    let run = runs::get(&pool, run_id).await.expect("get").expect("run");
+    assert_eq!(run.status, "failed");
+    let error = run.error.expect("an error");
+    assert!(error.contains("no-such-branch"), "{error}");
+    // The lease is released on the failure path too.
+    assert_eq!(worker.queue.inflight(LEDGER).await.expect("inflight"), None);
+    prefix.cleanup().await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_job_that_keeps_failing_is_parked_and_its_run_failed(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    // A repository that is not there: unreachable is transient, so it is retried.
+    seed_ledger(&pool, &scratch.path().join("missing.git")).await;
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(
+            &database_url(&pool),
+            &prefix.0,
+            &scratch.path().join("cache"),
+        ),
+    );
+    let (run_id, outcome) = analyse(&worker, None).await;
+    assert!(
+        matches!(outcome, Outcome::RetryScheduled { attempt: 1, .. }),
+        "{outcome:?}"
+    );
+    worker.queue.ensure_group().await.expect("group");
+    let mut connection = worker
+        .queue
+        .blocking_connection(Duration::from_secs(2))
+        .await
+        .expect("connection");
+    let mut last = outcome;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        worker.queue.promote_due_retries().await.expect("promote");
+        if let Some(delivery) = worker
+            .queue
+            .next(&mut connection, "test-worker-0", Duration::from_millis(200))
+            .await
+            .expect("read")
+        {
+            last = worker.process("test-worker-0", delivery).await;
+            if matches!(last, Outcome::Parked(_)) {
+                break;
+            }
+        }
+    }
+    let Outcome::Parked(error) = &last else {
+        panic!("not parked: {last:?}")
+    };
+    assert!(error.contains("gave up after 3 attempts"), "{error}");
+    let run = runs::get(&pool, run_id).await.expect("get").expect("run");
+    assert_eq!((run.status.as_str(), run.attempts), ("failed", 3));
+    assert!(
+        run.error
+            .as_deref()
+            .is_some_and(|e| e.contains("missing.git")),
+        "{:?}",
+        run.error
+    );
+    let stats = worker.queue.stats().await.expect("stats");
+    assert_eq!(stats.dead_letters, 1);
+    assert_eq!(stats.retries_waiting, 0);
+    assert_eq!(
+        worker.queue.inflight(LEDGER).await.expect("inflight"),
+        None,
+        "lease released"
+    );
+    prefix.cleanup().await;
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_malformed_job_is_parked_without_touching_any_run(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(&database_url(&pool), &prefix.0, scratch.path()),
+    );
+    worker.queue.ensure_group().await.expect("group");
+    let mut connection = worker.queue.connection().await.expect("connection");
+    let _: String = redis::cmd("XADD")
+        .arg(worker.queue.stream_key())
+        .arg("*")
+        .arg("job")
+        .arg("{not json")
+        .query_async(&mut connection)
+        .await
+        .expect("xadd");
+    let mut blocking = worker
+        .queue
+        .blocking_connection(Duration::from_secs(1))
+        .await
+        .expect("connection");
+    let delivery = worker
+        .queue
+        .next(&mut blocking, "test-worker-0", Duration::from_secs(1))
+        .await
+        .expect("read")
+        .expect("entry");
+    let outcome = worker.process("test-worker-0", delivery).await;
+    assert!(
+        matches!(outcome, Outcome::Parked(ref e) if e.contains("not a job")),
+        "{outcome:?}"
+    );
+    assert_eq!(worker.queue.stats().await.expect("stats").dead_letters, 1);
+    prefix.cleanup().await;
+}
