@@ -39,9 +39,8 @@ seed: migrate-up ## insert demo data and build the example Git repository (idemp
 api: migrate-up ## run the API server in the foreground (AUTH_REQUIRED from the environment)
 	$(BIN)/statesight-server serve
 
-worker: ## run the worker (today: its offline `diff` help)
-	@source scripts/lib.sh && build_workspace
-	$(BIN)/statesight-worker --help
+worker: migrate-up ## run the worker in the foreground (consumes analysis jobs)
+	$(BIN)/statesight-worker run
 
 tui: ## run the terminal console (today: its help)
 	@source scripts/lib.sh && build_workspace
@@ -60,8 +59,9 @@ test: ## every unit and integration test, against the real PostgreSQL and Redis
 docs-check: ## check that the README lists every Makefile target and every route
 	@scripts/docs-check.sh
 
-bench: ## drift-engine benchmarks (criterion)
+bench: ## engine, offline diff and 2,000-resource end-to-end benchmarks
 	cargo bench -p statesight-core
+	cargo bench -p statesight-worker
 
 bench-api: ## GET /api/v1/applications/:id latency under loopback load (needs wrk)
 	@scripts/bench-api.sh

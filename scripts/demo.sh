@@ -32,12 +32,9 @@ start() { # name, then the command
 say "starting statesight-server on $SERVER_URL (AUTH_REQUIRED=false, loopback only)"
 AUTH_REQUIRED=false LOG_FORMAT=json BIND_ADDR="$BIND_ADDR" start server "$BIN/statesight-server" serve
 
-if "$BIN/statesight-worker" run --help >/dev/null 2>&1; then
-  say "starting statesight-worker"
-  LOG_FORMAT=json start worker "$BIN/statesight-worker" run
-else
-  note "statesight-worker has no queue consumer yet (it offers only the offline 'diff' command): not started"
-fi
+say "starting statesight-worker (metrics on ${WORKER_METRICS_ADDR:-127.0.0.1:9091})"
+LOG_FORMAT=json WORKER_ID="${WORKER_ID:-demo}" GIT_CACHE_DIR="${GIT_CACHE_DIR:-$DATA_DIR/git-cache}" \
+  start worker "$BIN/statesight-worker" run
 
 say "waiting for $SERVER_URL/readyz"
 ready=""
@@ -52,9 +49,21 @@ say "analysing the runnable example application (ledger)"
 status=$(curl -sS -o "$DATA_DIR/analyze.json" -w '%{http_code}' -X POST \
   -H 'content-type: application/json' -d '{}' "$SERVER_URL/api/v1/applications/$LEDGER_APP/analyze" || true)
 case "$status" in
-  200|202) note "analysis queued: $(cat "$DATA_DIR/analyze.json")";;
-  404|405) note "the analyze route is not built yet: skipped (the ledger application has no incidents until it is)";;
-  *) note "analyze answered HTTP $status: $(cat "$DATA_DIR/analyze.json" 2>/dev/null)";;
+  200|202) ;;
+  *) tail -n 20 "$DATA_DIR/server.log" >&2; die "analyze answered HTTP $status: $(cat "$DATA_DIR/analyze.json" 2>/dev/null)";;
+esac
+run_id=$(sed -E 's/.*"data":\{"id":"([^"]+)".*/\1/' "$DATA_DIR/analyze.json")
+note "analysis $run_id queued; waiting for the worker"
+run_status=""
+for _ in $(seq 1 300); do
+  run_status=$(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id" | sed -E 's/.*"status":"([a-z]+)".*/\1/')
+  [[ "$run_status" == succeeded || "$run_status" == failed ]] && break
+  sleep 0.2
+done
+case "$run_status" in
+  succeeded) note "analysis succeeded: $(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id" | sed -E 's/.*"finding_count":([0-9]+).*"incident_count":([0-9]+).*/\1 findings in \2 incidents/')";;
+  failed) die "the analysis failed: $(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id"); worker log: $DATA_DIR/worker.log";;
+  *) die "the analysis did not finish in 60 s (status: ${run_status:-unknown}); worker log: $DATA_DIR/worker.log";;
 esac
 
 if [[ -t 0 && -t 1 ]] && "$BIN/statesight-tui" --help 2>/dev/null | grep -q '^  console'; then
@@ -66,6 +75,7 @@ cat <<TXT
 StateSight demo is running.
   API:      $SERVER_URL/api/v1   (try: curl -s $SERVER_URL/api/v1/me)
   Health:   $SERVER_URL/readyz   Metrics: $SERVER_URL/metrics
-  Logs:     $DATA_DIR/server.log
+  Incidents: curl -s -H 'X-Workspace-ID: 5eed0000-0000-4000-8000-000000000101' "$SERVER_URL/api/v1/incidents?application_id=$LEDGER_APP"
+  Logs:     $DATA_DIR/server.log, $DATA_DIR/worker.log   Worker metrics: http://${WORKER_METRICS_ADDR:-127.0.0.1:9091}/metrics
   Stop:     make down
 TXT

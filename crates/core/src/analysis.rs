@@ -99,37 +99,6 @@ impl IdRef<'_> {
     }
 }
 
-/// Sorts by identity, then origin. Objects share few (group, kind, namespace) prefixes, so
-/// those are ranked once and the sort compares a number and the name.
-fn sort_by_identity<'a>(items: &mut [(IdRef<'a>, &'a ManifestObject)]) {
-    let mut prefixes: Vec<(&str, &str, Option<&str>)> = items
-        .iter()
-        .map(|(id, _)| (id.group, id.kind, id.namespace))
-        .collect();
-    prefixes.sort_unstable();
-    prefixes.dedup();
-    let mut keyed: Vec<(usize, IdRef<'a>, &'a ManifestObject)> = items
-        .iter()
-        .map(|&(id, object)| {
-            (
-                prefixes
-                    .binary_search(&(id.group, id.kind, id.namespace))
-                    .unwrap_or(0),
-                id,
-                object,
-            )
-        })
-        .collect();
-    keyed.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| a.1.name.cmp(b.1.name))
-            .then_with(|| a.2.origin.cmp(&b.2.origin))
-    });
-    for (slot, (_, id, object)) in items.iter_mut().zip(keyed) {
-        *slot = (id, object);
-    }
-}
-
 fn identity<'a>(
     object: &'a ManifestObject,
     scopes: &Scopes,
@@ -203,34 +172,39 @@ pub fn analyze(
         });
     }
 
-    let mut desired_sorted: Vec<(IdRef<'_>, &ManifestObject)> = desired
-        .iter()
-        .map(|o| (identity(o, &scopes, &options.default_namespace), o))
-        .collect();
-    sort_by_identity(&mut desired_sorted);
+    // Pairs are diffed in input order (memory order, which is what keeps a large analysis
+    // cache-friendly); the findings are sorted afterwards. Of two desired copies of one object
+    // the one read first (by origin) is analysed, whatever the order the inputs came in.
+    let mut desired_index: HashMap<IdRef<'_>, &ManifestObject> =
+        HashMap::with_capacity(desired.len());
+    let mut desired_ids: Vec<IdRef<'_>> = Vec::with_capacity(desired.len());
+    for object in desired {
+        let id = identity(object, &scopes, &options.default_namespace);
+        desired_ids.push(id);
+        let kept = desired_index.entry(id).or_insert(object);
+        if object.origin < kept.origin {
+            *kept = object;
+        }
+    }
 
     let settings = PairSettings {
         applier: options.applier.as_deref(),
         system_controllers: &options.system_controllers,
     };
     let mut findings = Vec::new();
-    let mut previous: Option<&(IdRef<'_>, &ManifestObject)> = None;
-    for entry in &desired_sorted {
-        let (id, object) = entry;
-        if let Some((prev_id, prev_obj)) = previous
-            && prev_id == id
-        {
+    for (object, id) in desired.iter().zip(&desired_ids) {
+        let kept = desired_index.get(id).copied().unwrap_or(object);
+        if !std::ptr::eq(kept, object) {
             problems.push(Problem {
                 origin: Some(object.origin.clone()),
                 message: format!(
                     "desired object {} is declared twice (first at {}); this copy is ignored",
                     id.to_owned_id(),
-                    prev_obj.origin
+                    kept.origin
                 ),
             });
             continue;
         }
-        previous = Some(entry);
         let live_object = live_index.get(id).copied().or_else(|| {
             // A namespace-less custom resource we did not know to be cluster-scoped.
             if object.namespace.is_none() && id.namespace.is_some() {

@@ -105,7 +105,11 @@ pub fn repo_url(value: &str) -> Result<String, Invalid> {
     }
     // scp-like syntax: [user@]host:path, where host has no slash before the colon.
     if let Some((host, path)) = value.split_once(':') {
-        let host_part = host.rsplit('@').next().unwrap_or("");
+        let (user, host_part) = host.rsplit_once('@').unwrap_or(("", host));
+        // ssh would read `-oProxyCommand=…` as an option, as user or as host.
+        if user.starts_with('-') || host_part.starts_with('-') {
+            return Err(invalid(FIELD, "the user and host must not start with `-`"));
+        }
         if !host_part.is_empty() && !host.contains('/') && !path.is_empty() {
             return Ok(value.to_owned());
         }
@@ -266,6 +270,8 @@ mod tests {
             "",
             "https://example.com/a\nb",
             "/just/a/path",
+            "git@-oProxyCommand=touch:repo",
+            "-oProxyCommand=x@host:repo",
         ] {
             assert!(repo_url(bad).is_err(), "{bad:?} accepted");
         }

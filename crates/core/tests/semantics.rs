@@ -580,6 +580,38 @@ fn invalid_and_duplicate_inputs_are_reported() {
     );
 }
 
+/// Whatever order the inputs come in, the same copy of a duplicated object is analysed and
+/// the same findings and problems come out.
+#[test]
+fn analysis_is_independent_of_input_order() {
+    let mut desired = yaml(
+        "a.yaml",
+        &desired_deploy().replace("image: a:1", "image: a:2"),
+    );
+    desired.extend(yaml("b.yaml", &desired_deploy()));
+    desired.extend(yaml(
+        "c.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: apps}\ndata: {k: v}\n",
+    ));
+    let live = yaml("l.yaml", &desired_deploy());
+    let forward = run(&desired, &live, "apps", &[]);
+    desired.reverse();
+    let backward = run(&desired, &live, "apps", &[]);
+    assert_eq!(
+        statesight_core::report::to_json_string(&forward),
+        statesight_core::report::to_json_string(&backward)
+    );
+    assert_lines(
+        "order",
+        &lines(&forward),
+        &[
+            "missing_resource  missing",
+            "changed spec.template.spec.containers[name=a].image unowned",
+            "problem desired object apps/Deployment/apps/api is declared twice (first at a.yaml, document 1); this copy is ignored",
+        ],
+    );
+}
+
 fn rule(
     name: &str,
     expr: &str,

@@ -237,11 +237,7 @@ async fn every_write_route_enforces_its_role(pool: PgPool) {
             let (uri, workspace, body, success) = prepare(&pool, &route, &serial.to_string()).await;
             let router = as_user_with_prefix(&pool, user, &prefix.0);
             let reply = send_json(&router, route.method.clone(), &uri, workspace, &body).await;
-            let allowed = match (role, route.needed) {
-                ("admin", _) => true,
-                ("editor", "editor") => true,
-                _ => false,
-            };
+            let allowed = matches!((role, route.needed), ("admin", _) | ("editor", "editor"));
             let context = format!("{} as {role}: {}", route.name, reply.text);
             if role == "outsider" {
                 assert_error(&reply, StatusCode::NOT_FOUND, "not_found");

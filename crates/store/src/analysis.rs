@@ -294,6 +294,9 @@ impl TimelineColumns {
     }
 }
 
+/// (time, manager, operation, subresource) of one managedFields entry.
+type OwnerTime<'a> = (Option<DateTime<Utc>>, &'a str, &'a str, Option<&'a str>);
+
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
     text.and_then(|text| DateTime::parse_from_rfc3339(text).ok())
         .map(|time| time.with_timezone(&Utc))
@@ -509,8 +512,7 @@ async fn write_results(
                 );
                 // The cluster's own record of when each owner last wrote: evidence of
                 // timing, shown as recorded (per manager entry, not per field).
-                let mut owner_times: BTreeSet<(Option<DateTime<Utc>>, &str, &str, Option<&str>)> =
-                    BTreeSet::new();
+                let mut owner_times: BTreeSet<OwnerTime<'_>> = BTreeSet::new();
                 for finding in &members {
                     for owner in &finding.owners {
                         owner_times.insert((

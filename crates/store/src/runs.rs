@@ -272,12 +272,12 @@ pub async fn request_analysis(
         tx.commit().await?;
         return existing(pool, id, AnalysisRequest::Coalesced).await;
     }
-    if let Some(running) = running {
-        if running.requested_revision == revision {
-            let id = running.id;
-            tx.commit().await?;
-            return existing(pool, id, AnalysisRequest::Existing).await;
-        }
+    if let Some(running) = running
+        && running.requested_revision == revision
+    {
+        let id = running.id;
+        tx.commit().await?;
+        return existing(pool, id, AnalysisRequest::Existing).await;
     }
 
     let run_id = Uuid::now_v7();

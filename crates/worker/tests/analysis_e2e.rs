@@ -76,32 +76,15 @@ async fn incidents(pool: &PgPool) -> Vec<IncidentRow> {
 
 /// Findings of one run as comparable text (ids and times excluded).
 async fn findings_of(pool: &PgPool, run: Uuid) -> Vec<(String, String, String, String, String)> {
-    let rows: Vec<(
-        String,
-        String,
-        String,
-        Option<serde_json::Value>,
-        Option<serde_json::Value>,
-        serde_json::Value,
-    )> = sqlx::query_as(
-        "SELECT resource_kind || '/' || resource_name, path, change, desired, live, owners
+    sqlx::query_as(
+        "SELECT resource_kind || '/' || resource_name, path, change,
+                coalesce(desired::text, 'null') || ' -> ' || coalesce(live::text, 'null'), owners::text
            FROM findings WHERE run_id = $1 ORDER BY ordinal",
     )
     .bind(run)
     .fetch_all(pool)
     .await
-    .expect("findings");
-    rows.into_iter()
-        .map(|(resource, path, change, desired, live, owners)| {
-            (
-                resource,
-                path,
-                change,
-                format!("{desired:?} -> {live:?}"),
-                owners.to_string(),
-            )
-        })
-        .collect()
+    .expect("findings")
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]

@@ -325,7 +325,7 @@ async fn a_held_reply_times_out_as_a_transient_error() {
     server.hold_matching(|request| request.path.contains("/namespaces/"));
     let dir = tempfile::tempdir().expect("temp dir");
     let options = CollectOptions {
-        request_timeout: Duration::from_millis(400),
+        request_timeout: Duration::from_secs(1),
         ..quick()
     };
     let config = kube_api(&server, &dir);
@@ -570,4 +570,21 @@ async fn a_custom_resource_the_cluster_serves_is_collected() {
     let dir = tempfile::tempdir().expect("temp dir");
     let observation = observe(&kube_api(&server, &dir), &[key_of(&rollout[0])], &quick()).await;
     assert_eq!(observation.objects, rollout);
+}
+
+#[tokio::test]
+async fn in_cluster_outside_a_pod_is_a_permanent_error() {
+    // Only meaningful where the worker is not itself running in a pod.
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return;
+    }
+    let wanted = [ResourceKey::new(
+        "v1",
+        "ConfigMap",
+        Some("payments"),
+        "ledger-config",
+    )];
+    let error = fail(&LiveSourceConfig::InCluster, &wanted, &quick()).await;
+    assert!(matches!(error, CollectError::InCluster { .. }), "{error:?}");
+    assert!(!error.is_transient());
 }

@@ -219,7 +219,7 @@ async fn a_held_reply_kills_kubectl_at_the_deadline_with_a_transient_error() {
         "ledger-config",
     )];
     let options = CollectOptions {
-        request_timeout: Duration::from_millis(1500),
+        request_timeout: Duration::from_secs(3),
         ..quick()
     };
     let config = kubectl(&server, &dir, Some(CONTEXT));
@@ -243,6 +243,10 @@ async fn kubectl_configuration_and_connection_failures() {
     assert!(
         matches!(error, CollectError::UnknownContext { .. }) && !error.is_transient(),
         "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("(it defines: prod-eu-1)"),
+        "{error}"
     );
 
     let absent = LiveSourceConfig::Kubectl {

@@ -9,7 +9,11 @@ use fixture::{SourceRepo, deployment, mirror_entries, settings};
 use statesight_worker::git::{self, DesiredState, GitError, RENDERED_PLAIN};
 
 fn origins(state: &DesiredState) -> Vec<&str> {
-    state.documents.iter().map(|(origin, _)| origin.as_str()).collect()
+    state
+        .documents
+        .iter()
+        .map(|(origin, _)| origin.as_str())
+        .collect()
 }
 
 fn text_of<'a>(state: &'a DesiredState, origin: &str) -> &'a str {
@@ -113,7 +117,10 @@ async fn a_new_commit_is_seen_on_the_next_run_with_the_same_mirror() {
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .expect("the mirror has a name");
-    assert_eq!(mirror_entries(cache.path()), std::slice::from_ref(&mirror_name));
+    assert_eq!(
+        mirror_entries(cache.path()),
+        std::slice::from_ref(&mirror_name)
+    );
     // A marker inside the mirror proves the second run reuses it rather than recloning.
     std::fs::write(mirror.join("statesight-test-marker"), b"kept").expect("writing a marker");
 
@@ -128,7 +135,10 @@ async fn a_new_commit_is_seen_on_the_next_run_with_the_same_mirror() {
     assert_eq!(after.commit_sha, second);
     assert_eq!(origins(&after), ["deploy/app.yaml", "deploy/extra.yaml"]);
     assert!(text_of(&after, "deploy/app.yaml").contains("app:2"));
-    assert!(mirror.join("statesight-test-marker").exists(), "the mirror was rebuilt");
+    assert!(
+        mirror.join("statesight-test-marker").exists(),
+        "the mirror was rebuilt"
+    );
     assert_eq!(mirror_entries(cache.path()), [mirror_name]);
 
     // Deleted branches are pruned from the mirror, so the old name no longer resolves.
@@ -231,7 +241,9 @@ async fn concurrent_runs_on_a_new_repository_share_one_mirror() {
     let runs = (0..4).map(|_| {
         let settings = settings.clone();
         let url = url.clone();
-        tokio::spawn(async move { git::desired_state(&settings, &url, "main", None, "deploy").await })
+        tokio::spawn(
+            async move { git::desired_state(&settings, &url, "main", None, "deploy").await },
+        )
     });
     for run in runs {
         let state = run
@@ -241,7 +253,12 @@ async fn concurrent_runs_on_a_new_repository_share_one_mirror() {
         assert_eq!(state.commit_sha, head);
         assert_eq!(origins(&state), ["deploy/app.yaml"]);
     }
-    assert_eq!(mirror_entries(cache.path()).len(), 1, "{:?}", mirror_entries(cache.path()));
+    assert_eq!(
+        mirror_entries(cache.path()).len(),
+        1,
+        "{:?}",
+        mirror_entries(cache.path())
+    );
 }
 
 #[tokio::test]
@@ -257,7 +274,10 @@ async fn a_half_created_mirror_left_by_a_crash_is_replaced() {
         .map(|stem| stem.to_string_lossy().into_owned())
         .expect("the mirror has a name");
     // What a worker killed during its first clone leaves behind.
-    let leftover = cache.path().join("mirrors").join(format!("{stem}.tmp-crashed"));
+    let leftover = cache
+        .path()
+        .join("mirrors")
+        .join(format!("{stem}.tmp-crashed"));
     std::fs::create_dir_all(leftover.join("objects")).expect("creating a leftover");
     std::fs::write(leftover.join("HEAD"), "garbage").expect("writing a leftover");
 
@@ -293,7 +313,8 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// Builds the repository `statesight-server admin seed` builds, the same way: one commit per
 /// `history/NN-*` directory, committer = author, both dates from `commit.json`.
 fn ledger_repository() -> (SourceRepo, Vec<(String, String)>) {
-    let history = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ledger/history");
+    let history =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ledger/history");
     let mut steps: Vec<_> = std::fs::read_dir(&history)
         .expect("examples/ledger/history exists")
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
@@ -322,7 +343,14 @@ fn ledger_repository() -> (SourceRepo, Vec<(String, String)>) {
         fixture::git(&repo.path, &["add", "--all"], &[]);
         fixture::git(
             &repo.path,
-            &["commit", "--quiet", "--allow-empty", "--no-verify", "-m", &spec.message],
+            &[
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "--no-verify",
+                "-m",
+                &spec.message,
+            ],
             &[
                 ("GIT_AUTHOR_NAME", &spec.author_name),
                 ("GIT_AUTHOR_EMAIL", &spec.author_email),
@@ -351,7 +379,9 @@ async fn the_ledger_example_reads_at_every_commit() {
     assert_eq!(&head.commit_sha, head_sha);
     assert_eq!(
         head.committed_at,
-        head_date.parse::<chrono::DateTime<chrono::Utc>>().expect("an RFC 3339 date")
+        head_date
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .expect("an RFC 3339 date")
     );
     assert_eq!(
         origins(&head),
@@ -383,10 +413,20 @@ async fn the_ledger_example_reads_at_every_commit() {
             .await
             .unwrap_or_else(|error| panic!("commit {sha}: {error}"));
         assert_eq!(&state.commit_sha, sha);
-        assert_eq!(state.committed_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), *date);
+        assert_eq!(
+            state
+                .committed_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            *date
+        );
         assert_eq!(state.documents.len(), files, "files at {date}");
         let parsed = state.parse().expect("valid manifests");
         assert_eq!(parsed.objects.len(), objects, "objects at {date}");
-        assert!(parsed.objects.iter().all(|object| object.kind != "NetworkPolicy"));
+        assert!(
+            parsed
+                .objects
+                .iter()
+                .all(|object| object.kind != "NetworkPolicy")
+        );
     }
 }

@@ -33,17 +33,26 @@ async fn unknown_refs_and_commits_are_permanent_and_named() {
     let error = git::desired_state(&settings, &repo.url(), "does-not-exist", None, "deploy")
         .await
         .expect_err("an unknown branch fails");
-    assert!(matches!(error, GitError::UnknownRevision { .. }), "{error:?}");
+    assert!(
+        matches!(error, GitError::UnknownRevision { .. }),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     let message = error.to_string();
-    assert!(message.contains("\"does-not-exist\" is not a branch, tag or commit of file://"), "{message}");
+    assert!(
+        message.contains("\"does-not-exist\" is not a branch, tag or commit of file://"),
+        "{message}"
+    );
 
     // A well-formed commit id the remote does not have: unknown, not unreachable.
     let absent = "0123456789abcdef0123456789abcdef01234567";
     let error = git::desired_state(&settings, &repo.url(), "main", Some(absent), "deploy")
         .await
         .expect_err("an unknown commit fails");
-    assert!(matches!(error, GitError::UnknownRevision { .. }), "{error:?}");
+    assert!(
+        matches!(error, GitError::UnknownRevision { .. }),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     assert!(error.to_string().contains(absent), "{error}");
 }
@@ -96,7 +105,10 @@ async fn an_invalid_manifest_names_the_file_the_document_and_the_commit() {
         .await
         .expect("reading succeeds; parsing is separate");
     let error = state.parse().expect_err("the second document is invalid");
-    assert!(matches!(error, GitError::InvalidManifest { .. }), "{error:?}");
+    assert!(
+        matches!(error, GitError::InvalidManifest { .. }),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     let message = error.to_string();
     for part in ["deploy/app.yaml", "document 2", head.as_str()] {
@@ -116,9 +128,19 @@ async fn an_unreachable_repository_is_transient_and_leaves_no_mirror() {
     assert!(matches!(error, GitError::Unreachable { .. }), "{error:?}");
     assert!(error.is_transient());
     let message = error.to_string();
-    assert!(message.starts_with(&format!("cannot fetch {url}: ")), "{message}");
-    assert!(message.contains("does not appear to be a git repository"), "{message}");
-    assert!(mirror_entries(cache.path()).is_empty(), "{:?}", mirror_entries(cache.path()));
+    assert!(
+        message.starts_with(&format!("cannot fetch {url}: ")),
+        "{message}"
+    );
+    assert!(
+        message.contains("does not appear to be a git repository"),
+        "{message}"
+    );
+    assert!(
+        mirror_entries(cache.path()).is_empty(),
+        "{:?}",
+        mirror_entries(cache.path())
+    );
 }
 
 #[tokio::test]
@@ -163,13 +185,26 @@ async fn a_hanging_git_is_killed_with_its_children_at_the_timeout() {
     settings.command_timeout = Duration::from_millis(500);
 
     let started = Instant::now();
-    let error = git::desired_state(&settings, "https://example.com/acme/deploy.git", "main", None, "deploy")
-        .await
-        .expect_err("the fake git never finishes");
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    let error = git::desired_state(
+        &settings,
+        "https://example.com/acme/deploy.git",
+        "main",
+        None,
+        "deploy",
+    )
+    .await
+    .expect_err("the fake git never finishes");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(matches!(error, GitError::Timeout { .. }), "{error:?}");
     assert!(error.is_transient());
-    assert!(error.to_string().contains("did not finish within 0.5s"), "{error}");
+    assert!(
+        error.to_string().contains("did not finish within 0.5s"),
+        "{error}"
+    );
 
     // The script's own child was killed too, not left running.
     let pid = std::fs::read_to_string(&pid_file).expect("the script wrote its child's pid");
@@ -182,7 +217,11 @@ async fn a_hanging_git_is_killed_with_its_children_at_the_timeout() {
         if !alive {
             break;
         }
-        assert!(Instant::now() < deadline, "the child {} still runs", pid.trim());
+        assert!(
+            Instant::now() < deadline,
+            "the child {} still runs",
+            pid.trim()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -208,8 +247,15 @@ async fn a_mirror_locked_by_another_worker_times_out_transiently() {
         .expect_err("the lock is never released");
     assert!(matches!(error, GitError::Timeout { .. }), "{error:?}");
     assert!(error.is_transient());
-    assert!(error.to_string().contains("another worker's lock"), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        error.to_string().contains("another worker's lock"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
 
     // Once the other worker is done, the same settings succeed.
     drop(other_worker);
@@ -246,7 +292,10 @@ async fn invalid_sources_are_refused_before_git_runs() {
         );
         assert!(!error.is_transient());
     }
-    assert!(!cache.path().join("mirrors").exists(), "nothing was created");
+    assert!(
+        !cache.path().join("mirrors").exists(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -254,9 +303,15 @@ async fn a_missing_git_binary_names_the_setting() {
     let cache = tempfile::tempdir().expect("a cache directory");
     let mut settings = settings(cache.path());
     settings.git_bin = PathBuf::from("/nonexistent/git");
-    let error = git::desired_state(&settings, "https://example.com/acme/deploy.git", "main", None, "deploy")
-        .await
-        .expect_err("git cannot start");
+    let error = git::desired_state(
+        &settings,
+        "https://example.com/acme/deploy.git",
+        "main",
+        None,
+        "deploy",
+    )
+    .await
+    .expect_err("git cannot start");
     assert!(matches!(error, GitError::ToolNotFound { .. }), "{error:?}");
     assert!(!error.is_transient());
     assert!(error.to_string().contains("set GIT_BIN"), "{error}");

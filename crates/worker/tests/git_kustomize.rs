@@ -20,7 +20,10 @@ fn require_kubectl() {
 
 fn base_and_overlay() -> (SourceRepo, String) {
     let repo = SourceRepo::new();
-    repo.write("deploy/base/deployment.yaml", &deployment("ledger-api", "ledger-api:1.9.0"));
+    repo.write(
+        "deploy/base/deployment.yaml",
+        &deployment("ledger-api", "ledger-api:1.9.0"),
+    );
     repo.write(
         "deploy/base/service.yaml",
         "apiVersion: v1\nkind: Service\nmetadata:\n  name: ledger-api\nspec:\n  ports:\n    - port: 80\n",
@@ -48,9 +51,15 @@ async fn an_overlay_is_rendered_with_its_base() {
     require_kubectl();
     let (repo, head) = base_and_overlay();
     let cache = tempfile::tempdir().expect("a cache directory");
-    let state = git::desired_state(&settings(cache.path()), &repo.url(), "main", None, "deploy/overlays/prod")
-        .await
-        .expect("the overlay renders");
+    let state = git::desired_state(
+        &settings(cache.path()),
+        &repo.url(),
+        "main",
+        None,
+        "deploy/overlays/prod",
+    )
+    .await
+    .expect("the overlay renders");
     assert_eq!(state.commit_sha, head);
     assert_eq!(state.rendered_with, RENDERED_KUSTOMIZE);
     assert_eq!(state.documents.len(), 1);
@@ -60,15 +69,27 @@ async fn an_overlay_is_rendered_with_its_base() {
     let mut kinds: Vec<(&str, &str, Option<&str>)> = parsed
         .objects
         .iter()
-        .map(|object| (object.kind.as_str(), object.name.as_str(), object.namespace.as_deref()))
+        .map(|object| {
+            (
+                object.kind.as_str(),
+                object.name.as_str(),
+                object.namespace.as_deref(),
+            )
+        })
         .collect();
     kinds.sort();
     assert_eq!(kinds.len(), 3, "{kinds:?}");
-    assert!(kinds[0].0 == "ConfigMap" && kinds[0].1.starts_with("ledger-config-"), "{kinds:?}");
-    assert_eq!(kinds[1..], [
-        ("Deployment", "ledger-api", Some("payments")),
-        ("Service", "ledger-api", Some("payments")),
-    ]);
+    assert!(
+        kinds[0].0 == "ConfigMap" && kinds[0].1.starts_with("ledger-config-"),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds[1..],
+        [
+            ("Deployment", "ledger-api", Some("payments")),
+            ("Service", "ledger-api", Some("payments")),
+        ]
+    );
     let deployment = parsed
         .objects
         .iter()
@@ -83,9 +104,15 @@ async fn an_overlay_is_rendered_with_its_base() {
     assert!(leftovers.is_empty(), "{leftovers:?}");
 
     // The base alone is a kustomization too.
-    let base = git::desired_state(&settings(cache.path()), &repo.url(), "main", None, "deploy/base")
-        .await
-        .expect("the base renders");
+    let base = git::desired_state(
+        &settings(cache.path()),
+        &repo.url(),
+        "main",
+        None,
+        "deploy/base",
+    )
+    .await
+    .expect("the base renders");
     assert_eq!(base.documents[0].0, "kustomize:deploy/base");
     assert_eq!(base.parse().expect("valid output").objects.len(), 2);
 }
@@ -103,7 +130,10 @@ async fn a_broken_kustomization_names_the_path_and_commit_not_the_checkout() {
     let error = git::desired_state(&settings(cache.path()), &repo.url(), "main", None, "deploy")
         .await
         .expect_err("kustomize fails");
-    assert!(matches!(error, GitError::KustomizeFailed { .. }), "{error:?}");
+    assert!(
+        matches!(error, GitError::KustomizeFailed { .. }),
+        "{error:?}"
+    );
     assert!(!error.is_transient());
     let message = error.to_string();
     assert!(
@@ -111,7 +141,10 @@ async fn a_broken_kustomization_names_the_path_and_commit_not_the_checkout() {
         "{message}"
     );
     assert!(message.contains("missing.yaml"), "{message}");
-    assert!(!message.contains("checkout-"), "the private directory leaks: {message}");
+    assert!(
+        !message.contains("checkout-"),
+        "the private directory leaks: {message}"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +163,8 @@ async fn a_symbolic_link_in_the_repository_cannot_read_worker_files() {
     );
     repo.commit("exfiltrate", "2026-10-02T09:14:00Z");
     let cache = tempfile::tempdir().expect("a cache directory");
-    let outcome = git::desired_state(&settings(cache.path()), &repo.url(), "main", None, "deploy").await;
+    let outcome =
+        git::desired_state(&settings(cache.path()), &repo.url(), "main", None, "deploy").await;
     match outcome {
         Err(GitError::KustomizeFailed { detail, .. }) => {
             assert!(detail.contains("stolen.env"), "{detail}");
@@ -151,8 +185,17 @@ async fn a_hanging_kubectl_is_stopped_at_the_timeout() {
     let error = git::desired_state(&settings, &repo.url(), "main", None, "deploy/overlays/prod")
         .await
         .expect_err("the fake kubectl never finishes");
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(matches!(error, GitError::Timeout { .. }), "{error:?}");
     assert!(error.is_transient());
-    assert!(error.to_string().starts_with("kubectl kustomize deploy/overlays/prod did not finish within 2s"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .starts_with("kubectl kustomize deploy/overlays/prod did not finish within 2s"),
+        "{error}"
+    );
 }

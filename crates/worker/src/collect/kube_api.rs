@@ -162,7 +162,7 @@ impl KubeTransport {
             })?;
         let during = || {
             format!(
-                "{verb} {resource}{}",
+                "waiting for the API server to {verb} {resource}{}",
                 namespace
                     .map(|ns| format!(" in namespace {ns:?}"))
                     .unwrap_or_default()

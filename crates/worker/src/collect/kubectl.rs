@@ -123,6 +123,16 @@ impl Kubectl {
         let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
         match classify(&stderr, request, &self.target, self.timeout) {
             Classified::NotFound => Ok(None),
+            Classified::Error(CollectError::UnknownContext { context, path, .. }) => {
+                let available = self
+                    .config_lines(&["config", "get-contexts", "--output=name"])
+                    .await;
+                Err(CollectError::UnknownContext {
+                    context,
+                    path,
+                    available,
+                })
+            }
             Classified::Error(error) => Err(error),
             Classified::Unknown => Err(CollectError::Kubectl {
                 command: command_line(&self.target.bin, &all_args),
@@ -133,23 +143,35 @@ impl Kubectl {
     }
 
     async fn current_context(&self) -> Option<String> {
+        self.config_lines(&["config", "current-context"])
+            .await
+            .into_iter()
+            .next()
+    }
+
+    /// The non-empty output lines of a `kubectl config …` query against the kubeconfig, or
+    /// none when it fails: these only enrich reports, they never fail a collection.
+    async fn config_lines(&self, args: &[&str]) -> Vec<String> {
         let mut command = tokio::process::Command::new(&self.target.bin);
         if let Some(kubeconfig) = &self.target.kubeconfig {
             command.arg(flag("--kubeconfig=", kubeconfig.as_os_str()));
         }
         command
-            .args(["config", "current-context"])
+            .args(args)
             .env("KUBECTL_KUBERC", "false")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
-        let output = tokio::time::timeout(self.timeout, command.output())
-            .await
-            .ok()?
-            .ok()?;
-        let context = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        (output.status.success() && !context.is_empty()).then_some(context)
+        match tokio::time::timeout(self.timeout, command.output()).await {
+            Ok(Ok(output)) if output.status.success() => String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 }
 

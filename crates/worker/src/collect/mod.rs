@@ -248,13 +248,30 @@ pub async fn collect(
             LiveSourceConfig::Synthetic => synthetic::collect(wanted, options),
         }
     };
-    match tokio::time::timeout(options.total_timeout, work).await {
+    let started = std::time::Instant::now();
+    let result = match tokio::time::timeout(options.total_timeout, work).await {
         Ok(result) => result,
         Err(_) => Err(CollectError::Timeout {
             during: format!("collecting live state ({})", config.method()),
             after: options.total_timeout,
         }),
+    };
+    match &result {
+        Ok(observation) => tracing::debug!(
+            method = observation.method,
+            objects = observation.objects.len(),
+            missing = observation.missing.len(),
+            elapsed_ms = started.elapsed().as_millis(),
+            "live state collected"
+        ),
+        Err(error) => tracing::debug!(
+            method = config.method(),
+            transient = error.is_transient(),
+            %error,
+            "live state collection failed"
+        ),
     }
+    result
 }
 
 /// Builds the observation of a source that asked a live API server (kube-api, in-cluster,
@@ -299,7 +316,7 @@ pub(crate) fn has_managed_fields(object: &Value) -> bool {
         .is_some_and(|entries| !entries.is_empty())
 }
 
-/// Sorts objects by group, kind, namespace, name (objects without identity last, in their
+/// Sorts objects by group, kind, namespace, name (objects without identity first, in their
 /// original relative order) and keys the same way, then drops duplicate keys.
 pub(crate) fn sort_output(objects: &mut [Value], missing: &mut Vec<ResourceKey>) {
     objects.sort_by_cached_key(|object| {

@@ -136,7 +136,8 @@ pub(crate) fn spawn(settings: &GitSettings, tool: Tool, command: &mut Command) -
 }
 
 /// Kills the process group a command was started in. The child itself is also killed
-/// when its handle is dropped (`kill_on_drop`); this reaches its descendants.
+/// when its handle is dropped (`kill_on_drop`); this reaches its descendants. Call it only
+/// while the child has not been waited for, so the group id still belongs to it.
 pub(crate) fn kill_group(pid: Option<u32>) {
     #[cfg(unix)]
     if let Some(pid) = pid
@@ -162,12 +163,12 @@ pub(crate) async fn output(
 ) -> Result<Output> {
     let child = spawn(settings, tool, &mut command)?;
     let pid = child.id();
-    match tokio::time::timeout(limit, child.wait_with_output()).await {
+    // Pinned here rather than moved into `timeout`, so that on a timeout the child is
+    // still unreaped while its group is killed: its id cannot have been reused yet.
+    let mut waiting = std::pin::pin!(child.wait_with_output());
+    match tokio::time::timeout(limit, &mut waiting).await {
         Ok(Ok(output)) => Ok(output),
-        Ok(Err(error)) => {
-            kill_group(pid);
-            Err(GitError::io(format!("waiting for {what}"), error))
-        }
+        Ok(Err(error)) => Err(GitError::io(format!("waiting for {what}"), error)),
         Err(_elapsed) => {
             kill_group(pid);
             tracing::warn!(

@@ -225,7 +225,10 @@ enum Layout<'a> {
 /// Decides from the commit's file list alone. Helm is checked before kustomize, as Argo CD
 /// does: a chart directory that also holds a kustomization is still a chart.
 fn classify<'a>(entries: &'a [Entry], path: &str) -> Layout<'a> {
-    if let Some(file) = entries.iter().find(|entry| path != "." && entry.path == path) {
+    if let Some(file) = entries
+        .iter()
+        .find(|entry| path != "." && entry.path == path)
+    {
         return if file.is_regular_file() {
             Layout::Plain(vec![file])
         } else {
@@ -427,7 +430,11 @@ mod tests {
     #[test]
     fn the_future_can_run_on_any_runtime_thread() {
         fn assert_send<T: Send>(_: &T) {}
-        let settings = GitSettings::new(PathBuf::from("git"), PathBuf::from("/tmp"), PathBuf::from("kubectl"));
+        let settings = GitSettings::new(
+            PathBuf::from("git"),
+            PathBuf::from("/tmp"),
+            PathBuf::from("kubectl"),
+        );
         let future = desired_state(&settings, "https://example.com/r.git", "main", None, ".");
         assert_send(&future);
     }

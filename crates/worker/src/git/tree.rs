@@ -111,7 +111,11 @@ pub(crate) struct BlobStream {
 }
 
 impl BlobStream {
-    pub(crate) fn start(settings: &GitSettings, mirror: &Mirror, object_ids: Vec<String>) -> Result<Self> {
+    pub(crate) fn start(
+        settings: &GitSettings,
+        mirror: &Mirror,
+        object_ids: Vec<String>,
+    ) -> Result<Self> {
         let mut command = command::git(settings, Some(&mirror.git_dir));
         command.args(["cat-file", "--batch"]).stdin(Stdio::piped());
         let mut child = command::spawn(settings, Tool::Git, &mut command)?;
@@ -130,7 +134,11 @@ impl BlobStream {
         // can block the other on a full pipe.
         let writer = tokio::spawn(async move {
             for object_id in object_ids {
-                if stdin.write_all(format!("{object_id}\n").as_bytes()).await.is_err() {
+                if stdin
+                    .write_all(format!("{object_id}\n").as_bytes())
+                    .await
+                    .is_err()
+                {
                     break;
                 }
             }
@@ -167,6 +175,8 @@ impl BlobStream {
                 Ok(Err(error)) => return Err(self.fail(Some(error)).await),
                 Err(_elapsed) => return Err(self.timed_out()),
             };
+            // Reaped: its process group id may be reused from now on, so never signal it.
+            self.pid = None;
             if !status.success() {
                 return Err(self.fail(None).await);
             }
@@ -240,17 +250,30 @@ enum ReadFailure {
 }
 
 /// Reads one `<object> blob <size>\n<content>\n` answer.
-async fn read_one(reader: &mut BufReader<ChildStdout>) -> std::result::Result<Vec<u8>, ReadFailure> {
+async fn read_one(
+    reader: &mut BufReader<ChildStdout>,
+) -> std::result::Result<Vec<u8>, ReadFailure> {
     let mut header = String::new();
-    let read = reader.read_line(&mut header).await.map_err(ReadFailure::Stream)?;
+    let read = reader
+        .read_line(&mut header)
+        .await
+        .map_err(ReadFailure::Stream)?;
     if read == 0 {
-        return Err(ReadFailure::Stream(std::io::ErrorKind::UnexpectedEof.into()));
+        return Err(ReadFailure::Stream(
+            std::io::ErrorKind::UnexpectedEof.into(),
+        ));
     }
     let size = parse_batch_header(header.trim_end()).map_err(ReadFailure::Answer)?;
     let mut content = vec![0; size];
-    reader.read_exact(&mut content).await.map_err(ReadFailure::Stream)?;
+    reader
+        .read_exact(&mut content)
+        .await
+        .map_err(ReadFailure::Stream)?;
     let mut newline = [0u8; 1];
-    reader.read_exact(&mut newline).await.map_err(ReadFailure::Stream)?;
+    reader
+        .read_exact(&mut newline)
+        .await
+        .map_err(ReadFailure::Stream)?;
     Ok(content)
 }
 

@@ -2,7 +2,10 @@
 //! authors and dates and without the user's or the system's git configuration, plus the
 //! worker settings that point at them. Failures panic with git's own message.
 
-#![allow(dead_code, reason = "each test binary uses a different part of the fixture")]
+#![allow(
+    dead_code,
+    reason = "each test binary uses a different part of the fixture"
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,7 +48,11 @@ impl SourceRepo {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let path = dir.path().join("source");
         std::fs::create_dir(&path).expect("creating the source directory");
-        git(&path, &["init", "--quiet", "--initial-branch=main", "."], &[]);
+        git(
+            &path,
+            &["init", "--quiet", "--initial-branch=main", "."],
+            &[],
+        );
         SourceRepo { _dir: dir, path }
     }
 
@@ -70,7 +77,14 @@ impl SourceRepo {
         git(&self.path, &["add", "--all"], &[]);
         git(
             &self.path,
-            &["commit", "--quiet", "--allow-empty", "--no-verify", "-m", message],
+            &[
+                "commit",
+                "--quiet",
+                "--allow-empty",
+                "--no-verify",
+                "-m",
+                message,
+            ],
             &[("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)],
         );
         self.git(&["rev-parse", "HEAD"])
