@@ -25,7 +25,9 @@ start() { # name, then the command
     kill "$(cat "$pidfile")" 2>/dev/null || true
     for _ in $(seq 1 50); do pid_alive "$pidfile" || break; sleep 0.1; done
   fi
-  (cd "$ROOT" && nohup "$@" >>"$log" 2>&1 </dev/null & echo $! >"$pidfile")
+  # exec: the recorded pid is the program's own, and no shell keeps the caller's output open.
+  (cd "$ROOT" && exec nohup "$@") >>"$log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
   note "$name started (pid $(cat "$pidfile"), log $log)"
 }
 

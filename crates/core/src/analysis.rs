@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::diff::{Cause, ChangeKind, Finding, PairSettings, diff_pair_lazy};
+use crate::diff::{Cause, ChangeKind, Finding, PairRef, PairSettings, Scratch, diff_pair_lazy};
 use crate::fields::FieldOwnership;
 use crate::identity::{ResourceId, Scopes, group_of};
 use crate::incident::{Incident, group};
@@ -78,6 +78,51 @@ impl Analysis {
     }
 }
 
+/// A fast, per-process-seeded hasher for identity maps: SipHash dominated pairing on large
+/// inputs. The random seed keeps collisions from being precomputed by whoever writes the
+/// manifests.
+#[derive(Clone)]
+struct IdHasherBuilder {
+    seed: u64,
+}
+
+impl Default for IdHasherBuilder {
+    fn default() -> Self {
+        use std::hash::BuildHasher;
+        IdHasherBuilder {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64) | 1,
+        }
+    }
+}
+
+impl std::hash::BuildHasher for IdHasherBuilder {
+    type Hasher = IdHasher;
+    fn build_hasher(&self) -> IdHasher {
+        IdHasher(self.seed)
+    }
+}
+
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = (self.0 ^ u64::from_le_bytes(word))
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .rotate_left(29);
+        }
+    }
+    fn finish(&self) -> u64 {
+        let mut z = self.0;
+        z = (z ^ (z >> 33)).wrapping_mul(0xFF51_AFD7_ED55_8CCD);
+        z ^ (z >> 29)
+    }
+}
+
+type IdMap<'a, V> = HashMap<IdRef<'a>, V, IdHasherBuilder>;
+
 /// A resource identity borrowed from its object (no allocation while pairing); made into an
 /// owned [`ResourceId`] only for findings and problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -140,7 +185,8 @@ pub fn analyze(
 
     // Of two live copies of one object, the one read first (by origin) wins, whatever the
     // order the inputs came in.
-    let mut live_index: HashMap<IdRef<'_>, &ManifestObject> = HashMap::with_capacity(live.len());
+    let mut live_index: IdMap<'_, &ManifestObject> =
+        IdMap::with_capacity_and_hasher(live.len(), IdHasherBuilder::default());
     let mut duplicates: Vec<(IdRef<'_>, &ManifestObject)> = Vec::new();
     for object in live {
         let id = identity(object, &scopes, &options.default_namespace);
@@ -175,15 +221,21 @@ pub fn analyze(
     // Pairs are diffed in input order (memory order, which is what keeps a large analysis
     // cache-friendly); the findings are sorted afterwards. Of two desired copies of one object
     // the one read first (by origin) is analysed, whatever the order the inputs came in.
-    let mut desired_index: HashMap<IdRef<'_>, &ManifestObject> =
-        HashMap::with_capacity(desired.len());
+    let mut desired_index: IdMap<'_, usize> =
+        IdMap::with_capacity_and_hasher(desired.len(), IdHasherBuilder::default());
     let mut desired_ids: Vec<IdRef<'_>> = Vec::with_capacity(desired.len());
-    for object in desired {
+    let mut ignored: Vec<bool> = vec![false; desired.len()];
+    for (i, object) in desired.iter().enumerate() {
         let id = identity(object, &scopes, &options.default_namespace);
         desired_ids.push(id);
-        let kept = desired_index.entry(id).or_insert(object);
-        if object.origin < kept.origin {
-            *kept = object;
+        let kept = desired_index.entry(id).or_insert(i);
+        if *kept != i {
+            if object.origin < desired[*kept].origin {
+                ignored[*kept] = true;
+                *kept = i;
+            } else {
+                ignored[i] = true;
+            }
         }
     }
 
@@ -192,15 +244,19 @@ pub fn analyze(
         system_controllers: &options.system_controllers,
     };
     let mut findings = Vec::new();
-    for (object, id) in desired.iter().zip(&desired_ids) {
-        let kept = desired_index.get(id).copied().unwrap_or(object);
-        if !std::ptr::eq(kept, object) {
+    let mut own = FieldOwnership::empty();
+    let mut scratch = Scratch::default();
+    for ((object, id), ignore) in desired.iter().zip(&desired_ids).zip(ignored) {
+        if ignore {
+            let kept = desired_index
+                .get(id)
+                .map(|&k| desired[k].origin.to_string())
+                .unwrap_or_default();
             problems.push(Problem {
                 origin: Some(object.origin.clone()),
                 message: format!(
-                    "desired object {} is declared twice (first at {}); this copy is ignored",
-                    id.to_owned_id(),
-                    kept.origin
+                    "desired object {} is declared twice (first at {kept}); this copy is ignored",
+                    id.to_owned_id()
                 ),
             });
             continue;
@@ -220,7 +276,7 @@ pub fn analyze(
         });
         match live_object {
             Some(live_object) => {
-                let (own, own_problems) = FieldOwnership::from_object(&live_object.value);
+                let own_problems = own.reload(&live_object.value);
                 for p in own_problems {
                     problems.push(Problem {
                         origin: Some(live_object.origin.clone()),
@@ -230,15 +286,14 @@ pub fn analyze(
                         },
                     });
                 }
-                findings.extend(diff_pair_lazy(
-                    &|| id.to_owned_id(),
-                    &object.api_version,
-                    &object.origin,
-                    &object.value,
-                    &live_object.value,
-                    &own,
-                    &settings,
-                ));
+                let pair = PairRef {
+                    resource: &|| id.to_owned_id(),
+                    api_version: &object.api_version,
+                    origin: &object.origin,
+                    desired: &object.value,
+                    live: &live_object.value,
+                };
+                findings.extend(diff_pair_lazy(&mut scratch, pair, &own, &settings));
             }
             None => {
                 let shown = if secret::is_secret(id.group, id.kind) {

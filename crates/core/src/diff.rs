@@ -170,7 +170,13 @@ struct RawFinding {
     removed_from_git: bool,
 }
 
-struct Walker<'v, 'o> {
+/// Buffers one analysis reuses for every pair.
+#[derive(Default)]
+pub(crate) struct Scratch<'v> {
+    path: Vec<Step<'v>>,
+}
+
+struct Walker<'v, 'o, 's> {
     own: &'o FieldOwnership<'v>,
     applier: ManagerSet,
     co_appliers: ManagerSet,
@@ -180,7 +186,7 @@ struct Walker<'v, 'o> {
     secret: bool,
     live_root: &'v Value,
     last_applied: OnceCell<Option<Value>>,
-    path: Vec<Step<'v>>,
+    path: &'s mut Vec<Step<'v>>,
     findings: Vec<RawFinding>,
 }
 
@@ -237,27 +243,40 @@ pub fn diff_pair_with<'v>(
     own: &FieldOwnership<'v>,
     settings: &PairSettings<'_>,
 ) -> Vec<Finding> {
-    diff_pair_lazy(
-        &|| resource.clone(),
+    let pair = PairRef {
+        resource: &|| resource.clone(),
         api_version,
         origin,
         desired,
         live,
-        own,
-        settings,
-    )
+    };
+    diff_pair_lazy(&mut Scratch::default(), pair, own, settings)
 }
 
-/// [`diff_pair_with`] building the resource identity only if there is a finding.
+/// One desired/live pair as the analysis hands it over; `resource` builds the identity only if
+/// there is a finding.
+pub(crate) struct PairRef<'v, 'a> {
+    pub resource: &'a dyn Fn() -> ResourceId,
+    pub api_version: &'a str,
+    pub origin: &'a Origin,
+    pub desired: &'v Value,
+    pub live: &'v Value,
+}
+
+/// [`diff_pair_with`] reusing the analysis' buffers.
 pub(crate) fn diff_pair_lazy<'v>(
-    resource: &dyn Fn() -> ResourceId,
-    api_version: &str,
-    origin: &Origin,
-    desired: &'v Value,
-    live: &'v Value,
+    scratch: &mut Scratch<'v>,
+    pair: PairRef<'v, '_>,
     own: &FieldOwnership<'v>,
     settings: &PairSettings<'_>,
 ) -> Vec<Finding> {
+    let PairRef {
+        resource,
+        api_version,
+        origin,
+        desired,
+        live,
+    } = pair;
     let text = |v: &'v Value, k: &str| {
         crate::normalize::get(v, k)
             .and_then(Value::as_str)
@@ -290,9 +309,10 @@ pub(crate) fn diff_pair_lazy<'v>(
         secret: is_secret,
         live_root: live,
         last_applied: OnceCell::new(),
-        path: Vec::with_capacity(16),
+        path: &mut scratch.path,
         findings: Vec::new(),
     };
+    walker.path.clear();
     walker.compare(
         desired,
         live,
@@ -563,7 +583,7 @@ impl DeclaredWalk<'_, '_, '_> {
     }
 }
 
-impl<'v> Walker<'v, '_> {
+impl<'v> Walker<'v, '_, '_> {
     fn field_path(&self) -> [&str; 2] {
         let name = |i: usize| match self.path.get(i) {
             Some(Step::Field(f)) => f,
@@ -725,6 +745,7 @@ impl<'v> Walker<'v, '_> {
         // pass over live-only keys needs no second lookup; large maps use their hash index.
         let mut declared_positions: u64 = 0;
         let track = l.len() <= 8;
+        let quantity_map = is_quantity_position(field, "");
         for (k, dv) in d {
             if dv.is_null() || self.skip(k) {
                 continue;
@@ -741,7 +762,10 @@ impl<'v> Walker<'v, '_> {
                 // Fast path: equal scalars need no ownership lookup.
                 let scalars = !matches!(dv, Value::Object(_) | Value::Array(_))
                     && !matches!(lv, Value::Object(_) | Value::Array(_));
-                if scalars && !self.secret && scalar_equal(dv, lv, is_quantity_position(field, k)) {
+                if scalars
+                    && !self.secret
+                    && scalar_equal(dv, lv, quantity_map || is_quantity_position(None, k))
+                {
                     if track {
                         declared_positions |= 1 << position;
                     }
@@ -1064,7 +1088,7 @@ impl<'v> Walker<'v, '_> {
         let Some(mut value) = parsed.as_ref() else {
             return false;
         };
-        for step in &self.path {
+        for step in self.path.iter() {
             let next = match *step {
                 Step::Field(f) => value.get(f),
                 Step::Index(i) => value.get(i),

@@ -161,18 +161,44 @@ impl<'a> FieldOwnership<'a> {
     fn read(object: &'a Value, skip_status: bool) -> (Self, Vec<FieldsProblem>) {
         let mut trie = Self::empty();
         trie.skip_status = skip_status;
-        trie.nodes.reserve(32);
+        let problems = trie.load(object);
+        (trie, problems)
+    }
+
+    /// Replaces this trie's content with the ownership of another object (status left out),
+    /// reusing its buffers: an analysis builds one trie per live object, and reusing the
+    /// allocation keeps that cost to the FieldsV1 walk itself.
+    pub fn reload(&mut self, object: &'a Value) -> Vec<FieldsProblem> {
+        self.entries.clear();
+        self.nodes.truncate(1);
+        self.nodes[0] = Node {
+            key: EdgeKey::Root,
+            owned: ManagerSet::EMPTY,
+            subtree: ManagerSet::EMPTY,
+            parent: NONE,
+            first_child: NONE,
+            next_sibling: NONE,
+        };
+        self.keys.clear();
+        self.key_fields.clear();
+        self.set_values.clear();
+        self.skip_status = true;
+        self.load(object)
+    }
+
+    fn load(&mut self, object: &'a Value) -> Vec<FieldsProblem> {
+        let trie = self;
         let mut problems = Vec::new();
         use crate::normalize::get;
         let Some(list) = get(object, "metadata").and_then(|m| get(m, "managedFields")) else {
-            return (trie, problems);
+            return problems;
         };
         let Some(list) = list.as_array() else {
             problems.push(FieldsProblem {
                 entry: None,
                 message: "metadata.managedFields is not a list".into(),
             });
-            return (trie, problems);
+            return problems;
         };
         for (i, raw) in list.iter().enumerate() {
             let text = |key: &str| get(raw, key).and_then(Value::as_str);
@@ -213,7 +239,7 @@ impl<'a> FieldOwnership<'a> {
             }
         }
         trie.finish();
-        (trie, problems)
+        problems
     }
 
     /// Adds one manager entry and its FieldsV1 set. Call [`Self::finish`] after the last one.

@@ -54,37 +54,40 @@ pub fn group_of(api_version: &str) -> &str {
 
 /// Built-in kinds that are cluster-scoped. Custom resources are learnt from
 /// `CustomResourceDefinition` objects (see [`Scopes`]).
-const CLUSTER_SCOPED_KINDS: &[&str] = &[
-    "APIService",
-    "CSIDriver",
-    "CSINode",
-    "CertificateSigningRequest",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ComponentStatus",
-    "CustomResourceDefinition",
-    "DeviceClass",
-    "FlowSchema",
-    "IPAddress",
-    "IngressClass",
-    "MutatingAdmissionPolicy",
-    "MutatingAdmissionPolicyBinding",
-    "MutatingWebhookConfiguration",
-    "Namespace",
-    "Node",
-    "PersistentVolume",
-    "PodSecurityPolicy",
-    "PriorityClass",
-    "PriorityLevelConfiguration",
-    "ResourceSlice",
-    "RuntimeClass",
-    "ServiceCIDR",
-    "StorageClass",
-    "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding",
-    "ValidatingWebhookConfiguration",
-    "VolumeAttachment",
-];
+pub fn is_builtin_cluster_scoped(kind: &str) -> bool {
+    matches!(
+        kind,
+        "APIService"
+            | "CSIDriver"
+            | "CSINode"
+            | "CertificateSigningRequest"
+            | "ClusterRole"
+            | "ClusterRoleBinding"
+            | "ComponentStatus"
+            | "CustomResourceDefinition"
+            | "DeviceClass"
+            | "FlowSchema"
+            | "IPAddress"
+            | "IngressClass"
+            | "MutatingAdmissionPolicy"
+            | "MutatingAdmissionPolicyBinding"
+            | "MutatingWebhookConfiguration"
+            | "Namespace"
+            | "Node"
+            | "PersistentVolume"
+            | "PodSecurityPolicy"
+            | "PriorityClass"
+            | "PriorityLevelConfiguration"
+            | "ResourceSlice"
+            | "RuntimeClass"
+            | "ServiceCIDR"
+            | "StorageClass"
+            | "ValidatingAdmissionPolicy"
+            | "ValidatingAdmissionPolicyBinding"
+            | "ValidatingWebhookConfiguration"
+            | "VolumeAttachment"
+    )
+}
 
 /// Knowledge of which `(group, kind)` pairs are cluster-scoped: the built-in list plus any
 /// custom resource whose `CustomResourceDefinition` (`spec.scope: Cluster`) is in the input.
@@ -123,7 +126,7 @@ impl Scopes {
     }
 
     pub fn is_cluster_scoped(&self, group: &str, kind: &str) -> bool {
-        CLUSTER_SCOPED_KINDS.binary_search(&kind).is_ok()
+        is_builtin_cluster_scoped(kind)
             || (!self.extra_kinds.is_empty() && self.extra_kinds.contains(kind))
             || self
                 .custom_cluster_scoped

@@ -926,10 +926,7 @@ async fn a_newer_revision_while_running_queues_one_coalesced_follow_up(pool: PgP
         "the follow-up waits for the lease"
     );
     // The running job finishes and releases its lease: the follow-up is promoted.
-    let job = statesight_store::queue::Job {
-        run_id: first_id,
-        application_id: CHECKOUT_APP,
-    };
+    let job = statesight_store::queue::Job::new(first_id, CHECKOUT_APP);
     assert_eq!(
         queue.release(&job).await.expect("release"),
         statesight_store::queue::Released::Promoted

@@ -27,6 +27,29 @@ pub const CONSUMER_GROUP: &str = "workers";
 pub struct Job {
     pub run_id: Uuid,
     pub application_id: Uuid,
+    /// When the job was first enqueued (Unix milliseconds). The job is enqueued just before
+    /// the run's transaction commits, so a worker may see it before the run exists; it
+    /// waits for the run this long after enqueueing before dropping the job.
+    #[serde(default)]
+    pub enqueued_at_ms: i64,
+}
+
+/// How long a job may wait for its run's transaction to commit.
+pub const RUN_VISIBILITY_GRACE_MS: i64 = 30_000;
+
+impl Job {
+    pub fn new(run_id: Uuid, application_id: Uuid) -> Self {
+        Job {
+            run_id,
+            application_id,
+            enqueued_at_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+
+    /// Whether a missing run may still appear (its transaction not yet committed).
+    pub fn run_may_still_appear(&self) -> bool {
+        chrono::Utc::now().timestamp_millis() - self.enqueued_at_ms < RUN_VISIBILITY_GRACE_MS
+    }
 }
 
 /// Whether a job went onto the stream now or waits behind the application's lease.

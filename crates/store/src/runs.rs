@@ -310,10 +310,7 @@ pub async fn request_analysis(
         },
     )
     .await?;
-    let job = crate::queue::Job {
-        run_id,
-        application_id,
-    };
+    let job = crate::queue::Job::new(run_id, application_id);
     queue.enqueue(&job, running.is_none()).await?;
     tx.commit().await?;
     existing(pool, run_id, AnalysisRequest::Created).await
@@ -337,4 +334,27 @@ pub async fn all_application_ids(pool: &PgPool) -> Result<Vec<Uuid>> {
         .fetch_all(pool)
         .await?;
     Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Runs that should have a job but may have lost it: queued longer than `queued_for`, or
+/// running longer than `running_for` (a worker died while Redis lost its stream). The
+/// worker's sweeper enqueues them again; processing is idempotent, so a duplicate job
+/// costs work, never correctness.
+pub async fn stale_in_flight(
+    pool: &PgPool,
+    queued_for: std::time::Duration,
+    running_for: std::time::Duration,
+) -> Result<Vec<(Uuid, Uuid)>> {
+    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT id, application_id FROM analysis_runs
+          WHERE (status = 'queued' AND queued_at < now() - make_interval(secs => $1))
+             OR (status = 'running' AND coalesce(started_at, queued_at) < now() - make_interval(secs => $2))
+          ORDER BY queued_at, id
+          LIMIT 500",
+    )
+    .bind(queued_for.as_secs_f64())
+    .bind(running_for.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    Ok(rows)
 }

@@ -99,7 +99,8 @@ fn pair(index: usize) -> (Value, Value) {
             });
             let mut entries = managed(fields.take());
             if drift {
-                live["spec"]["template"]["spec"]["containers"][0]["image"] = json!(format!("{image}-hotfix"));
+                live["spec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!(format!("{image}-hotfix"));
                 if let Some(list) = entries.as_array_mut() {
                     list.push(json!({
                     "manager": "kubectl-edit", "operation": "Update", "apiVersion": "apps/v1", "time": "2026-11-10T08:00:00Z",
@@ -149,7 +150,9 @@ fn pair(index: usize) -> (Value, Value) {
             let mut live = desired.clone();
             live["metadata"]["uid"] = json!(Uuid::new_v4());
             live["metadata"]["resourceVersion"] = json!(format!("{}", 1000 + index));
-            let mut entries = managed(json!({ "f:data": { ".": {}, "f:LOG_LEVEL": {}, "f:TIMEOUT_MS": {}, "f:FEATURE_FLAGS": {} } }));
+            let mut entries = managed(
+                json!({ "f:data": { ".": {}, "f:LOG_LEVEL": {}, "f:TIMEOUT_MS": {}, "f:FEATURE_FLAGS": {} } }),
+            );
             if drift {
                 live["data"]["TIMEOUT_MS"] = json!("9000");
                 if let Some(list) = entries.as_array_mut() {
@@ -186,7 +189,11 @@ fn generate(root: &Path) -> (PathBuf, PathBuf) {
     for (chunk_index, chunk) in pairs.chunks(100).enumerate() {
         let list = json!({ "apiVersion": "v1", "kind": "List", "metadata": { "resourceVersion": "" },
                            "items": chunk.iter().map(|(_, live)| live.clone()).collect::<Vec<_>>() });
-        std::fs::write(snapshot.join(format!("live-{chunk_index:03}.json")), serde_json::to_vec(&list).expect("json")).expect("write");
+        std::fs::write(
+            snapshot.join(format!("live-{chunk_index:03}.json")),
+            serde_json::to_vec(&list).expect("json"),
+        )
+        .expect("write");
     }
     std::fs::write(snapshot.join("capture.json"), r#"{"captured_at": "2026-11-20T08:30:00Z", "context": "bench", "kubectl_version": "v1.32.3"}"#)
         .expect("capture.json");
@@ -212,26 +219,41 @@ fn main() {
     if quick {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(bench());
 }
 
 async fn bench() {
-    let database_url = std::env::var("BENCH_DATABASE_URL")
-        .unwrap_or_else(|_| String::from("postgres://postgres@127.0.0.1:5432/statesight_bench_worker"));
-    let redis_url = std::env::var("REDIS_URL").unwrap_or_else(|_| String::from("redis://127.0.0.1:6379"));
+    let database_url = std::env::var("BENCH_DATABASE_URL").unwrap_or_else(|_| {
+        String::from("postgres://postgres@127.0.0.1:5432/statesight_bench_worker")
+    });
+    let redis_url =
+        std::env::var("REDIS_URL").unwrap_or_else(|_| String::from("redis://127.0.0.1:6379"));
     let scratch = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
     let (repo, snapshot) = generate(scratch.path());
-    println!("generated {RESOURCES} objects (repo + snapshot) in {:.2?}", started.elapsed());
+    println!(
+        "generated {RESOURCES} objects (repo + snapshot) in {:.2?}",
+        started.elapsed()
+    );
 
     {
         use sqlx::migrate::MigrateDatabase;
-        if sqlx::Postgres::database_exists(&database_url).await.expect("postgres answers") {
-            sqlx::Postgres::drop_database(&database_url).await.expect("drop bench database");
+        if sqlx::Postgres::database_exists(&database_url)
+            .await
+            .expect("postgres answers")
+        {
+            sqlx::Postgres::drop_database(&database_url)
+                .await
+                .expect("drop bench database");
         }
     }
-    statesight_store::db::create_database_if_missing(&database_url).await.expect("create");
+    statesight_store::db::create_database_if_missing(&database_url)
+        .await
+        .expect("create");
     let pool = statesight_store::connect(&database_url, 4).expect("pool");
     statesight_store::migrate(&pool).await.expect("migrate");
     seed::run(
@@ -251,7 +273,11 @@ async fn bench() {
         .expect("namespace");
 
     let prefix = format!("bench-{}", Uuid::new_v4());
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let mut worker: Child = Command::new(env!("CARGO_BIN_EXE_statesight-worker"))
         .arg("run")
         .env("DATABASE_URL", &database_url)
@@ -267,12 +293,28 @@ async fn bench() {
         .stderr(Stdio::null())
         .spawn()
         .expect("worker");
-    let queue = Queue::new(statesight_store::redis_conn::client(&redis_url).expect("client"), prefix.clone());
-    let actor = Actor { user_id: None, request_id: String::from("bench") };
+    let queue = Queue::new(
+        statesight_store::redis_conn::client(&redis_url).expect("client"),
+        prefix.clone(),
+    );
+    let actor = Actor {
+        user_id: None,
+        request_id: String::from("bench"),
+    };
     let mut timings = Vec::new();
     for round in 1..=4 {
         let enqueued = Instant::now();
-        let run_id = match runs::request_analysis(&pool, &queue, &actor, seed::LEDGER_APPLICATION_ID, None, "manual").await.expect("request") {
+        let run_id = match runs::request_analysis(
+            &pool,
+            &queue,
+            &actor,
+            seed::LEDGER_APPLICATION_ID,
+            None,
+            "manual",
+        )
+        .await
+        .expect("request")
+        {
             AnalysisRequest::Created(run) => run.id,
             other => panic!("{other:?}"),
         };
@@ -281,7 +323,10 @@ async fn bench() {
             if run.status == "succeeded" || run.status == "failed" {
                 break run;
             }
-            assert!(enqueued.elapsed() < Duration::from_secs(120), "run did not finish");
+            assert!(
+                enqueued.elapsed() < Duration::from_secs(120),
+                "run did not finish"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let wall = enqueued.elapsed();
@@ -304,14 +349,27 @@ async fn bench() {
         sorted.sort_by(f64::total_cmp);
         sorted[sorted.len() / 2]
     };
-    println!("median warm enqueue -> succeeded: {:.0} ms (target <= 5000 ms)", median * 1000.0);
+    println!(
+        "median warm enqueue -> succeeded: {:.0} ms (target <= 5000 ms)",
+        median * 1000.0
+    );
     match rss {
-        Some(kib) => println!("worker peak RSS (VmHWM): {:.1} MiB (target <= 300 MB)", kib as f64 / 1024.0),
+        Some(kib) => println!(
+            "worker peak RSS (VmHWM): {:.1} MiB (target <= 300 MB)",
+            kib as f64 / 1024.0
+        ),
         None => println!("worker peak RSS: unavailable (no /proc)"),
     }
     let mut connection = queue.connection().await.expect("redis");
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut connection).await.unwrap_or_default();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*"))
+        .query_async(&mut connection)
+        .await
+        .unwrap_or_default();
     for key in keys {
-        let _: redis::RedisResult<i64> = redis::cmd("DEL").arg(key).query_async(&mut connection).await;
+        let _: redis::RedisResult<i64> = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut connection)
+            .await;
     }
 }

@@ -25,6 +25,9 @@ use crate::telemetry as metrics_names;
 /// it is parked rather than tried again.
 pub const MAX_DELIVERIES: u64 = 5;
 const BLOCK: Duration = Duration::from_secs(5);
+/// How often queued runs without a job are looked for, and how old they must be.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+const QUEUED_WITHOUT_JOB_AFTER: Duration = Duration::from_secs(60);
 
 /// What happened to one delivery (returned for logs and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,8 +203,25 @@ impl Worker {
         }
         let context = match analysis::load_job(&self.pool, job.run_id).await {
             Ok(Some(context)) => context,
+            Ok(None) if job.run_may_still_appear() => {
+                // Enqueued just before its run's transaction committed: look again shortly.
+                return match self
+                    .queue
+                    .retry_later(delivery, Duration::from_millis(500))
+                    .await
+                {
+                    Ok(()) => Outcome::RetryScheduled {
+                        attempt: 0,
+                        delay: Duration::from_millis(500),
+                    },
+                    Err(error) => {
+                        Outcome::Failed(format!("waiting for the run to appear: {error}"))
+                    }
+                };
+            }
             Ok(None) => {
-                // The run or its application was deleted: nothing to do.
+                // The run never appeared (its request rolled back) or was deleted with its
+                // application: nothing to do.
                 self.acknowledge(delivery, &job).await;
                 return Outcome::AlreadyFinished;
             }
@@ -388,6 +408,7 @@ impl Worker {
     /// Retries coming due, queue gauges, retention and the optional schedule.
     async fn maintenance_loop(&self, mut shutdown: watch::Receiver<bool>) {
         let mut last_prune: Option<Instant> = None;
+        let mut last_sweep: Option<Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
@@ -416,12 +437,60 @@ impl Worker {
                     }
                 }
             }
+            if last_sweep.is_none_or(|at| at.elapsed() > SWEEP_EVERY) {
+                last_sweep = Some(Instant::now());
+                self.sweep_lost_jobs().await;
+            }
             if let Some(interval) = self.settings.analysis_interval {
                 crate::schedule::tick(&self.pool, &self.queue, interval).await;
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// Enqueues again the runs that lost their job (Redis restarted without persistence,
+    /// or a request committed its run while its job vanished). Once across all workers.
+    pub async fn sweep_lost_jobs(&self) {
+        if !self
+            .queue
+            .try_lock("sweep", SWEEP_EVERY - Duration::from_secs(5))
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+        let running_for = self.settings.job_timeout + QUEUED_WITHOUT_JOB_AFTER;
+        let stale = match statesight_store::runs::stale_in_flight(
+            &self.pool,
+            QUEUED_WITHOUT_JOB_AFTER,
+            running_for,
+        )
+        .await
+        {
+            Ok(stale) => stale,
+            Err(error) => {
+                tracing::warn!(%error, "looking for runs without a job failed");
+                return;
+            }
+        };
+        for (run_id, application_id) in stale {
+            if matches!(self.queue.inflight(application_id).await, Ok(Some(holder)) if holder == run_id)
+            {
+                continue; // Its job holds the lease: it is alive (or will be reclaimed).
+            }
+            let job = statesight_store::queue::Job::new(run_id, application_id);
+            match self.queue.enqueue(&job, false).await {
+                Ok(_) => {
+                    tracing::warn!(%run_id, %application_id, "run had no job; enqueued it again")
+                }
+                Err(error) => {
+                    tracing::warn!(%error, %run_id, "re-enqueueing a run without a job failed")
+                }
             }
         }
     }

@@ -429,3 +429,141 @@ async fn a_malformed_job_is_parked_without_touching_any_run(pool: PgPool) {
     assert_eq!(worker.queue.stats().await.expect("stats").dead_letters, 1);
     prefix.cleanup().await;
 }
+
+/// Regression: the job is enqueued just before its run's transaction commits, and a fast
+/// worker read it before the run existed, dropped it, and left the run queued forever.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_job_seen_before_its_run_commits_waits_for_it(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(
+            &database_url(&pool),
+            &prefix.0,
+            &scratch.path().join("cache"),
+        ),
+    );
+    let run_id = Uuid::now_v7();
+    let job = statesight_store::queue::Job::new(run_id, LEDGER);
+    worker.queue.enqueue(&job, true).await.expect("enqueue");
+    worker.queue.ensure_group().await.expect("group");
+    let mut connection = worker
+        .queue
+        .blocking_connection(Duration::from_secs(1))
+        .await
+        .expect("connection");
+    let delivery = worker
+        .queue
+        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
+        .await
+        .expect("read")
+        .expect("job");
+    let outcome = worker.process("test-worker-0", delivery).await;
+    assert!(
+        matches!(outcome, Outcome::RetryScheduled { attempt: 0, .. }),
+        "{outcome:?}"
+    );
+    // The request's transaction commits now.
+    sqlx::query("INSERT INTO analysis_runs (id, workspace_id, application_id) VALUES ($1, $2, $3)")
+        .bind(run_id)
+        .bind(seed_workspace())
+        .bind(LEDGER)
+        .execute(&pool)
+        .await
+        .expect("run");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        worker.queue.promote_due_retries().await.expect("promote"),
+        1
+    );
+    let delivery = worker
+        .queue
+        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
+        .await
+        .expect("read")
+        .expect("job again");
+    assert_eq!(
+        worker.process("test-worker-0", delivery).await,
+        Outcome::Succeeded
+    );
+
+    // A job whose run never appears (its request rolled back) is dropped after the grace.
+    let stale = statesight_store::queue::Job {
+        enqueued_at_ms: 0,
+        ..statesight_store::queue::Job::new(Uuid::now_v7(), LEDGER)
+    };
+    worker.queue.enqueue(&stale, true).await.expect("enqueue");
+    let delivery = worker
+        .queue
+        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
+        .await
+        .expect("read")
+        .expect("stale job");
+    assert_eq!(
+        worker.process("test-worker-0", delivery).await,
+        Outcome::AlreadyFinished
+    );
+    assert_eq!(worker.queue.inflight(LEDGER).await.expect("inflight"), None);
+    prefix.cleanup().await;
+}
+
+/// A run whose job was lost (Redis restarted without persistence) is enqueued again by
+/// the sweeper and then analysed; one whose job still holds the lease is left alone.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(
+            &database_url(&pool),
+            &prefix.0,
+            &scratch.path().join("cache"),
+        ),
+    );
+    let run_id = Uuid::now_v7();
+    sqlx::query("INSERT INTO analysis_runs (id, workspace_id, application_id, queued_at) VALUES ($1, $2, $3, now() - interval '5 minutes')")
+        .bind(run_id)
+        .bind(seed_workspace())
+        .bind(LEDGER)
+        .execute(&pool)
+        .await
+        .expect("orphaned run");
+    worker.sweep_lost_jobs().await;
+    let jobs = worker.queue.stream_jobs().await.expect("jobs");
+    assert_eq!(
+        jobs.iter().map(|job| job.run_id).collect::<Vec<_>>(),
+        vec![run_id]
+    );
+    worker.queue.ensure_group().await.expect("group");
+    let mut connection = worker
+        .queue
+        .blocking_connection(Duration::from_secs(1))
+        .await
+        .expect("connection");
+    let delivery = worker
+        .queue
+        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
+        .await
+        .expect("read")
+        .expect("job");
+    assert_eq!(
+        worker.process("test-worker-0", delivery).await,
+        Outcome::Succeeded
+    );
+    assert_eq!(
+        runs::get(&pool, run_id)
+            .await
+            .expect("get")
+            .map(|run| run.status),
+        Some(String::from("succeeded"))
+    );
+    prefix.cleanup().await;
+}

@@ -18,7 +18,11 @@ use statesight_store::runs::{self, AnalysisRequest};
 use uuid::Uuid;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A redis-server of this test's own, on its own port (never the shared one).
@@ -31,7 +35,16 @@ struct OwnRedis {
 impl OwnRedis {
     fn start(port: u16, dir: tempfile::TempDir) -> Self {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(dir.path())
             .stdout(Stdio::null())
@@ -40,10 +53,17 @@ impl OwnRedis {
             .expect("redis-server is installed (apt-get install redis-server)");
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
-        OwnRedis { child, port, dir: Some(dir) }
+        OwnRedis {
+            child,
+            port,
+            dir: Some(dir),
+        }
     }
 
     fn url(&self) -> String {
@@ -53,7 +73,10 @@ impl OwnRedis {
     fn stop(mut self) -> (u16, tempfile::TempDir) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let dir = self.dir.take().unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+        let dir = self
+            .dir
+            .take()
+            .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
         (self.port, dir)
     }
 }
@@ -68,11 +91,21 @@ impl Drop for OwnRedis {
 struct WorkerProcess(Child);
 
 impl WorkerProcess {
-    fn start(database_url: &str, redis_url: &str, prefix: &str, worker_id: &str, cache: &std::path::Path, log: &std::path::Path) -> Self {
+    fn start(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        worker_id: &str,
+        cache: &std::path::Path,
+        log: &std::path::Path,
+    ) -> Self {
         Self::start_with(database_url, redis_url, prefix, worker_id, cache, log, "1s")
     }
 
-    #[allow(clippy::too_many_arguments, reason = "a test helper spelling out the worker's environment")]
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a test helper spelling out the worker's environment"
+    )]
     fn start_with(
         database_url: &str,
         redis_url: &str,
@@ -82,7 +115,11 @@ impl WorkerProcess {
         log: &std::path::Path,
         lease_renew: &str,
     ) -> Self {
-        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_statesight-worker"))
             .arg("run")
             .env("DATABASE_URL", database_url)
@@ -109,13 +146,18 @@ impl WorkerProcess {
 
     fn terminate(mut self) -> std::process::ExitStatus {
         // Through the kill command: the crate forbids unsafe code, so no libc call.
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             if let Ok(Some(status)) = self.0.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "the worker did not stop on SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "the worker did not stop on SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -128,7 +170,12 @@ impl Drop for WorkerProcess {
     }
 }
 
-async fn wait_for_run(pool: &PgPool, run_id: Uuid, timeout: Duration, log: &std::path::Path) -> statesight_core::wire::AnalysisRun {
+async fn wait_for_run(
+    pool: &PgPool,
+    run_id: Uuid,
+    timeout: Duration,
+    log: &std::path::Path,
+) -> statesight_core::wire::AnalysisRun {
     let deadline = Instant::now() + timeout;
     loop {
         let run = runs::get(pool, run_id).await.expect("get").expect("run");
@@ -146,18 +193,27 @@ async fn wait_for_run(pool: &PgPool, run_id: Uuid, timeout: Duration, log: &std:
     }
 }
 
-
 async fn request(pool: &PgPool, queue: &Queue) -> Uuid {
-    let actor = Actor { user_id: Some(EDITOR), request_id: String::from("test") };
-    match runs::request_analysis(pool, queue, &actor, LEDGER, None, "manual").await.expect("request") {
+    let actor = Actor {
+        user_id: Some(EDITOR),
+        request_id: String::from("test"),
+    };
+    match runs::request_analysis(pool, queue, &actor, LEDGER, None, "manual")
+        .await
+        .expect("request")
+    {
         AnalysisRequest::Created(run) => run.id,
         other => panic!("expected a new run, got {other:?}"),
     }
 }
 
 async fn group_exists(redis_url: &str, prefix: &str) -> bool {
-    let Ok(client) = redis::Client::open(redis_url) else { return false };
-    let Ok(mut connection) = client.get_multiplexed_async_connection().await else { return false };
+    let Ok(client) = redis::Client::open(redis_url) else {
+        return false;
+    };
+    let Ok(mut connection) = client.get_multiplexed_async_connection().await else {
+        return false;
+    };
     let groups: redis::RedisResult<redis::Value> = redis::cmd("XINFO")
         .arg("GROUPS")
         .arg(format!("{prefix}:jobs"))
@@ -175,11 +231,22 @@ async fn the_worker_survives_a_redis_restart_while_idle(pool: PgPool) {
     let redis_url = redis.url();
     let prefix = format!("restart-{}", Uuid::new_v4());
     let log = scratch.path().join("worker.log");
-    let worker = WorkerProcess::start(&database_url(&pool), &redis_url, &prefix, "restart-test", &scratch.path().join("cache"), &log);
+    let worker = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url,
+        &prefix,
+        "restart-test",
+        &scratch.path().join("cache"),
+        &log,
+    );
 
     let deadline = Instant::now() + Duration::from_secs(30);
     while !group_exists(&redis_url, &prefix).await {
-        assert!(Instant::now() < deadline, "the worker never created its consumer group:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            Instant::now() < deadline,
+            "the worker never created its consumer group:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
@@ -188,7 +255,10 @@ async fn the_worker_survives_a_redis_restart_while_idle(pool: PgPool) {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _redis = OwnRedis::start(port, dir);
 
-    let queue = Queue::new(statesight_store::redis_conn::client(&redis_url).expect("client"), prefix.clone());
+    let queue = Queue::new(
+        statesight_store::redis_conn::client(&redis_url).expect("client"),
+        prefix.clone(),
+    );
     let run_id = request(&pool, &queue).await;
     let status = wait_for_run(&pool, run_id, Duration::from_secs(60), &log).await;
     assert_eq!(status.status, "succeeded", "{status:?}");
@@ -196,13 +266,22 @@ async fn the_worker_survives_a_redis_restart_while_idle(pool: PgPool) {
     let exit = worker.terminate();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    assert!(log_text.contains(&run_id.to_string()), "log lines carry the run id");
-    assert!(log_text.contains("queue unavailable"), "the outage was noticed and retried:\n{log_text}");
+    assert!(
+        log_text.contains(&run_id.to_string()),
+        "log lines carry the run id"
+    );
+    assert!(
+        log_text.contains("queue unavailable"),
+        "the outage was noticed and retried:\n{log_text}"
+    );
 }
 
 /// The ledger application now reads a Kubernetes API served by this test, which holds its
 /// replies until released.
-async fn ledger_on_test_api(pool: &PgPool, dir: &std::path::Path) -> support::kube_api::TestKubeApi {
+async fn ledger_on_test_api(
+    pool: &PgPool,
+    dir: &std::path::Path,
+) -> support::kube_api::TestKubeApi {
     let api = support::kube_api::TestKubeApi::builder()
         .objects(support::load_objects(&support::ledger_snapshot_dir()))
         .namespace("payments")
@@ -231,12 +310,17 @@ async fn written_once(pool: &PgPool, run_id: Uuid) {
     .await
     .expect("counts");
     assert!(findings > 0);
-    assert_eq!(Some(findings), expected.map(i64::from), "findings written once");
-    let (provenance,): (i64,) = sqlx::query_as("SELECT count(*) FROM desired_provenance WHERE run_id = $1")
-        .bind(run_id)
-        .fetch_one(pool)
-        .await
-        .expect("provenance");
+    assert_eq!(
+        Some(findings),
+        expected.map(i64::from),
+        "findings written once"
+    );
+    let (provenance,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM desired_provenance WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_one(pool)
+            .await
+            .expect("provenance");
     assert_eq!(provenance, 1);
     let occurrences: Vec<(i32, i64)> = sqlx::query_as(
         "SELECT i.occurrence_count, (SELECT count(*) FROM incident_timeline_events e WHERE e.incident_id = i.id AND e.kind = 'first_seen')
@@ -247,12 +331,23 @@ async fn written_once(pool: &PgPool, run_id: Uuid) {
     .await
     .expect("incidents");
     assert!(!occurrences.is_empty());
-    assert!(occurrences.iter().all(|&(count, first_seen)| count == 1 && first_seen == 1), "{occurrences:?}");
+    assert!(
+        occurrences
+            .iter()
+            .all(|&(count, first_seen)| count == 1 && first_seen == 1),
+        "{occurrences:?}"
+    );
 }
 
 async fn wait_for_held(api: &support::kube_api::TestKubeApi, log: &std::path::Path) {
-    if tokio::time::timeout(Duration::from_secs(60), api.wait_for_held(1)).await.is_err() {
-        panic!("the worker never reached the cluster; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+    if tokio::time::timeout(Duration::from_secs(60), api.wait_for_held(1))
+        .await
+        .is_err()
+    {
+        panic!(
+            "the worker never reached the cluster; log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
     }
 }
 
@@ -267,24 +362,55 @@ async fn a_worker_killed_mid_job_completes_it_exactly_once_after_restart(pool: P
     let log = scratch.path().join("worker.log");
     let cache = scratch.path().join("cache");
     // A long lease: only a restart with the same WORKER_ID can pick the job up quickly.
-    let worker = WorkerProcess::start_with(&database_url(&pool), &redis_url(), &prefix.0, "kill-test", &cache, &log, "20s");
+    let worker = WorkerProcess::start_with(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "kill-test",
+        &cache,
+        &log,
+        "20s",
+    );
     let run_id = request(&pool, &prefix.queue()).await;
     wait_for_held(&api, &log).await;
     worker.kill_hard();
     let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-    assert_eq!((run.status.as_str(), run.attempts), ("running", 1), "killed mid-job");
+    assert_eq!(
+        (run.status.as_str(), run.attempts),
+        ("running", 1),
+        "killed mid-job"
+    );
 
     api.release();
     let restarted = Instant::now();
-    let worker = WorkerProcess::start_with(&database_url(&pool), &redis_url(), &prefix.0, "kill-test", &cache, &log, "20s");
+    let worker = WorkerProcess::start_with(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "kill-test",
+        &cache,
+        &log,
+        "20s",
+    );
     let status = wait_for_run(&pool, run_id, Duration::from_secs(30), &log).await;
-    assert_eq!((status.status.as_str(), status.attempts), ("succeeded", 2), "{status:?}");
-    assert!(restarted.elapsed() < Duration::from_secs(20), "resumed at once, not after the lease expired");
+    assert_eq!(
+        (status.status.as_str(), status.attempts),
+        ("succeeded", 2),
+        "{status:?}"
+    );
+    assert!(
+        restarted.elapsed() < Duration::from_secs(20),
+        "resumed at once, not after the lease expired"
+    );
     written_once(&pool, run_id).await;
     let queue = prefix.queue();
     let stats = queue.stats().await.expect("stats");
     assert_eq!((stats.pending, stats.dead_letters), (0, 0), "{stats:?}");
-    assert_eq!(queue.inflight(LEDGER).await.expect("inflight"), None, "lease released");
+    assert_eq!(
+        queue.inflight(LEDGER).await.expect("inflight"),
+        None,
+        "lease released"
+    );
     assert!(worker.terminate().success());
     prefix.cleanup().await;
 }
@@ -298,16 +424,38 @@ async fn another_worker_takes_over_a_job_abandoned_by_a_killed_one(pool: PgPool)
     api.hold();
     let prefix = Prefix::new();
     let log = scratch.path().join("worker.log");
-    let first = WorkerProcess::start(&database_url(&pool), &redis_url(), &prefix.0, "first", &scratch.path().join("cache-1"), &log);
+    let first = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "first",
+        &scratch.path().join("cache-1"),
+        &log,
+    );
     let run_id = request(&pool, &prefix.queue()).await;
     wait_for_held(&api, &log).await;
     first.kill_hard();
     api.release();
-    let second = WorkerProcess::start(&database_url(&pool), &redis_url(), &prefix.0, "second", &scratch.path().join("cache-2"), &log);
+    let second = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "second",
+        &scratch.path().join("cache-2"),
+        &log,
+    );
     let status = wait_for_run(&pool, run_id, Duration::from_secs(30), &log).await;
-    assert_eq!((status.status.as_str(), status.attempts), ("succeeded", 2), "{status:?}");
+    assert_eq!(
+        (status.status.as_str(), status.attempts),
+        ("succeeded", 2),
+        "{status:?}"
+    );
     written_once(&pool, run_id).await;
-    assert!(std::fs::read_to_string(&log).unwrap_or_default().contains("taking over an abandoned job"));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("taking over an abandoned job")
+    );
     assert!(second.terminate().success());
     prefix.cleanup().await;
 }
