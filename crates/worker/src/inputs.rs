@@ -1,6 +1,7 @@
 //! Reading inputs for the offline diff: files, directories (recursive, hidden entries skipped,
-//! `.yaml`/`.yml`/`.json` files in byte order of their names) and standard input. Directories
-//! that need rendering (kustomize, Helm) are refused with a clear message.
+//! `.yaml`/`.yml`/`.json` files in byte order of their names; a snapshot's `capture.json`
+//! metadata is not an object and is skipped) and standard input. Directories that need
+//! rendering (kustomize, Helm) are refused with a clear message.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,7 +65,8 @@ fn collect(path: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.starts_with('.') {
+        // `capture.json` describes a snapshot (DESIGN §8); it is not a Kubernetes object.
+        if name.starts_with('.') || name == "capture.json" {
             continue;
         }
         if entry.is_dir() {

@@ -567,3 +567,86 @@ async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
     );
     prefix.cleanup().await;
 }
+
+/// `ANALYSIS_INTERVAL`: one tick per interval queues every application once, whichever
+/// worker gets there first; a second tick in the same interval queues nothing.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn scheduled_analysis_happens_once_per_interval_across_workers(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    seed_ledger(&pool, &scratch.path().join("repo.git")).await;
+    let prefix = Prefix::new();
+    let (first, second) = (prefix.queue(), prefix.queue());
+    let interval = Duration::from_secs(3600);
+    statesight_worker::schedule::tick(&pool, &first, interval).await;
+    statesight_worker::schedule::tick(&pool, &second, interval).await;
+    let triggers: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT trigger, count(*) FROM analysis_runs WHERE status = 'queued' GROUP BY trigger",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("runs");
+    let (applications,): (i64,) = sqlx::query_as("SELECT count(*) FROM applications")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(triggers, vec![(String::from("schedule"), applications)]);
+    assert_eq!(
+        first.stream_length().await.expect("xlen"),
+        u64::try_from(applications).expect("count")
+    );
+    prefix.cleanup().await;
+}
+
+/// Retention: finished runs older than `RETENTION_DAYS` go, except each application's
+/// latest run and runs that open incidents point at; findings of open incidents stay.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn old_runs_are_pruned_but_open_incidents_keep_their_evidence(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    seed_ledger(&pool, &scratch.path().join("repo.git")).await;
+    let checkout = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
+    let old = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO analysis_runs (id, workspace_id, application_id, status, queued_at, finished_at)
+         VALUES ($1, $2, $3, 'succeeded', now() - interval '90 days', now() - interval '90 days')",
+    )
+    .bind(old)
+    .bind(seed_workspace())
+    .bind(checkout)
+    .execute(&pool)
+    .await
+    .expect("old run");
+    // The seeded runs are from November 2026; open incidents point at the latest ones.
+    let (findings_before,): (i64,) = sqlx::query_as("SELECT count(*) FROM findings")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    let deleted = statesight_store::analysis::prune(&pool, 30)
+        .await
+        .expect("prune");
+    assert!(deleted >= 1);
+    let remaining: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM analysis_runs WHERE id = $1")
+        .bind(old)
+        .fetch_all(&pool)
+        .await
+        .expect("runs");
+    assert!(remaining.is_empty(), "the 90-day-old run is gone");
+    let (latest,): (i64,) = sqlx::query_as(
+        "SELECT count(DISTINCT application_id) FROM analysis_runs WHERE status = 'succeeded'",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert!(latest >= 3, "each application keeps its latest run");
+    let (orphans,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM incidents i WHERE i.status = 'open' AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.incident_id = i.id)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("count");
+    assert_eq!(orphans, 0, "open incidents keep their findings");
+    let (findings_after,): (i64,) = sqlx::query_as("SELECT count(*) FROM findings")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert!(findings_after <= findings_before);
+}

@@ -285,3 +285,46 @@ fn directories_are_walked_in_name_order() {
     assert_eq!(kustomize.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&kustomize.stderr).contains("kubectl kustomize"));
 }
+
+/// The runnable example's offline form (examples/ledger/README.md): exactly the 9 findings in
+/// 8 incidents, exit 1. Regression: the snapshot's `capture.json` was read as an object
+/// without identity, which made the analysis "incomplete" (exit 2).
+#[test]
+fn the_ledger_example_reports_exactly_its_drift() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ledger");
+    let output = diff(
+        &example.join("history/04-default-deny/tree/deploy"),
+        &example.join("snapshot"),
+        &["--namespace", "payments", "--format", "json"],
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let findings: Vec<(String, String)> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            (
+                f["resource"]["name"].as_str().unwrap_or("").to_owned(),
+                f["path"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(findings.len(), 9, "{findings:?}");
+    assert!(findings.contains(&(String::from("ledger-default-deny"), String::new())));
+    assert!(findings.contains(&(
+        String::from("ledger-config"),
+        String::from("data.LEDGER_LEGACY_CSV_EXPORT")
+    )));
+    assert_eq!(report["incidents"].as_array().map(Vec::len), Some(8));
+    assert!(
+        report["problems"].as_array().is_none_or(Vec::is_empty),
+        "{}",
+        report["problems"]
+    );
+}

@@ -90,6 +90,38 @@ impl Drop for OwnRedis {
 
 struct WorkerProcess(Child);
 
+/// A metrics port per worker name, so a test can read the worker's `/metrics`.
+fn metrics_port_for(worker_id: &str) -> u16 {
+    static PORTS: std::sync::Mutex<Vec<(String, u16)>> = std::sync::Mutex::new(Vec::new());
+    let mut ports = PORTS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, port)) = ports.iter().find(|(id, _)| id == worker_id) {
+        return *port;
+    }
+    let port = free_port();
+    ports.push((worker_id.to_owned(), port));
+    port
+}
+
+async fn worker_metrics(worker_id: &str) -> String {
+    let port = metrics_port_for(worker_id);
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("metrics endpoint");
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    response
+}
+
 impl WorkerProcess {
     fn start(
         database_url: &str,
@@ -128,7 +160,10 @@ impl WorkerProcess {
             .env("WORKER_ID", worker_id)
             .env("WORKER_CONCURRENCY", "1")
             .env("WORKER_LEASE_RENEW", lease_renew)
-            .env("WORKER_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env(
+                "WORKER_METRICS_ADDR",
+                format!("127.0.0.1:{}", metrics_port_for(worker_id)),
+            )
             .env("GIT_CACHE_DIR", cache)
             .env("LOG_FORMAT", "json")
             .stdout(Stdio::null())
@@ -262,6 +297,19 @@ async fn the_worker_survives_a_redis_restart_while_idle(pool: PgPool) {
     let run_id = request(&pool, &queue).await;
     let status = wait_for_run(&pool, run_id, Duration::from_secs(60), &log).await;
     assert_eq!(status.status, "succeeded", "{status:?}");
+
+    // Its metrics: job counters, duration histogram and queue gauges.
+    let metrics = worker_metrics("restart-test").await;
+    for name in [
+        "statesight_worker_jobs_started_total 1",
+        "statesight_worker_jobs_succeeded_total 1",
+        "statesight_worker_job_duration_seconds_bucket",
+        "statesight_worker_queue_depth",
+        "statesight_worker_oldest_pending_age_seconds",
+        "statesight_worker_dead_letter_length 0",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from:\n{metrics}");
+    }
 
     let exit = worker.terminate();
     assert!(exit.success(), "graceful shutdown exits 0: {exit:?}");
