@@ -1220,21 +1220,21 @@ fn nullable(value: &Value) -> Option<&Value> {
     if value.is_null() { None } else { Some(value) }
 }
 
-/// The incident fingerprint: a stable hash of application, resource identity and cause.
-/// The worker computes the same value (through the engine) for real analyses.
+/// The engine's incident fingerprint, so seeded incidents have the identity real analyses
+/// would give them.
 fn fingerprint(application: Uuid, resource: &SeedResource, cause: &str) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for part in [
-        application.to_string().as_str(),
-        resource.group,
-        resource.kind,
-        resource.namespace,
-        resource.name,
-        cause,
-    ] {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    hex::encode(hasher.finalize())
+    use statesight_core::Cause;
+    let cause = match cause {
+        "missing" => Cause::Missing,
+        "unowned" => Cause::Unowned,
+        "removed_from_git" => Cause::RemovedFromGit,
+        manager => Cause::Manager(manager.to_owned()),
+    };
+    let resource = statesight_core::ResourceId {
+        group: resource.group.to_owned(),
+        kind: resource.kind.to_owned(),
+        namespace: (!resource.namespace.is_empty()).then(|| resource.namespace.to_owned()),
+        name: resource.name.to_owned(),
+    };
+    statesight_core::incident::fingerprint(&application.to_string(), &resource, &cause)
 }

@@ -14,6 +14,7 @@ use sqlx::PgPool;
 use statesight_store::audit::Actor;
 use statesight_store::runs::{self, AnalysisRequest};
 use statesight_worker::runtime::{Outcome, Worker};
+
 use uuid::Uuid;
 
 async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
@@ -93,15 +94,7 @@ async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
     let (repo, commits) = ledger_repository(scratch.path());
     seed_ledger(&pool, &repo).await;
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(
-            &database_url(&pool),
-            &prefix.0,
-            &scratch.path().join("cache"),
-        ),
-    );
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
 
     let (first_run, outcome) = analyse(&worker, None).await;
     assert_eq!(outcome, Outcome::Succeeded);
@@ -305,15 +298,7 @@ async fn an_unknown_revision_fails_the_run_with_a_readable_error(pool: PgPool) {
     let (repo, _) = ledger_repository(scratch.path());
     seed_ledger(&pool, &repo).await;
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(
-            &database_url(&pool),
-            &prefix.0,
-            &scratch.path().join("cache"),
-        ),
-    );
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
     let (run_id, outcome) = analyse(&worker, Some("no-such-branch")).await;
     assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
     let run = runs::get(&pool, run_id).await.expect("get").expect("run");
@@ -331,15 +316,7 @@ async fn a_job_that_keeps_failing_is_parked_and_its_run_failed(pool: PgPool) {
     // A repository that is not there: unreachable is transient, so it is retried.
     seed_ledger(&pool, &scratch.path().join("missing.git")).await;
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(
-            &database_url(&pool),
-            &prefix.0,
-            &scratch.path().join("cache"),
-        ),
-    );
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
     let (run_id, outcome) = analyse(&worker, None).await;
     assert!(
         matches!(outcome, Outcome::RetryScheduled { attempt: 1, .. }),
@@ -395,11 +372,7 @@ async fn a_job_that_keeps_failing_is_parked_and_its_run_failed(pool: PgPool) {
 async fn a_malformed_job_is_parked_without_touching_any_run(pool: PgPool) {
     let scratch = tempfile::tempdir().expect("tempdir");
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(&database_url(&pool), &prefix.0, scratch.path()),
-    );
+    let worker = in_process_worker(&pool, &prefix, scratch.path());
     worker.queue.ensure_group().await.expect("group");
     let mut connection = worker.queue.connection().await.expect("connection");
     let _: String = redis::cmd("XADD")
@@ -438,15 +411,7 @@ async fn a_job_seen_before_its_run_commits_waits_for_it(pool: PgPool) {
     let (repo, _) = ledger_repository(scratch.path());
     seed_ledger(&pool, &repo).await;
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(
-            &database_url(&pool),
-            &prefix.0,
-            &scratch.path().join("cache"),
-        ),
-    );
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
     let run_id = Uuid::now_v7();
     let job = statesight_store::queue::Job::new(run_id, LEDGER);
     worker.queue.enqueue(&job, true).await.expect("enqueue");
@@ -519,15 +484,7 @@ async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
     let (repo, _) = ledger_repository(scratch.path());
     seed_ledger(&pool, &repo).await;
     let prefix = Prefix::new();
-    let worker = Worker::new(
-        pool.clone(),
-        prefix.queue(),
-        settings(
-            &database_url(&pool),
-            &prefix.0,
-            &scratch.path().join("cache"),
-        ),
-    );
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
     let run_id = Uuid::now_v7();
     sqlx::query("INSERT INTO analysis_runs (id, workspace_id, application_id, queued_at) VALUES ($1, $2, $3, now() - interval '5 minutes')")
         .bind(run_id)

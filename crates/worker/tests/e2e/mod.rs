@@ -198,3 +198,16 @@ pub fn database_url(pool: &PgPool) -> String {
         None => base,
     }
 }
+
+/// A worker in this process over the test's database and Redis prefix.
+pub fn in_process_worker(
+    pool: &PgPool,
+    prefix: &Prefix,
+    cache: &Path,
+) -> statesight_worker::runtime::Worker {
+    statesight_worker::runtime::Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        settings(&database_url(pool), &prefix.0, cache),
+    )
+}
