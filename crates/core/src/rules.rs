@@ -25,6 +25,16 @@ pub enum RuleScope {
     Workspace,
 }
 
+impl RuleScope {
+    /// `application` or `workspace`, as the API and the database spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleScope::Application => "application",
+            RuleScope::Workspace => "workspace",
+        }
+    }
+}
+
 /// An ignore rule as stored or written in a rules file.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IgnoreRule {
@@ -55,11 +65,14 @@ fn default_enabled() -> bool {
     true
 }
 
-/// A rule name and reason copied into a suppression record.
+/// A rule name and reason copied into a suppression record. The scope tells an application
+/// rule from a workspace rule of the same name; the offline report shows only name and reason.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct RuleSnapshot {
     pub name: String,
     pub reason: String,
+    #[serde(skip)]
+    pub scope: RuleScope,
 }
 
 /// A finding an ignore rule suppressed: it makes no incident.
@@ -160,6 +173,7 @@ pub fn apply_rules(
                 rule: RuleSnapshot {
                     name: rule.rule.name.clone(),
                     reason: rule.rule.reason.clone(),
+                    scope: rule.rule.scope,
                 },
             }),
             None => kept.push(finding),

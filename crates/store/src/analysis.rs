@@ -570,16 +570,16 @@ async fn write_results(
     }
 
     // Suppressed candidates: recorded with the rule as it is now; they make no incident.
-    let rules_by_name: BTreeMap<&str, &IgnoreRule> = context
+    // Names are unique within a scope, so (scope, name) finds the rule that matched.
+    let rules_by_name: BTreeMap<(&str, &str), &IgnoreRule> = context
         .rules
         .iter()
-        .rev()
-        .map(|rule| (rule.name.as_str(), rule))
+        .map(|rule| ((rule.scope.as_str(), rule.name.as_str()), rule))
         .collect();
     let mut suppressed_by_fingerprint: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     let mut suppressed_rows = Vec::with_capacity(analysis.suppressed.len());
     for (ordinal, item) in analysis.suppressed.iter().enumerate() {
-        let rule = rules_by_name.get(item.rule.name.as_str());
+        let rule = rules_by_name.get(&(item.rule.scope.as_str(), item.rule.name.as_str()));
         let fingerprint = statesight_core::incident::fingerprint(
             &context.application_id.to_string(),
             &item.finding.resource,
@@ -607,9 +607,7 @@ async fn write_results(
             .collect();
         let rule_scopes: Vec<String> = suppressed_rows
             .iter()
-            .map(|(_, _, rule)| {
-                rule.map_or_else(|| String::from("application"), |r| r.scope.clone())
-            })
+            .map(|(_, item, _)| item.rule.scope.as_str().to_owned())
             .collect();
         let api_versions: Vec<String> = suppressed_rows
             .iter()

@@ -607,3 +607,51 @@ async fn old_runs_are_pruned_but_open_incidents_keep_their_evidence(pool: PgPool
         .expect("count");
     assert!(findings_after <= findings_before);
 }
+
+/// An application rule and a workspace rule may share a name: each suppression record
+/// names the rule that matched, with its scope and id.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn suppressions_name_the_rule_that_matched_even_when_names_repeat(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let (workspace_rule, application_rule) = (Uuid::now_v7(), Uuid::now_v7());
+    sqlx::query(
+        "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, managed_by, reason)
+         VALUES ($1, $3, NULL, 'expected-drift', 'spec.replicas', 'kube-controller-manager', 'autoscaled everywhere'),
+                ($2, $3, $4, 'expected-drift', 'metadata.annotations.ops.acme.io/incident', NULL, 'incident tags')",
+    )
+    .bind(workspace_rule)
+    .bind(application_rule)
+    .bind(seed_workspace())
+    .bind(LEDGER)
+    .execute(&pool)
+    .await
+    .expect("rules");
+    let prefix = Prefix::new();
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
+    let (_, outcome) = analyse(&worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let records: Vec<(String, String, Option<Uuid>)> =
+        sqlx::query_as("SELECT path, rule_scope, rule_id FROM suppressed_findings WHERE application_id = $1 ORDER BY path")
+            .bind(LEDGER)
+            .fetch_all(&pool)
+            .await
+            .expect("suppressed");
+    assert_eq!(
+        records,
+        vec![
+            (
+                String::from("metadata.annotations.ops.acme.io/incident"),
+                String::from("application"),
+                Some(application_rule)
+            ),
+            (
+                String::from("spec.replicas"),
+                String::from("workspace"),
+                Some(workspace_rule)
+            ),
+        ]
+    );
+    prefix.cleanup().await;
+}
