@@ -83,13 +83,11 @@ fn engine_rules(rules: &[WireRule]) -> Vec<statesight_core::IgnoreRule> {
 
 pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOutput, JobError> {
     let source = &context.source;
-    let git_settings = GitSettings {
-        git_bin: settings.git_bin.clone(),
-        cache_dir: settings.git_cache_dir.clone(),
-        kubectl_bin: settings.kubectl_bin.clone(),
-        fetch_timeout: std::time::Duration::from_secs(120),
-        command_timeout: std::time::Duration::from_secs(60),
-    };
+    let git_settings = GitSettings::new(
+        settings.git_bin.clone(),
+        settings.git_cache_dir.clone(),
+        settings.kubectl_bin.clone(),
+    );
     let desired_state = git::desired_state(
         &git_settings,
         &source.repo_url,
@@ -106,18 +104,11 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         }
     })?;
 
-    let mut desired = Vec::new();
-    let mut problems = Vec::new();
-    for (origin, bytes) in &desired_state.documents {
-        let parsed = statesight_core::parse_manifests(origin, bytes).map_err(|error| {
-            JobError::Permanent(format!(
-                "invalid manifest at {}: {error}",
-                desired_state.commit_sha
-            ))
-        })?;
-        desired.extend(parsed.objects);
-        problems.extend(parsed.problems);
-    }
+    // A syntax error names file, document and commit; unidentifiable objects are problems.
+    let parsed = desired_state
+        .parse()
+        .map_err(|error| JobError::Permanent(error.to_string()))?;
+    let (desired, problems) = (parsed.objects, parsed.problems);
     if desired.is_empty() {
         return Err(JobError::Permanent(format!(
             "no Kubernetes objects under {:?} at {} in {}{}",

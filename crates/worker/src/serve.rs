@@ -19,7 +19,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     // kube-rs and reqwest need a process-wide rustls provider before any client exists.
-    let _ = rustls_provider();
+    crate::collect::install_crypto_provider();
     let pool = statesight_store::connect(
         &settings.database_url,
         (settings.concurrency as u32 + 2).max(4),
@@ -62,12 +62,6 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Worker::new(pool, queue, settings).run(stopped).await?;
     tracing::info!("statesight-worker stopped");
     Ok(())
-}
-
-fn rustls_provider() -> bool {
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .is_ok()
 }
 
 async fn shutdown_signal() {

@@ -36,18 +36,8 @@ async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
         AnalysisRequest::Created(run) => run,
         other => panic!("expected a new run, got {other:?}"),
     };
-    worker.queue.ensure_group().await.expect("group");
-    let mut connection = worker
-        .queue
-        .blocking_connection(Duration::from_secs(2))
-        .await
-        .expect("connection");
-    let delivery = worker
-        .queue
-        .next(&mut connection, "test-worker-0", Duration::from_secs(2))
-        .await
-        .expect("read")
-        .expect("a job");
+    let mut connection = consumer_connection(worker).await;
+    let delivery = take_job(worker, &mut connection).await;
     assert_eq!(delivery.job.as_ref().map(|job| job.run_id), Some(run.id));
     (run.id, worker.process("test-worker-0", delivery).await)
 }
@@ -322,12 +312,7 @@ async fn a_job_that_keeps_failing_is_parked_and_its_run_failed(pool: PgPool) {
         matches!(outcome, Outcome::RetryScheduled { attempt: 1, .. }),
         "{outcome:?}"
     );
-    worker.queue.ensure_group().await.expect("group");
-    let mut connection = worker
-        .queue
-        .blocking_connection(Duration::from_secs(2))
-        .await
-        .expect("connection");
+    let mut connection = consumer_connection(&worker).await;
     let mut last = outcome;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(450)).await;
@@ -383,17 +368,8 @@ async fn a_malformed_job_is_parked_without_touching_any_run(pool: PgPool) {
         .query_async(&mut connection)
         .await
         .expect("xadd");
-    let mut blocking = worker
-        .queue
-        .blocking_connection(Duration::from_secs(1))
-        .await
-        .expect("connection");
-    let delivery = worker
-        .queue
-        .next(&mut blocking, "test-worker-0", Duration::from_secs(1))
-        .await
-        .expect("read")
-        .expect("entry");
+    let mut blocking = consumer_connection(&worker).await;
+    let delivery = take_job(&worker, &mut blocking).await;
     let outcome = worker.process("test-worker-0", delivery).await;
     assert!(
         matches!(outcome, Outcome::Parked(ref e) if e.contains("not a job")),
@@ -415,18 +391,8 @@ async fn a_job_seen_before_its_run_commits_waits_for_it(pool: PgPool) {
     let run_id = Uuid::now_v7();
     let job = statesight_store::queue::Job::new(run_id, LEDGER);
     worker.queue.enqueue(&job, true).await.expect("enqueue");
-    worker.queue.ensure_group().await.expect("group");
-    let mut connection = worker
-        .queue
-        .blocking_connection(Duration::from_secs(1))
-        .await
-        .expect("connection");
-    let delivery = worker
-        .queue
-        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let mut connection = consumer_connection(&worker).await;
+    let delivery = take_job(&worker, &mut connection).await;
     let outcome = worker.process("test-worker-0", delivery).await;
     assert!(
         matches!(outcome, Outcome::RetryScheduled { attempt: 0, .. }),
@@ -445,12 +411,7 @@ async fn a_job_seen_before_its_run_commits_waits_for_it(pool: PgPool) {
         worker.queue.promote_due_retries().await.expect("promote"),
         1
     );
-    let delivery = worker
-        .queue
-        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
-        .await
-        .expect("read")
-        .expect("job again");
+    let delivery = take_job(&worker, &mut connection).await;
     assert_eq!(
         worker.process("test-worker-0", delivery).await,
         Outcome::Succeeded
@@ -462,12 +423,7 @@ async fn a_job_seen_before_its_run_commits_waits_for_it(pool: PgPool) {
         ..statesight_store::queue::Job::new(Uuid::now_v7(), LEDGER)
     };
     worker.queue.enqueue(&stale, true).await.expect("enqueue");
-    let delivery = worker
-        .queue
-        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
-        .await
-        .expect("read")
-        .expect("stale job");
+    let delivery = take_job(&worker, &mut connection).await;
     assert_eq!(
         worker.process("test-worker-0", delivery).await,
         Outcome::AlreadyFinished
@@ -499,18 +455,8 @@ async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
         jobs.iter().map(|job| job.run_id).collect::<Vec<_>>(),
         vec![run_id]
     );
-    worker.queue.ensure_group().await.expect("group");
-    let mut connection = worker
-        .queue
-        .blocking_connection(Duration::from_secs(1))
-        .await
-        .expect("connection");
-    let delivery = worker
-        .queue
-        .next(&mut connection, "test-worker-0", Duration::from_secs(1))
-        .await
-        .expect("read")
-        .expect("job");
+    let mut connection = consumer_connection(&worker).await;
+    let delivery = take_job(&worker, &mut connection).await;
     assert_eq!(
         worker.process("test-worker-0", delivery).await,
         Outcome::Succeeded

@@ -211,3 +211,28 @@ pub fn in_process_worker(
         settings(&database_url(pool), &prefix.0, cache),
     )
 }
+
+/// A consumer-group connection for reading jobs the way a worker slot does.
+pub async fn consumer_connection(
+    worker: &statesight_worker::runtime::Worker,
+) -> redis::aio::MultiplexedConnection {
+    worker.queue.ensure_group().await.expect("consumer group");
+    worker
+        .queue
+        .blocking_connection(Duration::from_secs(2))
+        .await
+        .expect("redis connection")
+}
+
+/// The next job on the stream, as the test worker's slot would take it.
+pub async fn take_job(
+    worker: &statesight_worker::runtime::Worker,
+    connection: &mut redis::aio::MultiplexedConnection,
+) -> statesight_store::queue::Delivery {
+    worker
+        .queue
+        .next(connection, "test-worker-0", Duration::from_secs(2))
+        .await
+        .expect("reading the stream")
+        .expect("a job on the stream")
+}
