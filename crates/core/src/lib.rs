@@ -9,6 +9,7 @@ pub mod error;
 pub mod fields;
 pub mod identity;
 pub mod incident;
+pub mod lifecycle;
 pub mod manifest;
 pub mod normalize;
 pub mod paths;

@@ -4,14 +4,17 @@
 //! resolved when their findings are gone and reopened when they come back; findings,
 //! suppressed findings and timeline events are inserted in batches (UNNEST).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
+use statesight_core::lifecycle::{
+    self, IncidentState, KnownIncident, Observation, PlannedEvent, RunInfo,
+};
 use statesight_core::wire::{Cluster, IgnoreRule, Source};
-use statesight_core::{Analysis, Finding, cause_label};
+use statesight_core::{Analysis, Finding, Incident, cause_label};
 use uuid::Uuid;
 
 use crate::Result;
@@ -241,67 +244,6 @@ struct ExistingIncident {
     status: String,
 }
 
-/// Rows of one batch insert, column by column (UNNEST takes arrays).
-#[derive(Default)]
-struct FindingColumns {
-    id: Vec<Uuid>,
-    incident: Vec<Uuid>,
-    ordinal: Vec<i32>,
-    api_version: Vec<String>,
-    group: Vec<String>,
-    kind: Vec<String>,
-    namespace: Vec<String>,
-    name: Vec<String>,
-    path: Vec<String>,
-    change: Vec<String>,
-    desired: Vec<Option<Json<Value>>>,
-    live: Vec<Option<Json<Value>>>,
-    owners: Vec<Json<Value>>,
-    evidence: Vec<Json<Value>>,
-}
-
-#[derive(Default)]
-struct TimelineColumns {
-    id: Vec<Uuid>,
-    incident: Vec<Uuid>,
-    run: Vec<Option<Uuid>>,
-    occurred_at: Vec<DateTime<Utc>>,
-    kind: Vec<String>,
-    summary: Vec<String>,
-    details: Vec<Json<Value>>,
-    ordinal: Vec<i32>,
-}
-
-impl TimelineColumns {
-    fn push(
-        &mut self,
-        incident: Uuid,
-        run: Option<Uuid>,
-        occurred_at: DateTime<Utc>,
-        kind: &str,
-        summary: String,
-        details: Value,
-    ) {
-        let ordinal = i32::try_from(self.id.len()).unwrap_or(i32::MAX);
-        self.id.push(Uuid::now_v7());
-        self.incident.push(incident);
-        self.run.push(run);
-        self.occurred_at.push(occurred_at);
-        self.kind.push(kind.to_owned());
-        self.summary.push(summary);
-        self.details.push(Json(details));
-        self.ordinal.push(ordinal);
-    }
-}
-
-/// (time, manager, operation, subresource) of one managedFields entry.
-type OwnerTime<'a> = (Option<DateTime<Utc>>, &'a str, &'a str, Option<&'a str>);
-
-fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
-    text.and_then(|text| DateTime::parse_from_rfc3339(text).ok())
-        .map(|time| time.with_timezone(&Utc))
-}
-
 /// Writes a run's results in one transaction. Returns `AlreadyFinished` (writing nothing)
 /// when the run is no longer running, so a redelivered job is harmless.
 pub async fn persist_success(
@@ -337,19 +279,88 @@ pub async fn persist_success(
     Ok(Persisted::Written(counts))
 }
 
+fn count(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+/// Persists what the engine found and what `core::lifecycle` decided about each incident.
 async fn write_results(
     tx: &mut PgConnection,
     context: &JobContext,
     results: &RunResults<'_>,
 ) -> Result<Counts> {
-    let run_id = context.run_id;
-    let now = results.analysed_at;
     let analysis = results.analysis;
+    insert_provenance(tx, context, results).await?;
+
+    // Existing incidents of the application, locked for the upsert.
+    let existing: Vec<ExistingIncident> = sqlx::query_as(
+        "SELECT id, fingerprint, status FROM incidents WHERE application_id = $1 FOR UPDATE",
+    )
+    .bind(context.application_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    let known: Vec<KnownIncident> = existing
+        .iter()
+        .map(|incident| KnownIncident {
+            fingerprint: incident.fingerprint.clone(),
+            state: if incident.status == "resolved" {
+                IncidentState::Resolved
+            } else {
+                IncidentState::Open
+            },
+        })
+        .collect();
+    let run = RunInfo {
+        commit_sha: results.desired.commit_sha.clone(),
+        git_ref: results.desired.git_ref.clone(),
+        committed_at: results.desired.committed_at,
+        analysed_at: results.analysed_at,
+    };
+    let plan = lifecycle::plan(&context.application_id.to_string(), analysis, &known, &run);
+
+    let mut ids: BTreeMap<String, Uuid> = existing
+        .iter()
+        .map(|incident| (incident.fingerprint.clone(), incident.id))
+        .collect();
+    for (incident, observation) in analysis.incidents.iter().zip(&plan.observations) {
+        let id = upsert_incident(tx, context, results, incident, *observation, &ids).await?;
+        ids.insert(incident.fingerprint.clone(), id);
+    }
+    for resolution in &plan.resolutions {
+        if let Some(id) = ids.get(&resolution.fingerprint) {
+            sqlx::query(
+                "UPDATE incidents SET status = 'resolved', resolved_at = $2, last_run_id = $3 WHERE id = $1",
+            )
+            .bind(id)
+            .bind(results.analysed_at)
+            .bind(context.run_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    insert_findings(tx, context, results, &ids).await?;
+    insert_suppressed(tx, context, results).await?;
+    insert_timeline(tx, context, &plan.events, &ids).await?;
+    Ok(Counts {
+        findings: count(analysis.findings.len()),
+        suppressed: count(analysis.suppressed.len()),
+        incidents: count(analysis.incidents.len()),
+        opened: count(plan.count(Observation::Opened)),
+        reopened: count(plan.count(Observation::Reopened)),
+        resolved: count(plan.resolutions.len()),
+    })
+}
+
+async fn insert_provenance(
+    tx: &mut PgConnection,
+    context: &JobContext,
+    results: &RunResults<'_>,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO desired_provenance (run_id, workspace_id, repo_url, git_ref, path, commit_sha, committed_at, rendered_with)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(run_id)
+    .bind(context.run_id)
     .bind(context.workspace_id)
     .bind(&results.desired.repo_url)
     .bind(&results.desired.git_ref)
@@ -363,7 +374,7 @@ async fn write_results(
         "INSERT INTO live_provenance (run_id, workspace_id, cluster_id, method, trusted, observed_at, observed_at_source, context, has_managed_fields)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(run_id)
+    .bind(context.run_id)
     .bind(context.workspace_id)
     .bind(context.cluster.id)
     .bind(&results.live.method)
@@ -374,409 +385,277 @@ async fn write_results(
     .bind(results.live.has_managed_fields)
     .execute(&mut *tx)
     .await?;
+    Ok(())
+}
 
-    // Existing incidents of the application, locked for the upsert.
-    let existing: Vec<ExistingIncident> = sqlx::query_as(
-        "SELECT id, fingerprint, status FROM incidents WHERE application_id = $1 FOR UPDATE",
+/// Inserts a new incident or updates a known one as `observation` says; returns its id.
+async fn upsert_incident(
+    tx: &mut PgConnection,
+    context: &JobContext,
+    results: &RunResults<'_>,
+    incident: &Incident,
+    observation: Observation,
+    ids: &BTreeMap<String, Uuid>,
+) -> Result<Uuid> {
+    let finding_count = count(incident.findings.len());
+    let known = ids.get(&incident.fingerprint).copied();
+    if let (Some(id), Observation::Reobserved | Observation::Reopened) = (known, observation) {
+        sqlx::query(
+            "UPDATE incidents
+                SET title = $2, severity = $3, recommendation = $4, rationale = $5,
+                    resource_api_version = $6, status = 'open', resolved_at = NULL,
+                    finding_count = $7, occurrence_count = occurrence_count + 1,
+                    recurrence_count = recurrence_count + $8, last_seen_at = $9, last_run_id = $10
+              WHERE id = $1",
+        )
+        .bind(id)
+        .bind(&incident.title)
+        .bind(incident.severity.as_str())
+        .bind(incident.recommendation.as_str())
+        .bind(&incident.rationale)
+        .bind(&incident.api_version)
+        .bind(finding_count)
+        .bind(i32::from(observation == Observation::Reopened))
+        .bind(results.analysed_at)
+        .bind(context.run_id)
+        .execute(&mut *tx)
+        .await?;
+        return Ok(id);
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO incidents (id, workspace_id, application_id, fingerprint, resource_api_version,
+             resource_group, resource_kind, resource_namespace, resource_name, cause, title, severity,
+             recommendation, rationale, status, finding_count, occurrence_count, recurrence_count,
+             first_seen_at, last_seen_at, first_run_id, last_run_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'open', $15, 1, 0, $16, $16, $17, $17)",
     )
+    .bind(id)
+    .bind(context.workspace_id)
     .bind(context.application_id)
-    .fetch_all(&mut *tx)
+    .bind(&incident.fingerprint)
+    .bind(&incident.api_version)
+    .bind(&incident.resource.group)
+    .bind(&incident.resource.kind)
+    .bind(incident.resource.namespace.as_deref().unwrap_or(""))
+    .bind(&incident.resource.name)
+    .bind(cause_label(&incident.cause))
+    .bind(&incident.title)
+    .bind(incident.severity.as_str())
+    .bind(incident.recommendation.as_str())
+    .bind(&incident.rationale)
+    .bind(finding_count)
+    .bind(results.analysed_at)
+    .bind(context.run_id)
+    .execute(&mut *tx)
     .await?;
-    let existing: BTreeMap<&str, &ExistingIncident> = existing
-        .iter()
-        .map(|incident| (incident.fingerprint.as_str(), incident))
-        .collect();
+    Ok(id)
+}
 
-    let mut counts = Counts {
-        findings: i32::try_from(analysis.findings.len()).unwrap_or(i32::MAX),
-        suppressed: i32::try_from(analysis.suppressed.len()).unwrap_or(i32::MAX),
-        incidents: i32::try_from(analysis.incidents.len()).unwrap_or(i32::MAX),
-        ..Counts::default()
-    };
-    let mut findings = FindingColumns::default();
-    let mut timeline = TimelineColumns::default();
-    let mut seen = BTreeSet::new();
-    let revision_summary = format!(
-        "Git revision {} analysed",
-        results
-            .desired
-            .commit_sha
-            .get(..12)
-            .unwrap_or(&results.desired.commit_sha)
-    );
-    let revision_details = json!({
-        "commit": results.desired.commit_sha,
-        "ref": results.desired.git_ref,
-        "committed_at": results.desired.committed_at,
-    });
+/// The resource and change columns shared by findings and suppressed findings.
+#[derive(Default)]
+struct DriftColumns {
+    api_version: Vec<String>,
+    group: Vec<String>,
+    kind: Vec<String>,
+    namespace: Vec<String>,
+    name: Vec<String>,
+    path: Vec<String>,
+    change: Vec<String>,
+    desired: Vec<Option<Json<Value>>>,
+    live: Vec<Option<Json<Value>>>,
+    owners: Vec<Json<Value>>,
+}
 
+impl DriftColumns {
+    fn push(&mut self, finding: &Finding) {
+        self.api_version.push(finding.api_version.clone());
+        self.group.push(finding.resource.group.clone());
+        self.kind.push(finding.resource.kind.clone());
+        self.namespace
+            .push(finding.resource.namespace.clone().unwrap_or_default());
+        self.name.push(finding.resource.name.clone());
+        self.path.push(finding.path_text.clone());
+        self.change.push(finding.change.as_str().to_owned());
+        self.desired.push(finding.desired.clone().map(Json));
+        self.live.push(finding.live.clone().map(Json));
+        self.owners.push(Json(owners_json(finding)));
+    }
+}
+
+async fn insert_findings(
+    tx: &mut PgConnection,
+    context: &JobContext,
+    results: &RunResults<'_>,
+    ids: &BTreeMap<String, Uuid>,
+) -> Result<()> {
+    let analysis = results.analysis;
+    let mut columns = DriftColumns::default();
+    let mut row_ids = Vec::new();
+    let mut incident_ids = Vec::new();
+    let mut evidence = Vec::new();
     for incident in &analysis.incidents {
-        seen.insert(incident.fingerprint.as_str());
-        let members: Vec<&Finding> = incident
+        let Some(incident_id) = ids.get(&incident.fingerprint) else {
+            continue;
+        };
+        for finding in incident
             .findings
             .iter()
             .filter_map(|index| analysis.findings.get(*index))
-            .collect();
-        let finding_count = i32::try_from(members.len()).unwrap_or(i32::MAX);
-        let incident_id = match existing.get(incident.fingerprint.as_str()) {
-            Some(known) => {
-                let reopening = known.status == "resolved";
-                sqlx::query(
-                    "UPDATE incidents
-                        SET title = $2, severity = $3, recommendation = $4, rationale = $5,
-                            resource_api_version = $6, status = 'open', resolved_at = NULL,
-                            finding_count = $7, occurrence_count = occurrence_count + 1,
-                            recurrence_count = recurrence_count + $8, last_seen_at = $9, last_run_id = $10
-                      WHERE id = $1",
-                )
-                .bind(known.id)
-                .bind(&incident.title)
-                .bind(incident.severity.as_str())
-                .bind(incident.recommendation.as_str())
-                .bind(&incident.rationale)
-                .bind(&incident.api_version)
-                .bind(finding_count)
-                .bind(i32::from(reopening))
-                .bind(now)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await?;
-                let details =
-                    json!({ "findings": finding_count, "commit": results.desired.commit_sha });
-                if reopening {
-                    counts.reopened += 1;
-                    timeline.push(
-                        known.id,
-                        Some(run_id),
-                        results.desired.committed_at.unwrap_or(now),
-                        "git_revision",
-                        revision_summary.clone(),
-                        revision_details.clone(),
-                    );
-                    timeline.push(
-                        known.id,
-                        Some(run_id),
-                        now,
-                        "reopened",
-                        String::from("Reopened: the drift is back"),
-                        details,
-                    );
-                } else {
-                    timeline.push(
-                        known.id,
-                        Some(run_id),
-                        now,
-                        "reobserved",
-                        String::from("Observed again by analysis"),
-                        details,
-                    );
-                }
-                known.id
-            }
-            None => {
-                let id = Uuid::now_v7();
-                sqlx::query(
-                    "INSERT INTO incidents (id, workspace_id, application_id, fingerprint, resource_api_version,
-                         resource_group, resource_kind, resource_namespace, resource_name, cause, title, severity,
-                         recommendation, rationale, status, finding_count, occurrence_count, recurrence_count,
-                         first_seen_at, last_seen_at, first_run_id, last_run_id)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 'open', $15, 1, 0, $16, $16, $17, $17)",
-                )
-                .bind(id)
-                .bind(context.workspace_id)
-                .bind(context.application_id)
-                .bind(&incident.fingerprint)
-                .bind(&incident.api_version)
-                .bind(&incident.resource.group)
-                .bind(&incident.resource.kind)
-                .bind(incident.resource.namespace.as_deref().unwrap_or(""))
-                .bind(&incident.resource.name)
-                .bind(cause_label(&incident.cause))
-                .bind(&incident.title)
-                .bind(incident.severity.as_str())
-                .bind(incident.recommendation.as_str())
-                .bind(&incident.rationale)
-                .bind(finding_count)
-                .bind(now)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await?;
-                counts.opened += 1;
-                timeline.push(
-                    id,
-                    Some(run_id),
-                    results.desired.committed_at.unwrap_or(now),
-                    "git_revision",
-                    revision_summary.clone(),
-                    revision_details.clone(),
-                );
-                // The cluster's own record of when each owner last wrote: evidence of
-                // timing, shown as recorded (per manager entry, not per field).
-                let mut owner_times: BTreeSet<OwnerTime<'_>> = BTreeSet::new();
-                for finding in &members {
-                    for owner in &finding.owners {
-                        owner_times.insert((
-                            parse_time(owner.time.as_deref()),
-                            owner.manager.as_str(),
-                            owner.operation.as_str(),
-                            owner.subresource.as_deref(),
-                        ));
-                    }
-                }
-                for (time, manager, operation, subresource) in owner_times {
-                    let Some(time) = time else { continue };
-                    let via = subresource.map(|s| format!(" via {s}")).unwrap_or_default();
-                    timeline.push(
-                        id,
-                        Some(run_id),
-                        time,
-                        "managed_fields_time",
-                        format!("managedFields: {manager} ({operation}{via}) last wrote its fields"),
-                        json!({ "manager": manager, "operation": operation, "subresource": subresource, "note": "time of the manager's managedFields entry as the cluster recorded it" }),
-                    );
-                }
-                timeline.push(
-                    id,
-                    Some(run_id),
-                    now,
-                    "first_seen",
-                    String::from("First seen by analysis"),
-                    json!({ "findings": finding_count }),
-                );
-                id
-            }
-        };
-        for finding in members {
-            let ordinal = i32::try_from(findings.id.len()).unwrap_or(i32::MAX);
-            findings.id.push(Uuid::now_v7());
-            findings.incident.push(incident_id);
-            findings.ordinal.push(ordinal);
-            findings.api_version.push(finding.api_version.clone());
-            findings.group.push(finding.resource.group.clone());
-            findings.kind.push(finding.resource.kind.clone());
-            findings
-                .namespace
-                .push(finding.resource.namespace.clone().unwrap_or_default());
-            findings.name.push(finding.resource.name.clone());
-            findings.path.push(finding.path_text.clone());
-            findings.change.push(finding.change.as_str().to_owned());
-            findings.desired.push(finding.desired.clone().map(Json));
-            findings.live.push(finding.live.clone().map(Json));
-            findings.owners.push(Json(owners_json(finding)));
-            findings
-                .evidence
-                .push(Json(evidence_json(context, results, finding)));
+        {
+            row_ids.push(Uuid::now_v7());
+            incident_ids.push(*incident_id);
+            columns.push(finding);
+            evidence.push(Json(evidence_json(context, results, finding)));
         }
     }
+    if row_ids.is_empty() {
+        return Ok(());
+    }
+    let ordinals: Vec<i32> = (0..row_ids.len()).map(count).collect();
+    sqlx::query(
+        "INSERT INTO findings (id, workspace_id, incident_id, run_id, ordinal, resource_api_version, resource_group,
+             resource_kind, resource_namespace, resource_name, path, change, desired, live, owners, evidence, observed_at)
+         SELECT u.id, $1, u.incident, $2, u.ordinal, u.api_version, u.grp, u.kind, u.ns, u.name, u.path, u.change,
+                u.desired, u.live, u.owners, u.evidence, $3
+           FROM UNNEST($4::uuid[], $5::uuid[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[],
+                       $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::jsonb[])
+             AS u(id, incident, ordinal, api_version, grp, kind, ns, name, path, change, desired, live, owners, evidence)",
+    )
+    .bind(context.workspace_id)
+    .bind(context.run_id)
+    .bind(results.analysed_at)
+    .bind(row_ids)
+    .bind(incident_ids)
+    .bind(ordinals)
+    .bind(columns.api_version)
+    .bind(columns.group)
+    .bind(columns.kind)
+    .bind(columns.namespace)
+    .bind(columns.name)
+    .bind(columns.path)
+    .bind(columns.change)
+    .bind(columns.desired)
+    .bind(columns.live)
+    .bind(columns.owners)
+    .bind(evidence)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
 
-    // Suppressed candidates: recorded with the rule as it is now; they make no incident.
-    // Names are unique within a scope, so (scope, name) finds the rule that matched.
-    let rules_by_name: BTreeMap<(&str, &str), &IgnoreRule> = context
+/// Suppressed candidates make no incident; they are recorded with the rule's name and
+/// reason as they were at analysis time. Names are unique within a scope, so (scope, name)
+/// finds the rule that matched.
+async fn insert_suppressed(
+    tx: &mut PgConnection,
+    context: &JobContext,
+    results: &RunResults<'_>,
+) -> Result<()> {
+    let suppressed = &results.analysis.suppressed;
+    if suppressed.is_empty() {
+        return Ok(());
+    }
+    let rule_ids_by_name: BTreeMap<(&str, &str), Uuid> = context
         .rules
         .iter()
-        .map(|rule| ((rule.scope.as_str(), rule.name.as_str()), rule))
+        .map(|rule| ((rule.scope.as_str(), rule.name.as_str()), rule.id))
         .collect();
-    let mut suppressed_by_fingerprint: BTreeMap<String, Vec<&str>> = BTreeMap::new();
-    let mut suppressed_rows = Vec::with_capacity(analysis.suppressed.len());
-    for (ordinal, item) in analysis.suppressed.iter().enumerate() {
-        let rule = rules_by_name.get(&(item.rule.scope.as_str(), item.rule.name.as_str()));
-        let fingerprint = statesight_core::incident::fingerprint(
-            &context.application_id.to_string(),
-            &item.finding.resource,
-            &item.finding.cause,
+    let mut columns = DriftColumns::default();
+    let mut rule_ids = Vec::new();
+    let mut rule_names = Vec::new();
+    let mut rule_reasons = Vec::new();
+    let mut rule_scopes = Vec::new();
+    for item in suppressed {
+        let scope = item.rule.scope.as_str();
+        rule_ids.push(
+            rule_ids_by_name
+                .get(&(scope, item.rule.name.as_str()))
+                .copied(),
         );
-        suppressed_by_fingerprint
-            .entry(fingerprint)
-            .or_default()
-            .push(item.rule.name.as_str());
-        suppressed_rows.push((ordinal, item, rule));
+        rule_names.push(item.rule.name.clone());
+        rule_reasons.push(item.rule.reason.clone());
+        rule_scopes.push(scope.to_owned());
+        columns.push(&item.finding);
     }
-    if !suppressed_rows.is_empty() {
-        let ids: Vec<Uuid> = suppressed_rows.iter().map(|_| Uuid::now_v7()).collect();
-        let rule_ids: Vec<Option<Uuid>> = suppressed_rows
-            .iter()
-            .map(|(_, _, rule)| rule.map(|r| r.id))
-            .collect();
-        let rule_names: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.rule.name.clone())
-            .collect();
-        let rule_reasons: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.rule.reason.clone())
-            .collect();
-        let rule_scopes: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.rule.scope.as_str().to_owned())
-            .collect();
-        let api_versions: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.api_version.clone())
-            .collect();
-        let groups: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.resource.group.clone())
-            .collect();
-        let kinds: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.resource.kind.clone())
-            .collect();
-        let namespaces: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.resource.namespace.clone().unwrap_or_default())
-            .collect();
-        let names: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.resource.name.clone())
-            .collect();
-        let paths: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.path_text.clone())
-            .collect();
-        let changes: Vec<String> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.change.as_str().to_owned())
-            .collect();
-        let desired: Vec<Option<Json<Value>>> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.desired.clone().map(Json))
-            .collect();
-        let live: Vec<Option<Json<Value>>> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| item.finding.live.clone().map(Json))
-            .collect();
-        let owners: Vec<Json<Value>> = suppressed_rows
-            .iter()
-            .map(|(_, item, _)| Json(owners_json(&item.finding)))
-            .collect();
-        let ordinals: Vec<i32> = suppressed_rows
-            .iter()
-            .map(|(ordinal, _, _)| i32::try_from(*ordinal).unwrap_or(i32::MAX))
-            .collect();
-        sqlx::query(
-            "INSERT INTO suppressed_findings (id, workspace_id, application_id, run_id, rule_id, rule_name, rule_reason,
-                 rule_scope, resource_api_version, resource_group, resource_kind, resource_namespace, resource_name,
-                 path, change, desired, live, owners, observed_at, ordinal)
-             SELECT u.id, $1, $2, $3, u.rule_id, u.rule_name, u.rule_reason, u.rule_scope, u.api_version, u.grp,
-                    u.kind, u.ns, u.name, u.path, u.change, u.desired, u.live, u.owners, $4, u.ordinal
-               FROM UNNEST($5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
-                           $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::jsonb[], $18::jsonb[],
-                           $19::jsonb[], $20::int[])
-                 AS u(id, rule_id, rule_name, rule_reason, rule_scope, api_version, grp, kind, ns, name, path, change,
-                      desired, live, owners, ordinal)",
-        )
-        .bind(context.workspace_id)
-        .bind(context.application_id)
-        .bind(run_id)
-        .bind(now)
-        .bind(ids)
-        .bind(rule_ids)
-        .bind(rule_names)
-        .bind(rule_reasons)
-        .bind(rule_scopes)
-        .bind(api_versions)
-        .bind(groups)
-        .bind(kinds)
-        .bind(namespaces)
-        .bind(names)
-        .bind(paths)
-        .bind(changes)
-        .bind(desired)
-        .bind(live)
-        .bind(owners)
-        .bind(ordinals)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let ids: Vec<Uuid> = suppressed.iter().map(|_| Uuid::now_v7()).collect();
+    let ordinals: Vec<i32> = (0..suppressed.len()).map(count).collect();
+    sqlx::query(
+        "INSERT INTO suppressed_findings (id, workspace_id, application_id, run_id, rule_id, rule_name, rule_reason,
+             rule_scope, resource_api_version, resource_group, resource_kind, resource_namespace, resource_name,
+             path, change, desired, live, owners, observed_at, ordinal)
+         SELECT u.id, $1, $2, $3, u.rule_id, u.rule_name, u.rule_reason, u.rule_scope, u.api_version, u.grp,
+                u.kind, u.ns, u.name, u.path, u.change, u.desired, u.live, u.owners, $4, u.ordinal
+           FROM UNNEST($5::uuid[], $6::uuid[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[],
+                       $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::jsonb[], $18::jsonb[],
+                       $19::jsonb[], $20::int[])
+             AS u(id, rule_id, rule_name, rule_reason, rule_scope, api_version, grp, kind, ns, name, path, change,
+                  desired, live, owners, ordinal)",
+    )
+    .bind(context.workspace_id)
+    .bind(context.application_id)
+    .bind(context.run_id)
+    .bind(results.analysed_at)
+    .bind(ids)
+    .bind(rule_ids)
+    .bind(rule_names)
+    .bind(rule_reasons)
+    .bind(rule_scopes)
+    .bind(columns.api_version)
+    .bind(columns.group)
+    .bind(columns.kind)
+    .bind(columns.namespace)
+    .bind(columns.name)
+    .bind(columns.path)
+    .bind(columns.change)
+    .bind(columns.desired)
+    .bind(columns.live)
+    .bind(columns.owners)
+    .bind(ordinals)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
 
-    // Open incidents whose findings are gone are resolved; if ignore rules now suppress
-    // them, the timeline says which.
-    for (fingerprint, known) in &existing {
-        if seen.contains(fingerprint) || known.status != "open" {
-            continue;
-        }
-        sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = $2, last_run_id = $3 WHERE id = $1")
-            .bind(known.id)
-            .bind(now)
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        counts.resolved += 1;
-        match suppressed_by_fingerprint.get(*fingerprint) {
-            Some(rules) => {
-                let mut rules = rules.clone();
-                rules.sort_unstable();
-                rules.dedup();
-                timeline.push(
-                    known.id,
-                    Some(run_id),
-                    now,
-                    "suppressed",
-                    format!("Suppressed by ignore rule {}", rules.join(", ")),
-                    json!({ "rules": rules }),
-                );
-            }
-            None => timeline.push(
-                known.id,
-                Some(run_id),
-                now,
-                "resolved",
-                String::from("Resolved: the drift is gone"),
-                json!({}),
-            ),
-        }
+async fn insert_timeline(
+    tx: &mut PgConnection,
+    context: &JobContext,
+    events: &[PlannedEvent],
+    ids: &BTreeMap<String, Uuid>,
+) -> Result<()> {
+    let events: Vec<(&PlannedEvent, Uuid)> = events
+        .iter()
+        .filter_map(|event| ids.get(&event.fingerprint).map(|id| (event, *id)))
+        .collect();
+    if events.is_empty() {
+        return Ok(());
     }
-
-    if !findings.id.is_empty() {
-        sqlx::query(
-            "INSERT INTO findings (id, workspace_id, incident_id, run_id, ordinal, resource_api_version, resource_group,
-                 resource_kind, resource_namespace, resource_name, path, change, desired, live, owners, evidence, observed_at)
-             SELECT u.id, $1, u.incident, $2, u.ordinal, u.api_version, u.grp, u.kind, u.ns, u.name, u.path, u.change,
-                    u.desired, u.live, u.owners, u.evidence, $3
-               FROM UNNEST($4::uuid[], $5::uuid[], $6::int[], $7::text[], $8::text[], $9::text[], $10::text[],
-                           $11::text[], $12::text[], $13::text[], $14::jsonb[], $15::jsonb[], $16::jsonb[], $17::jsonb[])
-                 AS u(id, incident, ordinal, api_version, grp, kind, ns, name, path, change, desired, live, owners, evidence)",
-        )
-        .bind(context.workspace_id)
-        .bind(run_id)
-        .bind(now)
-        .bind(findings.id)
-        .bind(findings.incident)
-        .bind(findings.ordinal)
-        .bind(findings.api_version)
-        .bind(findings.group)
-        .bind(findings.kind)
-        .bind(findings.namespace)
-        .bind(findings.name)
-        .bind(findings.path)
-        .bind(findings.change)
-        .bind(findings.desired)
-        .bind(findings.live)
-        .bind(findings.owners)
-        .bind(findings.evidence)
-        .execute(&mut *tx)
-        .await?;
-    }
-    if !timeline.id.is_empty() {
-        sqlx::query(
-            "INSERT INTO incident_timeline_events (id, workspace_id, incident_id, run_id, occurred_at, kind, summary, details, ordinal)
-             SELECT u.id, $1, u.incident, u.run, u.occurred_at, u.kind, u.summary, u.details, u.ordinal
-               FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::jsonb[], $9::int[])
-                 AS u(id, incident, run, occurred_at, kind, summary, details, ordinal)",
-        )
-        .bind(context.workspace_id)
-        .bind(timeline.id)
-        .bind(timeline.incident)
-        .bind(timeline.run)
-        .bind(timeline.occurred_at)
-        .bind(timeline.kind)
-        .bind(timeline.summary)
-        .bind(timeline.details)
-        .bind(timeline.ordinal)
-        .execute(&mut *tx)
-        .await?;
-    }
-    Ok(counts)
+    let row_ids: Vec<Uuid> = events.iter().map(|_| Uuid::now_v7()).collect();
+    let incidents: Vec<Uuid> = events.iter().map(|(_, id)| *id).collect();
+    let runs: Vec<Option<Uuid>> = events.iter().map(|_| Some(context.run_id)).collect();
+    let times: Vec<DateTime<Utc>> = events.iter().map(|(e, _)| e.occurred_at).collect();
+    let kinds: Vec<&str> = events.iter().map(|(e, _)| e.kind.as_str()).collect();
+    let summaries: Vec<&str> = events.iter().map(|(e, _)| e.summary.as_str()).collect();
+    let details: Vec<Json<&Value>> = events.iter().map(|(e, _)| Json(&e.details)).collect();
+    let ordinals: Vec<i32> = (0..events.len()).map(count).collect();
+    sqlx::query(
+        "INSERT INTO incident_timeline_events (id, workspace_id, incident_id, run_id, occurred_at, kind, summary, details, ordinal)
+         SELECT u.id, $1, u.incident, u.run, u.occurred_at, u.kind, u.summary, u.details, u.ordinal
+           FROM UNNEST($2::uuid[], $3::uuid[], $4::uuid[], $5::timestamptz[], $6::text[], $7::text[], $8::jsonb[], $9::int[])
+             AS u(id, incident, run, occurred_at, kind, summary, details, ordinal)",
+    )
+    .bind(context.workspace_id)
+    .bind(row_ids)
+    .bind(incidents)
+    .bind(runs)
+    .bind(times)
+    .bind(kinds)
+    .bind(summaries)
+    .bind(details)
+    .bind(ordinals)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
 }
 
 /// Deletes runs finished more than `retention_days` ago, except the latest run of each
