@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# make demo: services, build, migrate, seed, server (and worker when it exists) in the
-# background, wait for /readyz, analyse the runnable example, then open the console on a
+# make demo: services, build, migrate, seed, server and worker in the background, wait for
+# /readyz, have the worker analyse every example application, then open the console on a
 # terminal or print how to. Safe to re-run: it restarts what it started.
 source "$(dirname "$0")/lib.sh"
 
@@ -47,26 +47,11 @@ for _ in $(seq 1 100); do
 done
 [[ -n "$ready" ]] || { tail -n 20 "$DATA_DIR/server.log" >&2; die "the server did not become ready; its log is $DATA_DIR/server.log"; }
 
-say "analysing the runnable example application (ledger)"
-status=$(curl -sS -o "$DATA_DIR/analyze.json" -w '%{http_code}' -X POST \
-  -H 'content-type: application/json' -d '{}' "$SERVER_URL/api/v1/applications/$LEDGER_APP/analyze" || true)
-case "$status" in
-  200|202) ;;
-  *) tail -n 20 "$DATA_DIR/server.log" >&2; die "analyze answered HTTP $status: $(cat "$DATA_DIR/analyze.json" 2>/dev/null)";;
-esac
-run_id=$(sed -E 's/.*"data":\{"id":"([^"]+)".*/\1/' "$DATA_DIR/analyze.json")
-note "analysis $run_id queued; waiting for the worker"
-run_status=""
-for _ in $(seq 1 300); do
-  run_status=$(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id" | sed -E 's/.*"status":"([a-z]+)".*/\1/')
-  [[ "$run_status" == succeeded || "$run_status" == failed ]] && break
-  sleep 0.2
-done
-case "$run_status" in
-  succeeded) note "analysis succeeded: $(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id" | sed -E 's/.*"finding_count":([0-9]+).*"incident_count":([0-9]+).*/\1 findings in \2 incidents/')";;
-  failed) die "the analysis failed: $(curl -fsS "$SERVER_URL/api/v1/analyses/$run_id"); worker log: $DATA_DIR/worker.log";;
-  *) die "the analysis did not finish in 60 s (status: ${run_status:-unknown}); worker log: $DATA_DIR/worker.log";;
-esac
+say "analysing every example application (the worker does it, through the queue)"
+if ! "$BIN/statesight-server" admin analyse-examples --timeout-secs 180; then
+  tail -n 20 "$DATA_DIR/worker.log" >&2
+  die "a demo analysis did not succeed; worker log: $DATA_DIR/worker.log"
+fi
 
 if [[ -t 0 && -t 1 ]] && "$BIN/statesight-tui" --help 2>/dev/null | grep -q '^  console'; then
   exec "$BIN/statesight-tui" --server "$SERVER_URL" console

@@ -41,20 +41,41 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminCommand {
-    /// Insert the demo workspaces, users, clusters, sources, applications and incidents, and
-    /// build the runnable example's Git repository. Idempotent: a second run changes nothing.
+    /// Insert the demo workspaces, users, clusters, sources, applications and ignore rules,
+    /// and build each example's Git repository. Idempotent: a second run changes nothing.
+    /// Writes no analysis results: `admin analyse-examples` has the worker produce them.
     Seed {
         #[command(flatten)]
         database: DatabaseArgs,
-        /// Directory holding the examples (`ledger/history`, `ledger/snapshot`).
+        /// Directory holding the examples (`<application>/history`, cluster snapshots).
         #[arg(long, default_value = "examples")]
         examples_dir: PathBuf,
-        /// Where the example Git repository is built.
+        /// Where the example Git repositories are built (`<data dir>/repos`).
         #[arg(long, env = "STATESIGHT_DATA_DIR", default_value = ".data")]
         data_dir: PathBuf,
         /// The git executable.
         #[arg(long, env = "GIT_BIN", default_value = "git")]
         git_bin: PathBuf,
+    },
+    /// Request the demo analyses of the seeded examples through the queue (as the API does)
+    /// and wait until a running `statesight-worker` has finished them, oldest revision first.
+    AnalyseExamples {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Redis connection URL (the analysis queue).
+        #[arg(
+            long,
+            env = "REDIS_URL",
+            default_value = "redis://127.0.0.1:6379",
+            hide_env_values = true
+        )]
+        redis_url: String,
+        /// Prefix of every Redis key (the worker's must match).
+        #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "statesight")]
+        redis_key_prefix: String,
+        /// How long to wait for all analyses, in seconds.
+        #[arg(long, default_value_t = 120)]
+        timeout_secs: u64,
     },
 }
 
@@ -121,6 +142,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let report =
                 statesight_server::seed::run(&pool, &examples_dir, &data_dir, &git_bin).await?;
             println!("{report}");
+            Ok(())
+        }
+        Some(Command::Admin {
+            command:
+                AdminCommand::AnalyseExamples {
+                    database,
+                    redis_url,
+                    redis_key_prefix,
+                    timeout_secs,
+                },
+        }) => {
+            telemetry::init(None);
+            let pool = statesight_store::connect(&database.database_url, 2)?;
+            let redis = statesight_store::redis_conn::client(&redis_url)
+                .context("REDIS_URL is not a valid Redis URL")?;
+            let queue = statesight_store::queue::Queue::new(redis, redis_key_prefix);
+            let runs = statesight_server::seed::analyse_examples(
+                &pool,
+                &queue,
+                std::time::Duration::from_secs(timeout_secs),
+            )
+            .await?;
+            for run in runs {
+                println!("{run}");
+            }
             Ok(())
         }
     }

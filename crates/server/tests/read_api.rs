@@ -9,15 +9,33 @@ use common::*;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-const CHECKOUT_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
-const INGRESS_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000504);
-const CHECKOUT_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000701);
-const INGRESS_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000707);
-const CHECKOUT_RUN: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000602);
+const CHECKOUT_APP: Uuid = statesight_store::seed::CHECKOUT_APPLICATION_ID;
+const INGRESS_APP: Uuid = statesight_store::seed::INGRESS_APPLICATION_ID;
+
+/// Ids of the analysed demo data the tests address.
+struct Analysed {
+    /// checkout-api's incident caused by kubectl-edit.
+    checkout_incident: Uuid,
+    /// ingress-nginx's incident for the ConfigMap entry removed from Git.
+    ingress_incident: Uuid,
+    /// checkout-api's latest analysis.
+    checkout_run: Uuid,
+}
+
+/// Seeds the demo and has a real worker analyse every example, as `make demo` does.
+async fn analysed(pool: &PgPool) -> Analysed {
+    seeded_and_analysed(pool).await;
+    Analysed {
+        checkout_incident: incident_id(pool, CHECKOUT_APP, "kubectl-edit").await,
+        ingress_incident: incident_id(pool, INGRESS_APP, "removed_from_git").await,
+        checkout_run: latest_run_id(pool, CHECKOUT_APP).await,
+    }
+}
 
 /// Every read route of the payments workspace, with the workspace header where the route
 /// is scoped by it.
-fn payments_routes() -> Vec<(String, Option<Uuid>)> {
+fn payments_routes(ids: &Analysed) -> Vec<(String, Option<Uuid>)> {
+    let (incident, run) = (ids.checkout_incident, ids.checkout_run);
     vec![
         (String::from("/api/v1/overview"), Some(PAYMENTS)),
         (String::from("/api/v1/applications"), Some(PAYMENTS)),
@@ -35,21 +53,19 @@ fn payments_routes() -> Vec<(String, Option<Uuid>)> {
             None,
         ),
         (String::from("/api/v1/incidents"), Some(PAYMENTS)),
-        (format!("/api/v1/incidents/{CHECKOUT_INCIDENT}"), None),
-        (
-            format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
-            None,
-        ),
-        (format!("/api/v1/analyses/{CHECKOUT_RUN}"), None),
+        (format!("/api/v1/incidents/{incident}"), None),
+        (format!("/api/v1/incidents/{incident}/findings"), None),
+        (format!("/api/v1/incidents/{incident}/timeline"), None),
+        (format!("/api/v1/analyses/{run}"), None),
     ]
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn every_read_route_admits_every_member_role(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
     for user in [VIEWER, EDITOR, ADMIN] {
         let router = as_user(&pool, user);
-        for (uri, workspace) in payments_routes() {
+        for (uri, workspace) in payments_routes(&ids) {
             let reply = get(&router, &uri, workspace).await;
             assert_eq!(
                 reply.status,
@@ -68,9 +84,9 @@ async fn every_read_route_admits_every_member_role(pool: PgPool) {
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn non_members_get_not_found_on_every_read_route(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
     let router = as_user(&pool, OUTSIDER);
-    for (uri, workspace) in payments_routes() {
+    for (uri, workspace) in payments_routes(&ids) {
         let reply = get(&router, &uri, workspace).await;
         assert_error(&reply, StatusCode::NOT_FOUND, "not_found");
     }
@@ -78,13 +94,14 @@ async fn non_members_get_not_found_on_every_read_route(pool: PgPool) {
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn members_of_one_workspace_cannot_see_another(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
+    let ingress_incident = ids.ingress_incident;
     // EDITOR belongs to payments only.
     let router = as_user(&pool, EDITOR);
     for (uri, workspace) in [
-        (format!("/api/v1/incidents/{INGRESS_INCIDENT}"), None),
+        (format!("/api/v1/incidents/{ingress_incident}"), None),
         (
-            format!("/api/v1/incidents/{INGRESS_INCIDENT}/findings"),
+            format!("/api/v1/incidents/{ingress_incident}/findings"),
             None,
         ),
         (format!("/api/v1/applications/{INGRESS_APP}"), None),
@@ -105,7 +122,7 @@ async fn members_of_one_workspace_cannot_see_another(pool: PgPool) {
     assert_error(&unknown, StatusCode::NOT_FOUND, "not_found");
     let hidden = get(
         &router,
-        &format!("/api/v1/incidents/{INGRESS_INCIDENT}"),
+        &format!("/api/v1/incidents/{ingress_incident}"),
         None,
     )
     .await;
@@ -193,7 +210,12 @@ async fn auth_required_without_token_verification_refuses_operator_routes(pool: 
         &pool,
         statesight_server::auth::Authenticator::TokenRequired,
     ));
-    let mut routes = payments_routes();
+    // Authentication is refused before anything is looked up, so any ids do.
+    let mut routes = payments_routes(&Analysed {
+        checkout_incident: Uuid::new_v4(),
+        ingress_incident: Uuid::new_v4(),
+        checkout_run: Uuid::new_v4(),
+    });
     routes.push((String::from("/api/v1/me"), None));
     for (uri, workspace) in routes {
         let reply = get(&router, &uri, workspace).await;
@@ -370,7 +392,8 @@ async fn walk(
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn pages_cover_every_item_exactly_once_in_a_stable_order(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
+    let incident = ids.checkout_incident;
     let router = as_user(&pool, ADMIN);
     for (uri, workspace) in [
         (String::from("/api/v1/applications"), Some(PAYMENTS)),
@@ -392,9 +415,10 @@ async fn pages_cover_every_item_exactly_once_in_a_stable_order(pool: PgPool) {
             None,
         ),
         (
-            format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
+            format!("/api/v1/incidents/{incident}/findings"),
             None,
         ),
+        (format!("/api/v1/incidents/{incident}/timeline"), None),
     ] {
         let all = walk(&router, &uri, workspace, 500).await;
         assert!(!all.is_empty(), "{uri} is empty in the seed");
@@ -426,7 +450,7 @@ async fn pages_cover_every_item_exactly_once_in_a_stable_order(pool: PgPool) {
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn application_detail_embeds_capped_lists_with_links(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
     let reply = get(
         &as_user(&pool, VIEWER),
         &format!("/api/v1/applications/{CHECKOUT_APP}"),
@@ -474,23 +498,24 @@ async fn application_detail_embeds_capped_lists_with_links(pool: PgPool) {
             (String::from("istio-sidecar-status"), true)
         ]
     );
-    assert_eq!(data["latest_run"]["id"], CHECKOUT_RUN.to_string());
+    assert_eq!(data["latest_run"]["id"], ids.checkout_run.to_string());
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn incident_findings_carry_evidence_of_the_latest_observation(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
+    let incident_id = ids.checkout_incident;
     let router = as_user(&pool, VIEWER);
     let incident = get(
         &router,
-        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}"),
+        &format!("/api/v1/incidents/{incident_id}"),
         None,
     )
     .await;
     assert_eq!(incident.body["data"]["occurrence_count"], 2);
     let findings = get(
         &router,
-        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/findings"),
+        &format!("/api/v1/incidents/{incident_id}/findings"),
         None,
     )
     .await;
@@ -523,10 +548,11 @@ async fn incident_findings_carry_evidence_of_the_latest_observation(pool: PgPool
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn analysis_shows_its_provenance(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
+    let run = ids.checkout_run;
     let reply = get(
         &as_user(&pool, VIEWER),
-        &format!("/api/v1/analyses/{CHECKOUT_RUN}"),
+        &format!("/api/v1/analyses/{run}"),
         None,
     )
     .await;
@@ -543,7 +569,7 @@ async fn analysis_shows_its_provenance(pool: PgPool) {
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn overview_counts_open_incidents_by_severity_and_recommendation(pool: PgPool) {
-    seeded(&pool).await;
+    analysed(&pool).await;
     let reply = get(&as_user(&pool, VIEWER), "/api/v1/overview", Some(PAYMENTS)).await;
     assert_eq!(reply.status, StatusCode::OK);
     let data = &reply.body["data"];
@@ -628,10 +654,11 @@ async fn unknown_routes_and_methods_answer_in_the_envelope(pool: PgPool) {
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn incident_timeline_is_in_time_order(pool: PgPool) {
-    seeded(&pool).await;
+    let ids = analysed(&pool).await;
+    let incident = ids.checkout_incident;
     let reply = get(
         &as_user(&pool, VIEWER),
-        &format!("/api/v1/incidents/{CHECKOUT_INCIDENT}/timeline"),
+        &format!("/api/v1/incidents/{incident}/timeline"),
         None,
     )
     .await;

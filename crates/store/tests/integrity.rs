@@ -15,14 +15,39 @@ const PLATFORM_CLUSTER: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_0000000
 const PLATFORM_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000404);
 const PAYMENTS_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
 const PLATFORM_APP: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000504);
-const PAYMENTS_INCIDENT: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000701);
-const PAYMENTS_RUN: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000601);
 
 fn location() -> ExampleLocation {
     ExampleLocation {
-        ledger_repo_url: String::from("file:///srv/statesight/repos/ledger.git"),
-        ledger_snapshot_dir: String::from("/srv/statesight/examples/ledger/snapshot"),
+        examples_dir: String::from("/srv/statesight/examples"),
+        repos_dir: String::from("/srv/statesight/repos"),
     }
+}
+
+/// A run and an incident of workspace A, valid in every respect, for the statements that
+/// try to point at them from workspace B. (This tests constraints, not analysis results.)
+async fn run_and_incident_of_payments(pool: &PgPool) -> (Uuid, Uuid) {
+    let (run, incident) = (Uuid::new_v4(), Uuid::new_v4());
+    sqlx::query(
+        "INSERT INTO analysis_runs (id, workspace_id, application_id, status) VALUES ($1, $2, $3, 'failed')",
+    )
+    .bind(run)
+    .bind(PAYMENTS)
+    .bind(PAYMENTS_APP)
+    .execute(pool)
+    .await
+    .expect("run of workspace A");
+    sqlx::query(
+        "INSERT INTO incidents (id, workspace_id, application_id, fingerprint, resource_api_version, resource_kind,
+             resource_name, cause, title, severity, recommendation, rationale, first_seen_at, last_seen_at)
+         VALUES ($1, $2, $3, 'f', 'v1', 'ConfigMap', 'x', 'unowned', 't', 'low', 'monitor', 'r', now(), now())",
+    )
+    .bind(incident)
+    .bind(PAYMENTS)
+    .bind(PAYMENTS_APP)
+    .execute(pool)
+    .await
+    .expect("incident of workspace A");
+    (run, incident)
 }
 
 async fn seeded(pool: &PgPool) {
@@ -110,6 +135,7 @@ async fn an_application_rule_belongs_to_its_applications_workspace(pool: PgPool)
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn runs_incidents_findings_and_suppressions_stay_in_their_workspace(pool: PgPool) {
     seeded(&pool).await;
+    let (payments_run, payments_incident) = run_and_incident_of_payments(&pool).await;
     assert_foreign_key_violation(
         &pool,
         "run of workspace B for an application of workspace A",
@@ -144,7 +170,7 @@ async fn runs_incidents_findings_and_suppressions_stay_in_their_workspace(pool: 
         )
         .bind(Uuid::new_v4())
         .bind(PLATFORM)
-        .bind(PAYMENTS_INCIDENT),
+        .bind(payments_incident),
     )
     .await;
     assert_foreign_key_violation(
@@ -158,7 +184,7 @@ async fn runs_incidents_findings_and_suppressions_stay_in_their_workspace(pool: 
         .bind(Uuid::new_v4())
         .bind(PLATFORM)
         .bind(PLATFORM_APP)
-        .bind(PAYMENTS_RUN),
+        .bind(payments_run),
     )
     .await;
 }
@@ -274,11 +300,16 @@ async fn seeding_twice_changes_nothing(pool: PgPool) {
     assert_eq!(database_digest(&pool).await, before);
     // A checkout moved elsewhere updates only the example's locations.
     let moved = ExampleLocation {
-        ledger_repo_url: String::from("file:///elsewhere/ledger.git"),
-        ledger_snapshot_dir: String::from("/elsewhere/snapshot"),
+        examples_dir: String::from("/elsewhere/examples"),
+        repos_dir: String::from("/elsewhere/repos"),
     };
     let third = seed::run(&pool, &moved).await.expect("third seed");
-    assert_eq!((third.rows_inserted, third.rows_updated), (0, 2), "{third}");
+    let locations = seed::EXAMPLE_CLUSTERS.len() + seed::EXAMPLE_APPLICATIONS.len();
+    assert_eq!(
+        (third.rows_inserted, third.rows_updated),
+        (0, locations as u64),
+        "{third}"
+    );
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]

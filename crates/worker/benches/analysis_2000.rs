@@ -259,12 +259,25 @@ async fn bench() {
     seed::run(
         &pool,
         &ExampleLocation {
-            ledger_repo_url: format!("file://{}", repo.display()),
-            ledger_snapshot_dir: snapshot.display().to_string(),
+            examples_dir: String::from("/nonexistent/examples"),
+            repos_dir: String::from("/nonexistent/repos"),
         },
     )
     .await
     .expect("seed");
+    // The ledger application analyses the generated repository and snapshot instead.
+    sqlx::query("UPDATE source_definitions SET repo_url = $2 WHERE id = (SELECT source_id FROM applications WHERE id = $1)")
+        .bind(seed::LEDGER_APPLICATION_ID)
+        .bind(format!("file://{}", repo.display()))
+        .execute(&pool)
+        .await
+        .expect("repository");
+    sqlx::query("UPDATE clusters SET snapshot_dir = $2 WHERE id = (SELECT cluster_id FROM applications WHERE id = $1)")
+        .bind(seed::LEDGER_APPLICATION_ID)
+        .bind(snapshot.display().to_string())
+        .execute(&pool)
+        .await
+        .expect("snapshot");
     sqlx::query("UPDATE applications SET default_namespace = $2 WHERE id = $1")
         .bind(seed::LEDGER_APPLICATION_ID)
         .bind(NAMESPACE)

@@ -6,6 +6,9 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -34,16 +37,76 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| String::from("redis://127.0.0.1:6379"))
 }
 
+/// Seeds the rows only (no repositories, no analyses): for tests of what the API does
+/// with workspaces, users, clusters, sources, applications and rules.
 pub async fn seeded(pool: &PgPool) {
     seed::run(
         pool,
         &ExampleLocation {
-            ledger_repo_url: String::from("file:///nonexistent/ledger.git"),
-            ledger_snapshot_dir: String::from("/nonexistent/snapshot"),
+            examples_dir: String::from("/nonexistent/examples"),
+            repos_dir: String::from("/nonexistent/repos"),
         },
     )
     .await
     .expect("seeding the test database");
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The demo as `make demo` builds it: seeded rows, the example repositories, and every
+/// demo analysis performed by a real worker running in this process, requested through the
+/// queue (so incidents, findings, suppressions and timelines are the engine's own output,
+/// written by the worker's writer). Returns how each analysis ended.
+pub async fn seeded_and_analysed(pool: &PgPool) -> Vec<statesight_server::seed::ExampleRun> {
+    let data = tempfile::tempdir().expect("temporary data dir");
+    statesight_server::seed::run(
+        pool,
+        &repo_root().join("examples"),
+        data.path(),
+        Path::new("git"),
+    )
+    .await
+    .expect("seeding the examples");
+    let prefix = RedisPrefix::new();
+    let worker = statesight_worker::runtime::Worker::new(
+        pool.clone(),
+        prefix.queue(),
+        worker_settings(&prefix.0, &data.path().join("git-cache")),
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { worker.run(stopped).await });
+    let outcome =
+        statesight_server::seed::analyse_examples(pool, &prefix.queue(), Duration::from_secs(120))
+            .await;
+    let _ = stop.send(true);
+    let _ = running.await;
+    prefix.cleanup().await;
+    outcome.expect("every demo analysis succeeds")
+}
+
+fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::Settings {
+    statesight_worker::settings::Settings {
+        database_url: String::new(),
+        redis_url: redis_url(),
+        redis_key_prefix: prefix.to_owned(),
+        git_bin: PathBuf::from("git"),
+        git_cache_dir: cache.to_path_buf(),
+        kubectl_bin: PathBuf::from(
+            std::env::var("KUBECTL_BIN").unwrap_or_else(|_| String::from("kubectl")),
+        ),
+        allow_synthetic_live_state: false,
+        concurrency: 2,
+        analysis_interval: None,
+        metrics_addr: "127.0.0.1:0".parse().expect("addr"),
+        worker_id: format!("server-test-{prefix}"),
+        max_attempts: 3,
+        retry_base: Duration::from_millis(100),
+        job_timeout: Duration::from_secs(60),
+        lease_renew: Duration::from_secs(1),
+        retention_days: 30,
+    }
 }
 
 pub fn state_with(pool: &PgPool, authenticator: Authenticator) -> AppState {
@@ -183,4 +246,31 @@ impl RedisPrefix {
                 .await;
         }
     }
+}
+
+/// The id of the application's incident with this cause (a manager name, `missing`,
+/// `unowned` or `removed_from_git`): ids of analysed data are not fixed, causes are.
+pub async fn incident_id(pool: &PgPool, application: Uuid, cause: &str) -> Uuid {
+    let row: Option<(Uuid,)> = sqlx::query_as(
+        "SELECT id FROM incidents WHERE application_id = $1 AND cause = $2 ORDER BY first_seen_at, id LIMIT 1",
+    )
+    .bind(application)
+    .bind(cause)
+    .fetch_optional(pool)
+    .await
+    .expect("incident lookup");
+    row.unwrap_or_else(|| panic!("application {application} has no incident caused by {cause}"))
+        .0
+}
+
+/// The id of the application's most recent analysis.
+pub async fn latest_run_id(pool: &PgPool, application: Uuid) -> Uuid {
+    let row: (Uuid,) = sqlx::query_as(
+        "SELECT id FROM analysis_runs WHERE application_id = $1 ORDER BY queued_at DESC, id DESC LIMIT 1",
+    )
+    .bind(application)
+    .fetch_one(pool)
+    .await
+    .expect("the application has been analysed");
+    row.0
 }

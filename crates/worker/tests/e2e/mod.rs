@@ -112,17 +112,20 @@ pub fn ledger_repository(root: &Path) -> (PathBuf, Vec<String>) {
     (bare, commits)
 }
 
-/// Seeds the database and points the ledger application at `repo` and the example snapshot.
+/// Seeds the database; the ledger application's source is `ledger.git` in the directory
+/// holding `repo` (a repository elsewhere is never found: an unreachable source), and its
+/// cluster the example snapshot.
 pub async fn seed_ledger(pool: &PgPool, repo: &Path) {
-    let snapshot = examples()
-        .join("snapshot")
+    let examples = repo_root()
+        .join("examples")
         .canonicalize()
-        .expect("snapshot dir");
+        .expect("examples dir");
+    let repos = repo.parent().expect("the repository has a parent directory");
     seed::run(
         pool,
         &ExampleLocation {
-            ledger_repo_url: format!("file://{}", repo.display()),
-            ledger_snapshot_dir: snapshot.display().to_string(),
+            examples_dir: examples.display().to_string(),
+            repos_dir: repos.display().to_string(),
         },
     )
     .await
