@@ -1,4 +1,4 @@
-//! The engine against real captured objects (`../shared/fixtures`): pairs upstream treats as in
+//! The engine against real captured objects (`testdata/`): pairs upstream treats as in
 //! sync give no drift, pairs with real drift give exactly it, and every live object carrying
 //! `last-applied-configuration` diffed against that configuration gives only what really
 //! changed after the apply.
