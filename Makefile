@@ -56,7 +56,7 @@ lint: ## rustfmt check and clippy with warnings as errors
 test: ## every unit and integration test, against the real PostgreSQL and Redis
 	@scripts/test.sh
 
-docs-check: ## check that the README lists every Makefile target and every route
+docs-check: ## README lists every target and route; nothing points outside the repository
 	@scripts/docs-check.sh
 
 bench: ## engine, offline diff and 2,000-resource end-to-end benchmarks

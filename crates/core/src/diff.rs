@@ -1,7 +1,7 @@
-//! The drift engine for one desired/live pair (DESIGN §7): every field Git declares is
-//! compared after normalization; live content Git does not declare is judged on ownership
-//! evidence from the object's FieldsV1 trie, walked in step with the values. Paths are kept as
-//! borrowed steps and only printed when a finding is produced.
+//! The drift engine for one desired/live pair (docs/drift-semantics.md): every field Git
+//! declares is compared after normalization; live content Git does not declare is judged on
+//! ownership evidence from the object's FieldsV1 trie, walked in step with the values. Paths are
+//! kept as borrowed steps and only printed when a finding is produced.
 
 use std::cell::OnceCell;
 

@@ -1,7 +1,7 @@
-//! Normalization rules of the comparison (DESIGN §7): numbers by value, quantities by value in
-//! quantity positions, strings exact, empty or zero in Git equal to absent live, and the table
-//! of keyed lists with their merge keys. Everything here works on borrowed values: nothing is
-//! rewritten or cloned.
+//! Normalization rules of the comparison (docs/drift-semantics.md#normalization): numbers by
+//! value, quantities by value in quantity positions, strings exact, empty or zero in Git equal
+//! to absent live, and the table of keyed lists with their merge keys. Everything here works on
+//! borrowed values: nothing is rewritten or cloned.
 
 use serde_json::{Number, Value};
 
@@ -218,8 +218,8 @@ pub fn same_key_values(a: &KeyValues<'_>, b: &KeyValues<'_>) -> bool {
     })
 }
 
-/// The merge keys of a list by its field name (DESIGN §7), chosen for `ports` by whether items
-/// carry `containerPort` or `port`.
+/// The merge keys of a list by its field name (docs/drift-semantics.md#keyed-lists-and-merge-keys),
+/// chosen for `ports` by whether items carry `containerPort` or `port`.
 fn merge_keys(field: &str, desired: &[Value], live: &[Value]) -> Option<&'static [&'static str]> {
     const NAME: &[&str] = &["name"];
     const MOUNT_PATH: &[&str] = &["mountPath"];
@@ -252,11 +252,11 @@ fn merge_keys(field: &str, desired: &[Value], live: &[Value]) -> Option<&'static
     }
 }
 
-/// Reads a list pair as keyed (DESIGN §7: containers, initContainers, ephemeralContainers,
-/// env, volumes, imagePullSecrets by `name`; volumeMounts by `mountPath`; container ports by
-/// `containerPort`+`protocol`; Service ports by `port`+`protocol`). `None` when the list is not
-/// keyed or some item (desired or live) lacks the key or repeats one: such lists are compared
-/// item by item in order instead.
+/// Reads a list pair as keyed (docs/drift-semantics.md#keyed-lists-and-merge-keys: containers,
+/// initContainers, ephemeralContainers, env, volumes, imagePullSecrets by `name`; volumeMounts
+/// by `mountPath`; container ports by `containerPort`+`protocol`; Service ports by
+/// `port`+`protocol`). `None` when the list is not keyed or some item (desired or live) lacks
+/// the key or repeats one: such lists are compared item by item in order instead.
 pub fn keyed_list<'v>(
     field: &str,
     desired: &'v [Value],

@@ -1,6 +1,7 @@
 //! Drift paths: the typed form ([`DriftPath`], a list of [`Segment`]s), its printer
-//! (`Display`) and its parser ([`parse`]), following the grammar of DESIGN §7. The same text is
-//! used in findings, ignore rules and evidence, so print and parse must round-trip.
+//! (`Display`) and its parser ([`parse`]), following the grammar in
+//! docs/drift-semantics.md#drift-paths. The same text is used in findings, ignore rules and
+//! evidence, so print and parse must round-trip.
 //!
 //! Keys of string maps (labels, annotations, data, …) are printed verbatim as the rest of the
 //! path; which maps count as string maps depends on the segments around them, and both the

@@ -1,6 +1,7 @@
-//! Recommendations: the default table of DESIGN §7 (first match wins), each with a severity and
-//! a one-sentence rationale naming the evidence it rests on. It never recommends `reconcile`
-//! for untrusted live state, and it reads ownership as evidence, not proof.
+//! Recommendations: the default table of docs/drift-semantics.md#recommendations (first match
+//! wins), each with a severity and a one-sentence rationale naming the evidence it rests on. It
+//! never recommends `reconcile` for untrusted live state, and it reads ownership as evidence,
+//! not proof.
 
 use crate::diff::{Cause, ChangeKind, Finding, OwnerRole};
 use crate::incident::Severity;

@@ -1,5 +1,6 @@
 //! The offline report: the JSON document `statesight-worker diff --format json` prints
-//! (DESIGN §7), built with a fixed key order so the same analysis is always the same bytes.
+//! (docs/drift-semantics.md#json-report), built with a fixed key order so the same analysis is
+//! always the same bytes.
 
 use serde_json::{Map, Value, json};
 

@@ -1,4 +1,4 @@
-//! The engine against real captured objects (`../shared/fixtures`): pairs upstream treats as in
+//! The engine against real captured objects (`testdata/`): pairs upstream treats as in
 //! sync give no drift, pairs with real drift give exactly it, and every live object carrying
 //! `last-applied-configuration` diffed against that configuration gives only what really
 //! changed after the apply.
@@ -66,8 +66,8 @@ fn service_defaulted_target_port_is_not_drift() {
 }
 
 /// Upstream (Argo CD's three-way diff) calls this pair in sync because it ignores live-only
-/// keys absent from last-applied. DESIGN §7 deliberately does not: an env var present live but
-/// not in Git is always drift (argo-cd #8767).
+/// keys absent from last-applied. StateSight deliberately does not: an env var present live
+/// but not in Git is always drift (argo-cd #8767; docs/drift-semantics.md, keyed lists).
 #[test]
 fn deployment_extra_env_var_is_drift_unlike_upstream() {
     check_pair(
@@ -227,7 +227,7 @@ fn composite_and_nested_keys() {
 }
 
 /// `istioctl kube-inject` run on a Deployment outside Git: the injected init containers and
-/// volumes are keyed items present live but not in Git, which DESIGN §7 always reports. Nothing
+/// volumes are keyed items present live but not in Git, which are always reported. Nothing
 /// else (annotations, labels, `strategy: {}`, `status: {}`) is drift: there is no ownership
 /// evidence for it.
 #[test]

@@ -1,5 +1,6 @@
-//! DESIGN §7 rule by rule, data-driven: each case is one `check(desired, live, expect)` with
-//! YAML in and one line per finding (`change path cause`) out.
+//! docs/drift-semantics.md rule by rule, data-driven: each case is one
+//! `check(desired, live, expect)` with YAML in and one line per finding (`change path cause`)
+//! out.
 
 mod common;
 

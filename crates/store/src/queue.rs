@@ -1,4 +1,4 @@
-//! The analysis job queue on Redis Streams (the design in `shared/STACK.md`).
+//! The analysis job queue on Redis Streams: at-least-once delivery to one consumer group.
 //!
 //! Keys, all under a configurable prefix so parallel tests and deployments never meet:
 //! - `{prefix}:jobs` — the stream of jobs, consumed by the group `workers`;

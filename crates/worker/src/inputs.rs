@@ -65,7 +65,8 @@ fn collect(path: &Path, files: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        // `capture.json` describes a snapshot (DESIGN §8); it is not a Kubernetes object.
+        // `capture.json` describes a snapshot (docs/evidence.md#capturejson); it is not a
+        // Kubernetes object.
         if name.starts_with('.') || name == "capture.json" {
             continue;
         }

@@ -1,6 +1,6 @@
 //! The `snapshot` collector on the real ledger capture and on directories built from the
-//! shared fixtures: `capture.json` versus file times, objects without managedFields, any file
-//! names with `kind: List`, multi-document YAML and JSON, malformed snapshots, order.
+//! fixtures in `testdata/`: `capture.json` versus file times, objects without managedFields,
+//! any file names with `kind: List`, multi-document YAML and JSON, malformed snapshots, order.
 
 mod support;
 

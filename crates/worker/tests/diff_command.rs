@@ -5,7 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+/// The repository's `testdata/`.
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 fn fixture(relative: &str) -> PathBuf {
     Path::new(FIXTURES).join(relative)

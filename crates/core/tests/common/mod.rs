@@ -7,7 +7,8 @@ use statesight_core::cause_label;
 use statesight_core::manifest::{ManifestObject, Origin, parse_manifests};
 use statesight_core::rules::IgnoreRule;
 
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures");
+/// The repository's `testdata/` (real captures from public projects; see its README).
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata");
 
 pub fn fixture_bytes(relative: &str) -> Vec<u8> {
     let path = format!("{FIXTURES}/{relative}");

@@ -95,8 +95,9 @@ async fn collect_with_config(
     config.read_timeout = Some(options.request_timeout);
     config.write_timeout = Some(options.request_timeout);
     config.reset_reader_on_write = true;
-    // The queue retries transient failures with backoff (DESIGN §9); a second retry layer
-    // inside the client would multiply the wait and hide the failure from the run's log.
+    // The queue retries transient failures with backoff (`WORKER_MAX_ATTEMPTS`); a second
+    // retry layer inside the client would multiply the wait and hide the failure from the
+    // run's log.
     config.default_retry = false;
     let endpoint = config.cluster_url.to_string();
     let client = Client::try_from(config).map_err(|e| CollectError::Client {

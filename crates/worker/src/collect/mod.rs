@@ -3,7 +3,7 @@
 //! snapshot directory or — only when allowed — synthetic state. Everything here is read-only:
 //! the collectors issue `get` and `list` and nothing else. The analysis pipeline calls
 //! [`collect`]; what it gets back ([`LiveObservation`]) says how, when and how trustworthily
-//! the state was observed, so evidence can be honest about it (DESIGN §8).
+//! the state was observed, so evidence can be honest about it (docs/evidence.md).
 
 mod discovery;
 mod error;

@@ -1,7 +1,8 @@
 //! The `synthetic` source: the desired objects stand in for live state, so an analysis can
 //! run where no cluster is reachable (demos, CI). It observes nothing — no drift, no
 //! ownership — and is therefore refused unless `ALLOW_SYNTHETIC_LIVE_STATE=true`, and always
-//! marked untrusted (DESIGN §8: never attribution, never `reconcile`).
+//! marked untrusted: never attribution, never `reconcile`
+//! (docs/evidence.md#synthetic-live-state).
 
 use chrono::Utc;
 

@@ -1,6 +1,6 @@
-//! Desired state from Git (DESIGN §7, §9): fetch the repository into a cached mirror,
-//! resolve the application's ref (or a requested revision) to a commit that is recorded,
-//! and read that commit's manifests under the source path — plain `.yaml`/`.yml`/`.json`
+//! Desired state from Git (docs/drift-semantics.md#desired-state): fetch the repository into
+//! a cached mirror, resolve the application's ref (or a requested revision) to a commit that is
+//! recorded, and read that commit's manifests under the source path — plain `.yaml`/`.yml`/`.json`
 //! files, or the output of `kubectl kustomize` for a kustomize directory. Helm charts are
 //! refused. Parsing the bytes into objects is `statesight_core::manifest`'s business
 //! ([`DesiredState::parse`] calls it); nothing here knows about clusters or the database.

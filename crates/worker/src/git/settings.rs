@@ -1,5 +1,5 @@
 //! Where git and kubectl are, where the mirror cache lives and how long each step may take
-//! (DESIGN §11: `GIT_BIN`, `GIT_CACHE_DIR`, `KUBECTL_BIN`).
+//! (`GIT_BIN`, `GIT_CACHE_DIR`, `KUBECTL_BIN`; defaults in the README's configuration table).
 
 use std::path::PathBuf;
 use std::time::Duration;

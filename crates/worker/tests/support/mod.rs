@@ -1,6 +1,6 @@
 //! Test support shared by the worker's integration tests: a Kubernetes-API-compatible HTTP
 //! server (`kube_api`) that kube-rs and the real `kubectl` can talk to, and helpers locating
-//! and loading the shared fixtures and the ledger example.
+//! and loading the fixtures in `testdata/` and the ledger example.
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the shared support"
@@ -12,15 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-/// `shared/fixtures` beside the repository.
+/// The repository's `testdata/` (real captures from public projects; see its README).
 pub fn fixtures_dir() -> PathBuf {
-    PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/fixtures"
-    ))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata"))
 }
 
-/// A file or directory under `shared/fixtures`.
+/// A file or directory under `testdata/`.
 pub fn fixture(relative: &str) -> PathBuf {
     fixtures_dir().join(relative)
 }
