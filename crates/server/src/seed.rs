@@ -181,7 +181,12 @@ fn build_example_repo(
         git_run(
             git,
             &scratch,
-            &["init", "--quiet", &format!("--initial-branch={branch}"), "."],
+            &[
+                "init",
+                "--quiet",
+                &format!("--initial-branch={branch}"),
+                ".",
+            ],
             &[],
         )?;
         for step in &steps {
@@ -335,7 +340,11 @@ pub struct ExampleRun {
 impl std::fmt::Display for ExampleRun {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let run = &self.run;
-        write!(f, "{} @ {}: {}", self.application, self.revision, run.status)?;
+        write!(
+            f,
+            "{} @ {}: {}",
+            self.application, self.revision, run.status
+        )?;
         match (&run.error, run.finding_count, run.incident_count) {
             (Some(error), _, _) => write!(f, " ({error})"),
             (None, Some(findings), Some(incidents)) => write!(
@@ -393,7 +402,10 @@ pub async fn analyse_examples(
                 | AnalysisRequest::Existing(run)
                 | AnalysisRequest::Coalesced(run) => run,
                 AnalysisRequest::NoApplication => {
-                    bail!("application {} is not seeded (run `statesight-server admin seed` first)", application.name)
+                    bail!(
+                        "application {} is not seeded (run `statesight-server admin seed` first)",
+                        application.name
+                    )
                 }
             };
             let revision = revision.unwrap_or(application.git_ref).to_owned();

@@ -165,6 +165,13 @@ pub const EXAMPLE_APPLICATIONS: &[ExampleApplication] = &[
 pub const DEMO_ANALYSES: &[(Uuid, Option<&str>)] = &[
     (LEDGER_APPLICATION_ID, Some("03-release-1.9.0")),
     (LEDGER_APPLICATION_ID, None),
+    (CHECKOUT_APPLICATION_ID, Some("01-initial")),
+    (CHECKOUT_APPLICATION_ID, None),
+    (BILLING_APPLICATION_ID, Some("01-initial")),
+    (BILLING_APPLICATION_ID, None),
+    (INGRESS_APPLICATION_ID, Some("01-initial")),
+    (INGRESS_APPLICATION_ID, None),
+    (HOSTILE_APPLICATION_ID, None),
 ];
 
 /// Where the examples live on this machine.
@@ -433,7 +440,7 @@ async fn ignore_rules(tx: &mut PgConnection, summary: &mut SeedSummary) -> Resul
             match_expression: "data.BATCH_SIZE",
             resource_ref: Some("ConfigMap/billing/billing-settings"),
             managed_by: None,
-            reason: "Tuned by hand during the October migration; disabled now that Git carries it.",
+            reason: "Tuned by hand during the November migration; disabled now that Git carries it.",
             enabled: false,
             created: at(5, 17, 5),
         },

@@ -120,7 +120,9 @@ pub async fn seed_ledger(pool: &PgPool, repo: &Path) {
         .join("examples")
         .canonicalize()
         .expect("examples dir");
-    let repos = repo.parent().expect("the repository has a parent directory");
+    let repos = repo
+        .parent()
+        .expect("the repository has a parent directory");
     seed::run(
         pool,
         &ExampleLocation {
