@@ -100,8 +100,9 @@ pub fn title(resource: &ResourceId, cause: &Cause, findings: &[&Finding]) -> Str
                     plural(n, "field")
                 )
             } else {
+                let verb = if n == 1 { "differs" } else { "differ" };
                 format!(
-                    "{label}: {} differ from Git (no recorded owner)",
+                    "{label}: {} {verb} from Git (no recorded owner)",
                     plural(n, "field")
                 )
             }

@@ -349,7 +349,9 @@ impl std::fmt::Display for ExampleRun {
             (Some(error), _, _) => write!(f, " ({error})"),
             (None, Some(findings), Some(incidents)) => write!(
                 f,
-                ", {findings} findings in {incidents} incidents, {} suppressed",
+                ", {findings} finding{} in {incidents} incident{}, {} suppressed",
+                if findings == 1 { "" } else { "s" },
+                if incidents == 1 { "" } else { "s" },
                 run.suppressed_count.unwrap_or(0)
             ),
             _ => Ok(()),
