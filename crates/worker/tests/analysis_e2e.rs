@@ -336,9 +336,9 @@ async fn a_job_that_keeps_failing_is_parked_and_its_run_failed(pool: PgPool) {
     let run = runs::get(&pool, run_id).await.expect("get").expect("run");
     assert_eq!((run.status.as_str(), run.attempts), ("failed", 3));
     assert!(
-        run.error
-            .as_deref()
-            .is_some_and(|e| e.contains("missing.git")),
+        run.error.as_deref().is_some_and(
+            |e| e.contains("ledger.git") && e.contains("not appear to be a git repository")
+        ),
         "{:?}",
         run.error
     );
@@ -505,41 +505,69 @@ async fn scheduled_analysis_happens_once_per_interval_across_workers(pool: PgPoo
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn old_runs_are_pruned_but_open_incidents_keep_their_evidence(pool: PgPool) {
     let scratch = tempfile::tempdir().expect("tempdir");
-    seed_ledger(&pool, &scratch.path().join("repo.git")).await;
-    let checkout = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
-    let old = Uuid::now_v7();
+    let (repo, commits) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
+    // Two real analyses: the applied commit, then HEAD (which observes every incident again).
+    let (older, _) = analyse(&worker, Some(&commits[2])).await;
+    let (latest, outcome) = analyse(&worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    // The first analysis and its findings age past the retention period.
     sqlx::query(
-        "INSERT INTO analysis_runs (id, workspace_id, application_id, status, queued_at, finished_at)
-         VALUES ($1, $2, $3, 'succeeded', now() - interval '90 days', now() - interval '90 days')",
+        "UPDATE analysis_runs SET queued_at = now() - interval '90 days', finished_at = now() - interval '90 days' WHERE id = $1",
     )
-    .bind(old)
+    .bind(older)
+    .execute(&pool)
+    .await
+    .expect("age the run");
+    sqlx::query("UPDATE findings SET observed_at = now() - interval '90 days' WHERE run_id = $1")
+        .bind(older)
+        .execute(&pool)
+        .await
+        .expect("age its findings");
+    // Another application's only run is as old, but it is that application's latest.
+    let checkout = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000502);
+    let lone = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO analysis_runs (id, workspace_id, application_id, status, error, queued_at, finished_at)
+         VALUES ($1, $2, $3, 'failed', 'repository unreachable', now() - interval '90 days', now() - interval '90 days')",
+    )
+    .bind(lone)
     .bind(seed_workspace())
     .bind(checkout)
     .execute(&pool)
     .await
     .expect("old run");
-    // The seeded runs are from November 2026; open incidents point at the latest ones.
-    let (findings_before,): (i64,) = sqlx::query_as("SELECT count(*) FROM findings")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
+    let (latest_findings,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM findings WHERE run_id = $1")
+            .bind(latest)
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+    assert_eq!(latest_findings, 9);
+
     let deleted = statesight_store::analysis::prune(&pool, 30)
         .await
         .expect("prune");
-    assert!(deleted >= 1);
-    let remaining: Vec<(Uuid,)> = sqlx::query_as("SELECT id FROM analysis_runs WHERE id = $1")
-        .bind(old)
-        .fetch_all(&pool)
-        .await
-        .expect("runs");
-    assert!(remaining.is_empty(), "the 90-day-old run is gone");
-    let (latest,): (i64,) = sqlx::query_as(
-        "SELECT count(DISTINCT application_id) FROM analysis_runs WHERE status = 'succeeded'",
+    assert_eq!(deleted, 1, "only the superseded 90-day-old run goes");
+    let remaining: Vec<(Uuid,)> =
+        sqlx::query_as("SELECT id FROM analysis_runs ORDER BY queued_at, id")
+            .fetch_all(&pool)
+            .await
+            .expect("runs");
+    assert_eq!(remaining, vec![(lone,), (latest,)]);
+    let (aged, kept): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE observed_at < now() - interval '30 days'), count(*) FROM findings",
     )
     .fetch_one(&pool)
     .await
     .expect("count");
-    assert!(latest >= 3, "each application keeps its latest run");
+    assert_eq!(
+        (aged, kept),
+        (0, 9),
+        "old findings go, the latest observation stays"
+    );
     let (orphans,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM incidents i WHERE i.status = 'open' AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.incident_id = i.id)",
     )
@@ -547,11 +575,7 @@ async fn old_runs_are_pruned_but_open_incidents_keep_their_evidence(pool: PgPool
     .await
     .expect("count");
     assert_eq!(orphans, 0, "open incidents keep their findings");
-    let (findings_after,): (i64,) = sqlx::query_as("SELECT count(*) FROM findings")
-        .fetch_one(&pool)
-        .await
-        .expect("count");
-    assert!(findings_after <= findings_before);
+    prefix.cleanup().await;
 }
 
 /// An application rule and a workspace rule may share a name: each suppression record
