@@ -5,6 +5,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use statesight_core::string_enum::StringEnum;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -94,20 +95,17 @@ impl RawQuery {
         }
     }
 
-    pub fn one_of(&self, name: &str, allowed: &[&'static str]) -> ApiResult<Option<&'static str>> {
+    /// An enum parameter, by its string form; empty means absent.
+    pub fn one_of<T: StringEnum>(&self, name: &str) -> ApiResult<Option<T>> {
         match self.get(name)? {
             None | Some("") => Ok(None),
-            Some(value) => allowed
-                .iter()
-                .find(|candidate| **candidate == value)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "query parameter `{name}` must be one of {}, got {value:?}",
-                        allowed.join(", ")
-                    ))
-                }),
+            Some(value) => T::parse(value).map(Some).ok_or_else(|| {
+                let allowed: Vec<&str> = T::ALL.iter().map(|variant| variant.as_str()).collect();
+                ApiError::bad_request(format!(
+                    "query parameter `{name}` must be one of {}, got {value:?}",
+                    allowed.join(", ")
+                ))
+            }),
         }
     }
 

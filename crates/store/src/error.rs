@@ -35,6 +35,13 @@ impl From<redis::RedisError> for StoreError {
     }
 }
 
+/// A stored value this build cannot read, such as an enum string it does not know.
+impl From<statesight_core::string_enum::UnknownVariant> for StoreError {
+    fn from(error: statesight_core::string_enum::UnknownVariant) -> Self {
+        StoreError::Database(sqlx::Error::Decode(Box::new(error)))
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 impl StoreError {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use e2e::*;
 use sqlx::PgPool;
+use statesight_core::wire::{RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::runs::{self, AnalysisRequest};
 use statesight_worker::runtime::{Outcome, Worker};
@@ -28,7 +29,7 @@ async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
         &actor,
         LEDGER,
         revision.map(str::to_owned),
-        "manual",
+        RunTrigger::Manual,
     )
     .await
     .expect("request")
@@ -92,7 +93,7 @@ async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
         .await
         .expect("get")
         .expect("run");
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
         run.resolved_revision.as_deref(),
         Some(commits[3].as_str()),
@@ -292,7 +293,7 @@ async fn an_unknown_revision_fails_the_run_with_a_readable_error(pool: PgPool) {
     let (run_id, outcome) = analyse(&worker, Some("no-such-branch")).await;
     assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
     let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.expect("an error");
     assert!(error.contains("no-such-branch"), "{error}");
     // The lease is released on the failure path too.
@@ -466,7 +467,7 @@ async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
             .await
             .expect("get")
             .map(|run| run.status),
-        Some(String::from("succeeded"))
+        Some(RunStatus::Succeeded)
     );
     prefix.cleanup().await;
 }

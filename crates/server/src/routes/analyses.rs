@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{AnalysisRun, AnalyzeRequest, Role};
+use statesight_core::wire::{AnalysisRun, AnalyzeRequest, Role, RunTrigger};
 use statesight_store::keyset::ByTimeDesc;
 
 use crate::auth::Principal;
@@ -69,7 +69,7 @@ pub async fn analyze(
         &principal.actor(),
         id,
         revision,
-        "manual",
+        RunTrigger::Manual,
     )
     .await?
     {

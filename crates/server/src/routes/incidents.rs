@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{Finding, Incident, Role, TimelineEvent};
+use statesight_core::wire::{Finding, Incident, IncidentStatus, Role, TimelineEvent};
 use statesight_store::incidents::IncidentFilter;
 use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
 
@@ -23,9 +23,7 @@ pub async fn list(
     let paging = query.paging::<ByTimeDesc>("incidents")?;
     let filter = IncidentFilter {
         application_id: query.uuid("application_id")?,
-        status: query
-            .one_of("status", &["open", "resolved"])?
-            .map(str::to_owned),
+        status: query.one_of::<IncidentStatus>("status")?,
     };
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
