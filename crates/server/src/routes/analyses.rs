@@ -21,7 +21,7 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let run = statesight_store::runs::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("analysis"))?;
+        .ok_or(ApiError::NotFound("analysis"))?;
     principal
         .authorize(&state, run.workspace_id, Role::Viewer, "analysis")
         .await?;
@@ -79,6 +79,6 @@ pub async fn analyze(
         AnalysisRequest::Existing(run) | AnalysisRequest::Coalesced(run) => {
             Ok(Envelope::ok(run).into_response())
         }
-        AnalysisRequest::NoApplication => Err(ApiError::not_found("application")),
+        AnalysisRequest::NoApplication => Err(ApiError::NotFound("application")),
     }
 }

@@ -47,7 +47,7 @@ async fn authorized_incident(
 ) -> ApiResult<Incident> {
     let incident = statesight_store::incidents::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("incident"))?;
+        .ok_or(ApiError::NotFound("incident"))?;
     principal
         .authorize(state, incident.workspace_id, Role::Viewer, "incident")
         .await?;
