@@ -40,7 +40,7 @@ macro_rules! string_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $( $(#[$variant_meta:meta])* $variant:ident => $text:literal, )+
+            $( $(#[$variant_meta:meta])* $variant:ident => $text:tt, )+
         }
     ) => {
         $(#[$meta])*

@@ -535,7 +535,8 @@ pub struct Cluster {
 // The limits in the `schema(...)` attributes of the request bodies below are the ones the
 // server's validation enforces (`crate::source` and the server's `validate` module), on
 // values trimmed of surrounding whitespace. They are literals because utoipa takes only
-// literals there; the server's OpenAPI tests check them against the validation.
+// literals there; the server's OpenAPI tests send each documented maximum length, and one
+// character more, to check that the server draws the line at the same place.
 
 /// Body of `POST /api/v1/clusters` and `PUT /api/v1/clusters/:id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

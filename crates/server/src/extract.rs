@@ -196,12 +196,8 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> ApiResult<Self> {
         use axum::extract::rejection::JsonRejection;
         use axum::http::StatusCode;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::validation(format!(
-                "the request body does not fit this route: {}",
-                error.body_text()
-            ))),
+        match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => from_object(value).map(ApiJson),
             Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::BadRequest(format!(
                 "the request body is not valid JSON: {}",
                 error.body_text()
@@ -218,8 +214,8 @@ where
     }
 }
 
-/// An optional JSON body: an empty body is `T::default()`, anything else must be JSON
-/// (with a JSON content type), refused the way `ApiJson` refuses it.
+/// An optional JSON body: an empty body or `null` is `T::default()`, anything else must be
+/// JSON (with a JSON content type), refused the way `ApiJson` refuses it.
 pub struct OptionalJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for OptionalJson<T>
@@ -258,15 +254,28 @@ where
         if !is_json {
             return Err(ApiError::UnsupportedMediaType);
         }
-        serde_json::from_slice(&bytes)
-            .map(OptionalJson)
-            .map_err(|error| match error.classify() {
-                serde_json::error::Category::Data => ApiError::validation(format!(
-                    "the request body does not fit this route: {error}"
-                )),
-                _ => ApiError::BadRequest(format!("the request body is not valid JSON: {error}")),
-            })
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {error}"))
+        })?;
+        // `null` is "no body" too: a client serializing an absent optional body sends it.
+        if value.is_null() {
+            return Ok(OptionalJson(T::default()));
+        }
+        from_object(value).map(OptionalJson)
     }
+}
+
+/// A body's JSON as `T`, which must be given as an object: serde would also read a struct
+/// from an array of its fields, which the API does not document.
+fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "the request body does not fit this route: it must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::validation(format!("the request body does not fit this route: {error}"))
+    })
 }
 
 /// Two UUID path parameters (`/applications/{id}/ignore-rules/{rule_id}`).

@@ -11,14 +11,14 @@ use statesight_store::keyset::{ByName, ByTimeDesc};
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
 /// How many items each embedded list of the detail shows before pointing at its route.
 const EMBEDDED_CAP: i64 = 20;
 
-#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -102,7 +102,7 @@ fn capped<T>(items: Vec<T>, total: i64, href: String) -> Capped<T> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
 pub async fn suppressed_findings(
     State(state): State<AppState>,
     principal: Principal,

@@ -11,12 +11,12 @@ use statesight_store::onboarding::{self, Deleted};
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 use crate::validate;
 
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
