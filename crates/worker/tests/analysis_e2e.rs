@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use e2e::*;
 use sqlx::PgPool;
-use statesight_core::wire::{RunStatus, RunTrigger};
+use statesight_core::wire::{LiveMethod, ObservedAtSource, RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::runs::{self, AnalysisRequest};
 use statesight_worker::runtime::{Outcome, Worker};
@@ -175,6 +175,29 @@ async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
         .find(|(path, _)| path.is_empty())
         .expect("the missing NetworkPolicy");
     assert_eq!(missing.1["ownership"]["owners"], serde_json::json!([]));
+    // The console reads the same evidence typed, through the store: every field the worker
+    // writes is set, none is left to the optional fields older records need.
+    for incident in &first {
+        let page = statesight_store::incidents::findings(&pool, incident.id, None, 500)
+            .await
+            .expect("typed findings");
+        for finding in &page.items {
+            let desired = &finding.evidence.desired;
+            assert!(
+                desired.source_path.is_some() && desired.file.is_some(),
+                "{finding:?}"
+            );
+            assert!(desired.document.is_some(), "{finding:?}");
+            let live = &finding.evidence.live;
+            assert_eq!(live.method, LiveMethod::Snapshot);
+            assert_eq!(live.observed_at_source, Some(ObservedAtSource::CaptureFile));
+            assert!(live.cluster_id.is_some(), "{finding:?}");
+            assert!(
+                finding.owners.iter().all(|owner| owner.role.is_some()),
+                "{finding:?}"
+            );
+        }
+    }
 
     // The timeline, in time order: kubectl-patch wrote on 11-16 (the cluster's managedFields
     // time), HEAD was committed on 11-18, the analysis saw it now.
