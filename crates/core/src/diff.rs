@@ -16,49 +16,40 @@ use crate::normalize::{
 };
 use crate::paths::{DriftPath, Segment};
 use crate::secret;
+use crate::string_enum::string_enum;
 
 /// The annotation `kubectl apply` keeps its last applied configuration in (applier
 /// bookkeeping: never drift).
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// What differs at a finding's path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ChangeKind {
-    /// Both sides have a value and they differ.
-    Changed,
-    /// Git declares it; live does not have it.
-    MissingInLive,
-    /// Live has it; Git does not declare it (a keyed item, or content with ownership evidence).
-    AddedInLive,
-    /// The whole desired resource does not exist live.
-    MissingResource,
-}
-
-impl ChangeKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChangeKind::Changed => "changed",
-            ChangeKind::MissingInLive => "missing_in_live",
-            ChangeKind::AddedInLive => "added_in_live",
-            ChangeKind::MissingResource => "missing_resource",
-        }
+string_enum! {
+    /// What differs at a finding's path.
+    pub enum ChangeKind {
+        /// Both sides have a value and they differ.
+        Changed => "changed",
+        /// Git declares it; live does not have it.
+        MissingInLive => "missing_in_live",
+        /// Live has it; Git does not declare it (a keyed item, or content with ownership
+        /// evidence).
+        AddedInLive => "added_in_live",
+        /// The whole desired resource does not exist live.
+        MissingResource => "missing_resource",
     }
 }
 
-/// How a manager relates to the application.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OwnerRole {
-    /// Owns most Git-declared fields (or was named with `--applier`).
-    Applier,
-    /// A Kubernetes control-plane component, or a write through the `status` subresource.
-    SystemController,
-    /// Applied a whole manifest at some point (client-side apply, `kubectl create`) without
-    /// being the applier; owns the defaults of what it created.
-    SecondaryApplier,
-    /// Anyone else: an out-of-band writer.
-    Other,
+string_enum! {
+    /// How a manager relates to the application.
+    pub enum OwnerRole {
+        /// Owns most Git-declared fields (or was named with `--applier`).
+        Applier => "applier",
+        /// A Kubernetes control-plane component, or a write through the `status` subresource.
+        SystemController => "system_controller",
+        /// Applied a whole manifest at some point (client-side apply, `kubectl create`) without
+        /// being the applier; owns the defaults of what it created.
+        SecondaryApplier => "secondary_applier",
+        /// Anyone else: an out-of-band writer.
+        Other => "other",
+    }
 }
 
 /// A manager owning a finding's path, as `managedFields` recorded it (evidence, not proof).

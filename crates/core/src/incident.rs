@@ -7,25 +7,15 @@ use sha2::{Digest, Sha256};
 use crate::diff::{Cause, ChangeKind, Finding, cause_label};
 use crate::identity::ResourceId;
 use crate::recommend::{Recommendation, recommend};
+use crate::string_enum::string_enum;
 
-/// How urgent an incident is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        }
+string_enum! {
+    /// How urgent an incident is. Ordered: `Low < Medium < High < Critical`.
+    pub enum Severity {
+        Low => "low",
+        Medium => "medium",
+        High => "high",
+        Critical => "critical",
     }
 }
 

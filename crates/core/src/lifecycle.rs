@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::analysis::Analysis;
 use crate::diff::Finding;
+pub use crate::wire::TimelineKind;
 
 /// Whether an incident is still open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -33,55 +34,6 @@ pub struct RunInfo {
     pub committed_at: Option<DateTime<Utc>>,
     /// When the analysis ran: the observation time of every finding and incident.
     pub analysed_at: DateTime<Utc>,
-}
-
-/// Kinds of incident timeline events, as stored and sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TimelineKind {
-    /// The Git revision an analysis compared against (at its commit time).
-    GitRevision,
-    /// When a manager owning drifted fields last wrote, as managedFields recorded it.
-    ManagedFieldsTime,
-    FirstSeen,
-    Reobserved,
-    /// The incident's findings are now suppressed by ignore rules.
-    Suppressed,
-    /// A rule change affected the incident.
-    RuleChanged,
-    Resolved,
-    Reopened,
-}
-
-impl TimelineKind {
-    pub const ALL: [TimelineKind; 8] = [
-        TimelineKind::GitRevision,
-        TimelineKind::ManagedFieldsTime,
-        TimelineKind::FirstSeen,
-        TimelineKind::Reobserved,
-        TimelineKind::Suppressed,
-        TimelineKind::RuleChanged,
-        TimelineKind::Resolved,
-        TimelineKind::Reopened,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TimelineKind::GitRevision => "git_revision",
-            TimelineKind::ManagedFieldsTime => "managed_fields_time",
-            TimelineKind::FirstSeen => "first_seen",
-            TimelineKind::Reobserved => "reobserved",
-            TimelineKind::Suppressed => "suppressed",
-            TimelineKind::RuleChanged => "rule_changed",
-            TimelineKind::Resolved => "resolved",
-            TimelineKind::Reopened => "reopened",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<TimelineKind> {
-        TimelineKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-    }
 }
 
 /// One timeline event to record, addressed by the incident's fingerprint.

@@ -5,25 +5,15 @@
 
 use crate::diff::{Cause, ChangeKind, Finding, OwnerRole};
 use crate::incident::Severity;
+use crate::string_enum::string_enum;
 
-/// The one action an incident recommends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Recommendation {
-    Ignore,
-    Monitor,
-    Investigate,
-    Reconcile,
-}
-
-impl Recommendation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Recommendation::Ignore => "ignore",
-            Recommendation::Monitor => "monitor",
-            Recommendation::Investigate => "investigate",
-            Recommendation::Reconcile => "reconcile",
-        }
+string_enum! {
+    /// The one action an incident recommends.
+    pub enum Recommendation {
+        Ignore => "ignore",
+        Monitor => "monitor",
+        Investigate => "investigate",
+        Reconcile => "reconcile",
     }
 }
 

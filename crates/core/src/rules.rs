@@ -13,25 +13,15 @@ use crate::diff::Finding;
 use crate::error::{Error, Result};
 use crate::identity::ResourceRef;
 use crate::paths::{self, DriftPath};
+use crate::string_enum::string_enum;
 
-/// Where a rule is defined.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleScope {
-    Application,
-    /// Inherited by every application of the workspace.
-    Workspace,
-}
-
-impl RuleScope {
-    /// `application` or `workspace`, as the API and the database spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleScope::Application => "application",
-            RuleScope::Workspace => "workspace",
-        }
+string_enum! {
+    /// Where a rule is defined: `application` or `workspace`, as the API and the database
+    /// spell it.
+    pub enum RuleScope {
+        Application => "application",
+        /// Inherited by every application of the workspace.
+        Workspace => "workspace",
     }
 }
 

@@ -1,43 +1,204 @@
 //! Wire types of the `/api/v1` JSON API, shared by the server (which produces them) and the
 //! console and scripts (which read them). They are plain data: no database or HTTP types.
+//!
+//! Every closed set of values is an enum whose serialized form is the string the API sends
+//! and the database stores (see `string_enum`), so a stored row that decodes today decodes
+//! the same way here. Where older stored records lack a field the current writer always
+//! sets, the field is optional and says so.
+
+mod envelope;
+mod evidence;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// A workspace role. Ordered: every role can do what the roles before it can.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub use crate::diff::{ChangeKind, OwnerRole};
+pub use crate::incident::Severity;
+pub use crate::recommend::Recommendation;
+pub use crate::rules::RuleScope;
+pub use crate::string_enum::UnknownVariant;
+pub use envelope::{
+    Data, ErrorBody, ErrorCode, ErrorDetail, ErrorDetails, FieldDetails, Meta, ReferenceDetails,
+    SyntaxDetails,
+};
+pub use evidence::{
+    Attribution, AttributionGrade, DesiredEvidence, Evidence, LiveEvidence, ObservedAtSource,
+    Owner, Ownership,
+};
+
+use crate::string_enum::string_enum;
+
+string_enum! {
+    /// A workspace role. Ordered: every role can do what the roles before it can.
+    pub enum Role {
+        Viewer => "viewer",
+        Editor => "editor",
+        Admin => "admin",
+    }
+}
+
+string_enum! {
+    /// Where an analysis run is: at most one run per application is `queued` and one
+    /// `running` at a time.
+    pub enum RunStatus {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        /// `error` says why.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// What asked for an analysis run.
+    pub enum RunTrigger {
+        /// `POST /api/v1/applications/:id/analyze`.
+        Manual => "manual",
+        /// The worker's periodic schedule.
+        Schedule => "schedule",
+        Webhook => "webhook",
+        /// Demo data loaded by the seed command.
+        Seed => "seed",
+    }
+}
+
+string_enum! {
+    /// Whether an incident's drift is still observed.
+    pub enum IncidentStatus {
+        Open => "open",
+        /// The last analysis no longer found its drift; it reopens if the drift returns.
+        Resolved => "resolved",
+    }
+}
+
+string_enum! {
+    /// How the worker reads a cluster's live state (a cluster's setting).
+    pub enum LiveSource {
+        /// The Kubernetes API through a kubeconfig.
+        KubeApi => "kube-api",
+        /// The Kubernetes API with the worker's own service account.
+        InCluster => "in-cluster",
+        /// The `kubectl` executable.
+        Kubectl => "kubectl",
+        /// A directory of captured objects.
+        Snapshot => "snapshot",
+    }
+}
+
+string_enum! {
+    /// How a run's live state was actually read: one of the live sources, or `synthetic`
+    /// (made up from Git for demos when the worker allows it; never trusted).
+    pub enum LiveMethod {
+        KubeApi => "kube-api",
+        InCluster => "in-cluster",
+        Kubectl => "kubectl",
+        Snapshot => "snapshot",
+        Synthetic => "synthetic",
+    }
+}
+
+string_enum! {
+    /// How desired state was produced from the Git tree.
+    pub enum RenderedWith {
+        /// The manifests as committed.
+        Plain => "plain",
+        /// The output of `kubectl kustomize` on the source path.
+        Kustomize => "kustomize",
+    }
+}
+
+string_enum! {
+    /// What an incident groups its findings by (see [`Cause`]).
+    pub enum CauseKind {
+        /// A field manager owns the drifted fields; [`Cause::manager`] names it.
+        Manager => "manager",
+        /// Drift with no ownership evidence.
+        Unowned => "unowned",
+        /// The resource does not exist live.
+        Missing => "missing",
+        /// A string-map entry the applier once set, no longer in Git, still live.
+        RemovedFromGit => "removed_from_git",
+    }
+}
+
+string_enum! {
+    /// What happened in one event of an incident's timeline.
+    pub enum TimelineKind {
+        /// The Git revision an analysis compared against.
+        GitRevision => "git_revision",
+        /// A manager's last write as the cluster's managedFields recorded it.
+        ManagedFieldsTime => "managed_fields_time",
+        /// The first analysis that found the drift.
+        FirstSeen => "first_seen",
+        /// A later analysis found it again.
+        Reobserved => "reobserved",
+        /// An ignore rule suppressed some of its findings.
+        Suppressed => "suppressed",
+        /// An ignore rule affecting it was changed.
+        RuleChanged => "rule_changed",
+        /// An analysis no longer found it.
+        Resolved => "resolved",
+        /// It was found again after being resolved.
+        Reopened => "reopened",
+    }
+}
+
+/// Why an incident's findings drifted. `manager` is set exactly when `kind` is `manager`:
+/// `{"kind": "manager", "manager": "kubectl-edit"}`, `{"kind": "unowned", "manager": null}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Viewer,
-    Editor,
-    Admin,
+pub struct Cause {
+    pub kind: CauseKind,
+    /// The field manager owning the drifted fields; null unless `kind` is `manager`.
+    pub manager: Option<String>,
 }
 
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
+impl Cause {
+    pub fn manager(name: impl Into<String>) -> Cause {
+        Cause {
+            kind: CauseKind::Manager,
+            manager: Some(name.into()),
         }
     }
 
-    pub fn parse(value: &str) -> Option<Role> {
-        match value {
-            "viewer" => Some(Role::Viewer),
-            "editor" => Some(Role::Editor),
-            "admin" => Some(Role::Admin),
-            _ => None,
+    /// A cause without a manager (`unowned`, `missing`, `removed_from_git`).
+    pub fn without_manager(kind: CauseKind) -> Cause {
+        Cause {
+            kind,
+            manager: None,
+        }
+    }
+
+    /// Reads the one-word label the database stores (see [`crate::cause_label`]): a manager
+    /// name, or `unowned`, `missing` or `removed_from_git`. The label cannot tell a manager
+    /// literally named `unowned` from the cause; the engine's fingerprint can, the label
+    /// reads as the cause.
+    pub fn from_label(label: &str) -> Cause {
+        match CauseKind::parse(label) {
+            Some(CauseKind::Manager) | None => Cause::manager(label),
+            Some(kind) => Cause::without_manager(kind),
+        }
+    }
+
+    /// The label the database stores: the manager name, or the kind.
+    pub fn label(&self) -> &str {
+        match (&self.kind, &self.manager) {
+            (CauseKind::Manager, Some(manager)) => manager,
+            (kind, _) => kind.as_str(),
         }
     }
 }
 
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+impl From<&crate::diff::Cause> for Cause {
+    fn from(cause: &crate::diff::Cause) -> Cause {
+        match cause {
+            crate::diff::Cause::Manager(name) => Cause::manager(name.clone()),
+            crate::diff::Cause::Unowned => Cause::without_manager(CauseKind::Unowned),
+            crate::diff::Cause::Missing => Cause::without_manager(CauseKind::Missing),
+            crate::diff::Cause::RemovedFromGit => Cause::without_manager(CauseKind::RemovedFromGit),
+        }
     }
 }
 
@@ -66,14 +227,26 @@ pub struct Me {
     pub workspaces: Vec<WorkspaceAccess>,
 }
 
+/// `GET /api/v1/auth/config`: what a client needs to start signing in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PublicAuthConfig {
+    pub auth_required: bool,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub client_id: Option<String>,
+}
+
 /// The Kubernetes object a finding or incident is about. `api_version` is the one Git
 /// declares; identity is group/kind/namespace/name (the version is not identity).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResourceIdentity {
     pub api_version: String,
+    /// Empty for the core group.
     pub group: String,
     pub kind: String,
+    /// Empty for cluster-scoped kinds.
     pub namespace: String,
     pub name: String,
 }
@@ -89,7 +262,7 @@ pub struct NamedRef {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunSummary {
     pub id: Uuid,
-    pub status: String,
+    pub status: RunStatus,
     pub queued_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
     pub resolved_revision: Option<String>,
@@ -107,8 +280,8 @@ pub struct Application {
     pub cluster: NamedRef,
     pub source: NamedRef,
     pub open_incident_count: i64,
-    /// The highest severity among open incidents, absent when there are none.
-    pub highest_open_severity: Option<String>,
+    /// The highest severity among open incidents, null when there are none.
+    pub highest_open_severity: Option<Severity>,
     pub latest_run: Option<RunSummary>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -144,14 +317,16 @@ pub struct Incident {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub application: NamedRef,
+    /// Stable across runs: a re-analysis finding the same drift updates this incident.
     pub fingerprint: String,
     pub resource: ResourceIdentity,
-    pub cause: String,
+    pub cause: Cause,
     pub title: String,
-    pub severity: String,
-    pub recommendation: String,
+    pub severity: Severity,
+    pub recommendation: Recommendation,
+    /// One sentence naming the evidence the recommendation rests on.
     pub rationale: String,
-    pub status: String,
+    pub status: IncidentStatus,
     pub finding_count: i32,
     pub occurrence_count: i32,
     pub recurrence_count: i32,
@@ -161,6 +336,7 @@ pub struct Incident {
     pub last_run_id: Option<Uuid>,
 }
 
+/// One drifted field of one resource, with the evidence behind it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
@@ -168,26 +344,32 @@ pub struct Finding {
     pub incident_id: Uuid,
     pub run_id: Option<Uuid>,
     pub resource: ResourceIdentity,
+    /// The drifted field, in the drift-path grammar `match_expression` uses.
     pub path: String,
-    pub change: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub change: ChangeKind,
+    /// The value Git declares at `path`: any JSON value, null when Git declares none.
+    /// Secret values are digests.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value, required = true))]
     pub desired: Option<Value>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    /// The live value at `path`: any JSON value, null when the cluster has none. Secret
+    /// values are digests.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value, required = true))]
     pub live: Option<Value>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
-    pub owners: Value,
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub evidence: Value,
+    /// Managers owning the path, as managedFields recorded them.
+    pub owners: Vec<Owner>,
+    pub evidence: Evidence,
     pub observed_at: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The rule that suppressed a finding, as it was when the analysis ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuppressingRule {
+    /// Null once the rule is deleted.
     pub id: Option<Uuid>,
     pub name: String,
     pub reason: String,
-    pub scope: String,
+    pub scope: RuleScope,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,13 +381,14 @@ pub struct SuppressedFinding {
     pub rule: SuppressingRule,
     pub resource: ResourceIdentity,
     pub path: String,
-    pub change: String,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub change: ChangeKind,
+    /// Any JSON value, null when Git declares none.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value, required = true))]
     pub desired: Option<Value>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    /// Any JSON value, null when the cluster has none.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value, required = true))]
     pub live: Option<Value>,
-    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
-    pub owners: Value,
+    pub owners: Vec<Owner>,
     pub observed_at: DateTime<Utc>,
 }
 
@@ -215,8 +398,7 @@ pub struct IgnoreRule {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub application_id: Option<Uuid>,
-    /// `application` or `workspace`.
-    pub scope: String,
+    pub scope: RuleScope,
     pub name: String,
     pub match_expression: String,
     pub resource_ref: Option<String>,
@@ -231,25 +413,29 @@ pub struct IgnoreRule {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a run's desired state came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DesiredProvenance {
     pub repo_url: String,
     pub git_ref: String,
     pub path: String,
+    /// The full commit SHA analysed.
     pub commit_sha: String,
     pub committed_at: Option<DateTime<Utc>>,
-    pub rendered_with: String,
+    pub rendered_with: RenderedWith,
 }
 
+/// How a run's live state was observed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LiveProvenance {
     pub cluster_id: Uuid,
-    pub method: String,
+    pub method: LiveMethod,
+    /// False for synthetic live state: nothing is recommended for reconciliation from it.
     pub trusted: bool,
     pub observed_at: DateTime<Utc>,
-    pub observed_at_source: String,
+    pub observed_at_source: ObservedAtSource,
     pub context: Option<String>,
     pub has_managed_fields: bool,
 }
@@ -260,12 +446,13 @@ pub struct AnalysisRun {
     pub id: Uuid,
     pub workspace_id: Uuid,
     pub application_id: Uuid,
-    pub status: String,
-    pub trigger: String,
+    pub status: RunStatus,
+    pub trigger: RunTrigger,
     pub requested_revision: Option<String>,
     pub resolved_revision: Option<String>,
     pub requested_by: Option<Uuid>,
     pub attempts: i32,
+    /// Why the run failed, or the error of an attempt that will be retried.
     pub error: Option<String>,
     pub finding_count: Option<i32>,
     pub suppressed_count: Option<i32>,
@@ -330,41 +517,6 @@ pub struct Overview {
     pub recent_runs: Vec<AnalysisRun>,
 }
 
-/// How the worker reads a cluster's live state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-pub enum LiveSource {
-    #[serde(rename = "kube-api")]
-    KubeApi,
-    #[serde(rename = "in-cluster")]
-    InCluster,
-    #[serde(rename = "kubectl")]
-    Kubectl,
-    #[serde(rename = "snapshot")]
-    Snapshot,
-}
-
-impl LiveSource {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LiveSource::KubeApi => "kube-api",
-            LiveSource::InCluster => "in-cluster",
-            LiveSource::Kubectl => "kubectl",
-            LiveSource::Snapshot => "snapshot",
-        }
-    }
-
-    pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "kube-api" => Some(LiveSource::KubeApi),
-            "in-cluster" => Some(LiveSource::InCluster),
-            "kubectl" => Some(LiveSource::Kubectl),
-            "snapshot" => Some(LiveSource::Snapshot),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Cluster {
@@ -380,20 +532,41 @@ pub struct Cluster {
     pub updated_at: DateTime<Utc>,
 }
 
+// The limits in the `schema(...)` attributes of the request bodies below are the ones the
+// server's validation enforces (`crate::source` and the server's `validate` module), on
+// values trimmed of surrounding whitespace. They are literals because utoipa takes only
+// literals there; the server's OpenAPI tests send each documented maximum length, and one
+// character more, to check that the server draws the line at the same place.
+
 /// Body of `POST /api/v1/clusters` and `PUT /api/v1/clusters/:id`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ClusterInput {
+    /// Unique in the workspace; no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: String,
     pub live_source: LiveSource,
+    /// An absolute (or `~/`) path on the worker's machine, at most 4096 bytes; empty or
+    /// null means the worker's default. Not for `in-cluster` or `snapshot`.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096, pattern = r"^(/|~/|$)"))]
     pub kubeconfig_path: Option<String>,
+    /// A kubeconfig context, not starting with `-`; empty or null means the current one.
+    /// Not for `in-cluster` or `snapshot`.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 253, pattern = r"^([^-].*)?$")
+    )]
     pub context: Option<String>,
+    /// Required for, and only for, `snapshot`: an absolute (or `~/`) directory on the
+    /// worker's machine, at most 4096 bytes.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096, pattern = r"^(/|~/|$)"))]
     pub snapshot_dir: Option<String>,
 }
 
@@ -416,11 +589,35 @@ pub struct Source {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SourceInput {
+    /// Unique in the workspace; no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: String,
+    /// `https://`, `http://`, `ssh://`, `git://`, `file://` or `user@host:path`; at most
+    /// 2048 bytes. Remote-helper transports (`name::…`) are refused.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 2048, pattern = r"^[^-\s]\S*$")
+    )]
     pub repo_url: String,
+    /// A branch, tag, full ref or commit SHA, following `git check-ref-format`; at most
+    /// 255 bytes.
     #[serde(rename = "ref", default = "default_ref")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 255,
+            pattern = r"^[^-\s~^:?*\[\\][^\s~^:?*\[\\]*$"
+        )
+    )]
     pub git_ref: String,
+    /// Relative to the repository root, without `..`; at most 1024 bytes. Stored
+    /// normalized (`./a//b/` becomes `a/b`, empty becomes `.`).
     #[serde(default = "default_path")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 1024, pattern = r"^([^/].*)?$")
+    )]
     pub path: String,
 }
 
@@ -437,21 +634,41 @@ fn default_path() -> String {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ApplicationInput {
+    /// Unique in the workspace; no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: String,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1000))]
     pub description: String,
+    /// A cluster of the same workspace.
     pub cluster_id: Uuid,
+    /// A source of the same workspace.
     pub source_id: Uuid,
+    /// A Kubernetes namespace name, for manifests that name none.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 63,
+            pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+        )
+    )]
     pub default_namespace: String,
 }
 
-/// Body of `POST /api/v1/applications/:id/analyze` (optional).
+/// Body of `POST /api/v1/applications/:id/analyze`. The body is optional: no body, `null`
+/// and `{}` all analyse the source's ref.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
-    /// A commit SHA or ref to analyse instead of the source's ref.
+    /// A commit SHA or ref to analyse instead of the source's ref (ref rules as for a
+    /// source's `ref`); empty or null means the source's ref.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 255, pattern = r"^([^-\s~^:?*\[\\][^\s~^:?*\[\\]*)?$")
+    )]
     pub revision: Option<String>,
 }
 
@@ -460,12 +677,22 @@ pub struct AnalyzeRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRuleInput {
+    /// Unique among the application's rules; no control characters.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: String,
+    /// One drift path, e.g. `spec.replicas` or `spec.template.spec.containers[name=api].image`.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub match_expression: String,
+    /// `[group/]Kind/[namespace/]name`; empty or null matches every resource.
     #[serde(default)]
     pub resource_ref: Option<String>,
+    /// Suppress only when this field manager owns the field; at most 128 bytes, no control
+    /// characters; empty or null matches any manager.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
     pub managed_by: Option<String>,
+    /// Why the drift is expected.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub reason: String,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
@@ -476,14 +703,16 @@ fn enabled_by_default() -> bool {
 }
 
 /// Body of `PATCH …/ignore-rules/:ruleID`: only the fields given change; `null` clears the
-/// optional ones.
+/// optional ones. The result is checked as a whole, as for `IgnoreRuleInput`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct IgnoreRulePatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 100))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1))]
     pub match_expression: Option<String>,
     #[serde(
         default,
@@ -496,8 +725,10 @@ pub struct IgnoreRulePatch {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
+    #[cfg_attr(feature = "openapi", schema(max_length = 128))]
     pub managed_by: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 2000))]
     pub reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enabled: Option<bool>,
@@ -540,10 +771,10 @@ pub struct TimelineEvent {
     pub incident_id: Uuid,
     pub run_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
-    /// `git_revision`, `managed_fields_time`, `first_seen`, `reobserved`, `suppressed`,
-    /// `rule_changed`, `resolved` or `reopened`.
-    pub kind: String,
+    pub kind: TimelineKind,
     pub summary: String,
+    /// What the event is about; its keys depend on `kind` (a revision, a manager and its
+    /// operation, the rules involved, …).
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
-    pub details: Value,
+    pub details: Map<String, Value>,
 }

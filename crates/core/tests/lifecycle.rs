@@ -212,7 +212,7 @@ fn a_revision_without_commit_time_is_placed_at_the_analysis() {
 #[test]
 fn timeline_kinds_round_trip_through_their_names() {
     for kind in TimelineKind::ALL {
-        assert_eq!(TimelineKind::parse(kind.as_str()), Some(kind));
+        assert_eq!(TimelineKind::parse(kind.as_str()), Some(*kind));
     }
     assert_eq!(TimelineKind::parse("exploded"), None);
 }

@@ -49,18 +49,16 @@ impl FromRequestParts<AppState> for Principal {
                 .await?;
                 match user {
                     Some(user_id) => Ok(Principal { user_id }),
-                    None => Err(ApiError::new(
-                        axum::http::StatusCode::FORBIDDEN,
-                        "identity_not_provisioned",
+                    None => Err(ApiError::IdentityNotProvisioned(String::from(
                         "demo mode is on but the demo user is not provisioned; run `make seed`",
-                    )),
+                    ))),
                 }
             }
-            Authenticator::TokenRequired => Err(ApiError::unauthenticated(
+            Authenticator::TokenRequired => Err(ApiError::Unauthenticated(String::from(
                 "authentication is required (AUTH_REQUIRED=true) and bearer-token verification \
                  is not available in this build; for a local demo run the server on loopback \
                  with AUTH_REQUIRED=false",
-            )),
+            ))),
         }
     }
 }
@@ -72,14 +70,14 @@ impl Principal {
         state: &AppState,
         workspace_id: Uuid,
         needed: Role,
-        what: &str,
+        what: &'static str,
     ) -> ApiResult<Role> {
         let role =
             statesight_store::access::role_in_workspace(&state.pool, self.user_id, workspace_id)
                 .await?;
         match role {
-            None => Err(ApiError::not_found(what)),
-            Some(role) if role < needed => Err(ApiError::forbidden(format!(
+            None => Err(ApiError::NotFound(what)),
+            Some(role) if role < needed => Err(ApiError::Forbidden(format!(
                 "this needs the {needed} role in the workspace; you are {role}"
             ))),
             Some(role) => Ok(role),
@@ -98,16 +96,16 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkspaceScope {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
         let Some(value) = parts.headers.get(WORKSPACE_HEADER) else {
-            return Err(ApiError::bad_request(
+            return Err(ApiError::BadRequest(String::from(
                 "the X-Workspace-ID header is required on this route: the id of a workspace \
                  you belong to (see GET /api/v1/me)",
-            ));
+            )));
         };
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::bad_request("X-Workspace-ID must be a workspace UUID"))?;
+        let text = value.to_str().map_err(|_| {
+            ApiError::BadRequest(String::from("X-Workspace-ID must be a workspace UUID"))
+        })?;
         let id = Uuid::parse_str(text.trim()).map_err(|_| {
-            ApiError::bad_request(format!(
+            ApiError::BadRequest(format!(
                 "X-Workspace-ID must be a workspace UUID, got {text:?}"
             ))
         })?;

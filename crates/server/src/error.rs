@@ -1,136 +1,374 @@
-//! The one error type of the API and its single mapping to HTTP. 5xx causes are logged
-//! with the request id and never sent to the caller.
+//! The one error type of the API and its single mapping to HTTP: handlers and extractors
+//! say what went wrong, and `IntoResponse` chooses status and code in one `match`. 5xx
+//! causes are logged with the request id and never sent to the caller; neither are
+//! database constraint names or SQL.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
-use statesight_store::StoreError;
+use statesight_core::source::Invalid;
+use statesight_core::wire::{
+    ErrorBody, ErrorCode, ErrorDetail, ErrorDetails, FieldDetails, Meta, ReferenceDetails,
+    References,
+};
+use statesight_store::{Constraint, ConstraintKind, StoreError};
 
 use crate::response::current_request_id;
 
+/// Why a request failed. Each variant has one status and one `code`.
 #[derive(Debug)]
-pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-    pub details: Option<Value>,
+pub enum ApiError {
+    /// 400: a malformed id, header, query parameter, cursor or JSON body.
+    BadRequest(String),
+    /// 401: no valid credentials.
+    Unauthenticated(String),
+    /// 403: the caller's role in the workspace is not enough.
+    Forbidden(String),
+    /// 403: the caller's identity maps to no user.
+    IdentityNotProvisioned(String),
+    /// 404: no such row, or the caller is not a member of its workspace (so existence does
+    /// not leak). Holds what was looked for: `"application"`, `"ignore rule"`, …
+    NotFound(&'static str),
+    /// 404: no route matches the URL.
+    NoRoute,
+    /// 405: the route does not take that method.
+    MethodNotAllowed,
+    /// 409: a name is taken, a row is still referenced, or a run is already in flight.
+    Conflict {
+        message: String,
+        referenced_by: Option<References>,
+    },
+    /// 413: the body is larger than `MAX_BODY_BYTES`.
+    PayloadTooLarge,
+    /// 415: a body without a JSON content type.
+    UnsupportedMediaType,
+    /// 422: a value the server refuses; `details` says which field (and where) when one
+    /// is to blame.
+    Validation {
+        message: String,
+        details: Option<ErrorDetails>,
+    },
+    /// 503: a dependency is down or the request took too long; retrying may succeed.
+    Unavailable(Unavailable),
+    /// 500: a bug or an unexpected failure, already logged.
+    Internal,
+}
+
+/// What made a request fail with 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    Database,
+    Queue,
+    Timeout,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
+    /// 422 without details.
+    pub fn validation(message: impl Into<String>) -> Self {
+        ApiError::Validation {
             message: message.into(),
             details: None,
         }
     }
 
-    pub fn with_details(mut self, details: Value) -> Self {
-        self.details = Some(details);
-        self
+    /// 422 naming the refused field.
+    pub fn invalid_field(field: &str, message: impl Into<String>, reason: Option<&str>) -> Self {
+        ApiError::Validation {
+            message: message.into(),
+            details: Some(ErrorDetails::Field(FieldDetails {
+                field: field.to_owned(),
+                reason: reason.map(str::to_owned),
+            })),
+        }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    /// 409 naming the applications that still use a cluster or source.
+    pub fn referenced(what: &str, references: References) -> Self {
+        let names: Vec<&str> = references
+            .applications
+            .iter()
+            .map(|application| application.name.as_str())
+            .collect();
+        ApiError::Conflict {
+            message: format!(
+                "the {what} is still used by {} application(s): {}; delete or move them first",
+                names.len(),
+                names.join(", ")
+            ),
+            referenced_by: Some(references),
+        }
     }
+}
 
-    pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            message,
-        )
-    }
-
-    pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found (or you are not a member of its workspace)"),
-        )
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-
-    pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
-    }
-
-    pub fn internal() -> Self {
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error; the server log has the cause under this request id",
-        )
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+impl From<Invalid> for ApiError {
+    fn from(invalid: Invalid) -> Self {
+        ApiError::invalid_field(invalid.field, invalid.to_string(), Some(&invalid.message))
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
-        // Pool exhaustion or an unreachable database is the caller's cue to retry, not a bug.
-        if let StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) = &error {
-            tracing::error!(error = %error, "database unavailable");
-            return ApiError::unavailable("the database is unavailable; retry shortly");
+        match error {
+            StoreError::Violation(constraint) => violation(constraint),
+            // Pool exhaustion or an unreachable database is the caller's cue to retry.
+            StoreError::Unavailable(error) => {
+                tracing::error!(%error, "database unavailable");
+                ApiError::Unavailable(Unavailable::Database)
+            }
+            StoreError::Redis(error) => {
+                tracing::error!(%error, "redis unavailable");
+                ApiError::Unavailable(Unavailable::Queue)
+            }
+            error @ (StoreError::Database(_) | StoreError::Migrate(_)) => {
+                tracing::error!(%error, "store error");
+                ApiError::Internal
+            }
         }
-        if let StoreError::Redis(_) = &error {
-            tracing::error!(error = %error, "redis unavailable");
-            return ApiError::unavailable(
-                "the analysis queue (Redis) is unavailable; retry shortly",
-            );
+    }
+}
+
+/// A write the database refused: a taken name is a 409, a reference to a row of another
+/// workspace (or one deleted meanwhile) a 422 naming the field, anything else a 422 or 409
+/// by kind. The constraint's database name is logged, never answered.
+fn violation(constraint: Constraint) -> ApiError {
+    let name_taken = |what: &str| ApiError::Conflict {
+        message: format!("{what} with this name already exists in this scope; choose another name"),
+        referenced_by: None,
+    };
+    match constraint {
+        Constraint::ClusterName => name_taken("a cluster"),
+        Constraint::SourceName => name_taken("a source"),
+        Constraint::ApplicationName => name_taken("an application"),
+        Constraint::ApplicationRuleName | Constraint::WorkspaceRuleName => {
+            name_taken("an ignore rule")
         }
-        tracing::error!(error = %error, "store error");
-        ApiError::internal()
+        Constraint::OneQueuedRun | Constraint::OneRunningRun => ApiError::Conflict {
+            message: String::from(
+                "an analysis of this application was requested at the same moment; retry to get its run",
+            ),
+            referenced_by: None,
+        },
+        Constraint::ApplicationCluster => ApiError::invalid_field(
+            "cluster_id",
+            "cluster_id is not a cluster of this workspace",
+            Some("is not a cluster of this workspace"),
+        ),
+        Constraint::ApplicationSource => ApiError::invalid_field(
+            "source_id",
+            "source_id is not a source of this workspace",
+            Some("is not a source of this workspace"),
+        ),
+        Constraint::Other { kind, name } => {
+            tracing::warn!(constraint = %name, ?kind, "write refused by a constraint");
+            other_violation(kind)
+        }
+    }
+}
+
+fn other_violation(kind: ConstraintKind) -> ApiError {
+    match kind {
+        ConstraintKind::Unique => ApiError::Conflict {
+            message: String::from("this conflicts with an existing row"),
+            referenced_by: None,
+        },
+        ConstraintKind::ForeignKey => ApiError::validation(
+            "the request refers to a row that does not exist in this workspace",
+        ),
+        ConstraintKind::Check | ConstraintKind::NotNull => {
+            ApiError::validation("the request breaks a rule of the data model")
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut error = json!({ "code": self.code, "message": self.message });
-        if let Some(details) = self.details {
-            error["details"] = details;
-        }
-        let body = json!({
-            "error": error,
-            "meta": { "request_id": current_request_id() },
-        });
-        let mut response = (self.status, axum::Json(body)).into_response();
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
+        let (status, code, message, details) = match self {
+            ApiError::BadRequest(message) => (
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadRequest,
+                message,
+                None,
+            ),
+            ApiError::Unauthenticated(message) => (
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthenticated,
+                message,
+                None,
+            ),
+            ApiError::Forbidden(message) => {
+                (StatusCode::FORBIDDEN, ErrorCode::Forbidden, message, None)
+            }
+            ApiError::IdentityNotProvisioned(message) => (
+                StatusCode::FORBIDDEN,
+                ErrorCode::IdentityNotProvisioned,
+                message,
+                None,
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                format!("{what} not found (or you are not a member of its workspace)"),
+                None,
+            ),
+            ApiError::NoRoute => (
+                StatusCode::NOT_FOUND,
+                ErrorCode::NotFound,
+                String::from("no such route"),
+                None,
+            ),
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                ErrorCode::MethodNotAllowed,
+                String::from("this route does not accept that method"),
+                None,
+            ),
+            ApiError::Conflict {
+                message,
+                referenced_by,
+            } => (
+                StatusCode::CONFLICT,
+                ErrorCode::Conflict,
+                message,
+                referenced_by.map(|referenced_by| {
+                    ErrorDetails::References(ReferenceDetails { referenced_by })
+                }),
+            ),
+            ApiError::PayloadTooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the request body is larger than {} bytes",
+                    crate::MAX_BODY_BYTES
+                ),
+                None,
+            ),
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                String::from("send the body as JSON with Content-Type: application/json"),
+                None,
+            ),
+            ApiError::Validation { message, details } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                message,
+                details,
+            ),
+            ApiError::Unavailable(what) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                unavailable_message(what),
+                None,
+            ),
+            ApiError::Internal => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                String::from("internal error; the server log has the cause under this request id"),
+                None,
+            ),
+        };
+        error_response(status, code, message, details)
     }
 }
 
-/// Maps a store error from a write: uniqueness is a 409 naming what clashed, a foreign-key
-/// refusal a 422 (a referenced row of another workspace or gone meanwhile), anything else
-/// the usual mapping.
-pub fn write_error(error: StoreError, what: &str) -> ApiError {
-    match error.violated_constraint() {
-        Some(("unique", _)) => ApiError::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            format!("{what} with this name already exists in this scope; choose another name"),
+fn unavailable_message(what: Unavailable) -> String {
+    match what {
+        Unavailable::Database => "the database is unavailable; retry shortly".into(),
+        Unavailable::Queue => "the analysis queue (Redis) is unavailable; retry shortly".into(),
+        Unavailable::Timeout => format!(
+            "the request took longer than {}s; retry shortly",
+            crate::REQUEST_TIMEOUT.as_secs()
         ),
-        Some(("foreign_key", constraint)) => ApiError::validation(format!(
-            "{what} refers to a row that does not exist in this workspace ({constraint})"
-        ))
-        .with_details(json!({ "constraint": constraint })),
-        Some(("check", constraint)) => ApiError::validation(format!(
-            "{what} breaks a rule of the data model ({constraint})"
-        ))
-        .with_details(json!({ "constraint": constraint })),
-        _ => ApiError::from(error),
+    }
+}
+
+fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+    details: Option<ErrorDetails>,
+) -> Response {
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code,
+            message,
+            details,
+        },
+        meta: Meta {
+            request_id: current_request_id(),
+            next_cursor: None,
+        },
+    };
+    let mut response = (status, axum::Json(body)).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn answer(error: ApiError) -> (StatusCode, serde_json::Value, String) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let body = serde_json::from_str(&text).expect("JSON");
+        (status, body, text)
+    }
+
+    #[tokio::test]
+    async fn constraint_names_never_reach_the_client() {
+        for (kind, status, code) in [
+            (ConstraintKind::Unique, StatusCode::CONFLICT, "conflict"),
+            (
+                ConstraintKind::ForeignKey,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                ConstraintKind::Check,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+            (
+                ConstraintKind::NotNull,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+            ),
+        ] {
+            let error = StoreError::Violation(Constraint::Other {
+                kind,
+                name: String::from("applications_internal_name_fkey"),
+            });
+            let (answered, body, text) = answer(ApiError::from(error)).await;
+            assert_eq!(
+                (answered, body["error"]["code"].as_str()),
+                (status, Some(code))
+            );
+            assert!(!text.contains("applications_internal_name_fkey"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_foreign_cluster_refused_by_the_database_names_the_field() {
+        let error = StoreError::Violation(Constraint::ApplicationCluster);
+        let (status, body, _) = answer(ApiError::from(error)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(body["error"]["details"]["field"], "cluster_id");
+    }
+
+    #[tokio::test]
+    async fn unauthenticated_answers_carry_the_bearer_challenge() {
+        let response = ApiError::Unauthenticated(String::from("no token")).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
     }
 }

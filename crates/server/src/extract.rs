@@ -5,6 +5,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use statesight_core::string_enum::StringEnum;
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
@@ -18,9 +19,9 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::bad_request(format!("invalid path parameter: {error}")))?;
+            .map_err(|error| ApiError::BadRequest(format!("invalid path parameter: {error}")))?;
         Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
-            ApiError::bad_request(format!("the id in the path must be a UUID, got {raw:?}"))
+            ApiError::BadRequest(format!("the id in the path must be a UUID, got {raw:?}"))
         })
     }
 }
@@ -35,7 +36,9 @@ impl<S: Send + Sync> FromRequestParts<S> for RawQuery {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
         let query = parts.uri.query().unwrap_or("");
         let pairs = form_urlencoded_pairs(query).ok_or_else(|| {
-            ApiError::bad_request("the query string is not valid percent-encoding")
+            ApiError::BadRequest(String::from(
+                "the query string is not valid percent-encoding",
+            ))
         })?;
         Ok(RawQuery(pairs))
     }
@@ -76,7 +79,7 @@ impl RawQuery {
         let mut values = self.0.iter().filter(|(key, _)| key == name);
         let first = values.next();
         if values.next().is_some() {
-            return Err(ApiError::bad_request(format!(
+            return Err(ApiError::BadRequest(format!(
                 "query parameter `{name}` is given more than once"
             )));
         }
@@ -87,27 +90,24 @@ impl RawQuery {
         match self.get(name)? {
             None | Some("") => Ok(None),
             Some(value) => Uuid::parse_str(value).map(Some).map_err(|_| {
-                ApiError::bad_request(format!(
+                ApiError::BadRequest(format!(
                     "query parameter `{name}` must be a UUID, got {value:?}"
                 ))
             }),
         }
     }
 
-    pub fn one_of(&self, name: &str, allowed: &[&'static str]) -> ApiResult<Option<&'static str>> {
+    /// An enum parameter, by its string form; empty means absent.
+    pub fn one_of<T: StringEnum>(&self, name: &str) -> ApiResult<Option<T>> {
         match self.get(name)? {
             None | Some("") => Ok(None),
-            Some(value) => allowed
-                .iter()
-                .find(|candidate| **candidate == value)
-                .copied()
-                .map(Some)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "query parameter `{name}` must be one of {}, got {value:?}",
-                        allowed.join(", ")
-                    ))
-                }),
+            Some(value) => T::parse(value).map(Some).ok_or_else(|| {
+                let allowed: Vec<&str> = T::ALL.iter().map(|variant| variant.as_str()).collect();
+                ApiError::BadRequest(format!(
+                    "query parameter `{name}` must be one of {}, got {value:?}",
+                    allowed.join(", ")
+                ))
+            }),
         }
     }
 
@@ -119,7 +119,7 @@ impl RawQuery {
             Some(value) => match value.parse::<i64>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(ApiError::BadRequest(format!(
                         "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
                     )));
                 }
@@ -166,10 +166,10 @@ fn encode_cursor<K: Serialize>(list: &str, key: &K) -> Option<String> {
 
 fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> ApiResult<K> {
     let invalid = || {
-        ApiError::bad_request(
+        ApiError::BadRequest(String::from(
             "query parameter `cursor` is not a cursor this list issued; use meta.next_cursor \
              from the previous page or omit it to start over",
-        )
+        ))
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
@@ -196,25 +196,17 @@ where
     async fn from_request(request: axum::extract::Request, state: &S) -> ApiResult<Self> {
         use axum::extract::rejection::JsonRejection;
         use axum::http::StatusCode;
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(JsonRejection::JsonDataError(error)) => Err(ApiError::validation(format!(
-                "the request body does not fit this route: {}",
-                error.body_text()
-            ))),
-            Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::bad_request(format!(
+        match axum::Json::<serde_json::Value>::from_request(request, state).await {
+            Ok(axum::Json(value)) => from_object(value).map(ApiJson),
+            Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::BadRequest(format!(
                 "the request body is not valid JSON: {}",
                 error.body_text()
             ))),
-            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            )),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(payload_too_large())
+                Err(ApiError::PayloadTooLarge)
             }
-            Err(rejection) => Err(ApiError::bad_request(format!(
+            Err(rejection) => Err(ApiError::BadRequest(format!(
                 "the request body could not be read: {}",
                 rejection.body_text()
             ))),
@@ -222,19 +214,8 @@ where
     }
 }
 
-pub fn payload_too_large() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!(
-            "the request body is larger than {} bytes",
-            crate::MAX_BODY_BYTES
-        ),
-    )
-}
-
-/// An optional JSON body: an empty body is `T::default()`, anything else must be JSON
-/// (with a JSON content type), refused the way `ApiJson` refuses it.
+/// An optional JSON body: an empty body or `null` is `T::default()`, anything else must be
+/// JSON (with a JSON content type), refused the way `ApiJson` refuses it.
 pub struct OptionalJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for OptionalJson<T>
@@ -259,9 +240,9 @@ where
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    payload_too_large()
+                    ApiError::PayloadTooLarge
                 } else {
-                    ApiError::bad_request(format!(
+                    ApiError::BadRequest(format!(
                         "the request body could not be read: {}",
                         rejection.body_text()
                     ))
@@ -271,21 +252,30 @@ where
             return Ok(OptionalJson(T::default()));
         }
         if !is_json {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
+            return Err(ApiError::UnsupportedMediaType);
         }
-        serde_json::from_slice(&bytes)
-            .map(OptionalJson)
-            .map_err(|error| match error.classify() {
-                serde_json::error::Category::Data => ApiError::validation(format!(
-                    "the request body does not fit this route: {error}"
-                )),
-                _ => ApiError::bad_request(format!("the request body is not valid JSON: {error}")),
-            })
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
+            ApiError::BadRequest(format!("the request body is not valid JSON: {error}"))
+        })?;
+        // `null` is "no body" too: a client serializing an absent optional body sends it.
+        if value.is_null() {
+            return Ok(OptionalJson(T::default()));
+        }
+        from_object(value).map(OptionalJson)
     }
+}
+
+/// A body's JSON as `T`, which must be given as an object: serde would also read a struct
+/// from an array of its fields, which the API does not document.
+fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
+    if !value.is_object() {
+        return Err(ApiError::validation(
+            "the request body does not fit this route: it must be a JSON object",
+        ));
+    }
+    serde_json::from_value(value).map_err(|error| {
+        ApiError::validation(format!("the request body does not fit this route: {error}"))
+    })
 }
 
 /// Two UUID path parameters (`/applications/{id}/ignore-rules/{rule_id}`).
@@ -297,10 +287,10 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPair {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::bad_request(format!("invalid path parameters: {error}")))?;
+            .map_err(|error| ApiError::BadRequest(format!("invalid path parameters: {error}")))?;
         let parse = |raw: &str| {
             Uuid::parse_str(raw).map_err(|_| {
-                ApiError::bad_request(format!("the ids in the path must be UUIDs, got {raw:?}"))
+                ApiError::BadRequest(format!("the ids in the path must be UUIDs, got {raw:?}"))
             })
         };
         Ok(IdPair(parse(&first)?, parse(&second)?))

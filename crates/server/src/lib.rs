@@ -18,43 +18,33 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
 pub use state::AppState;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Unavailable};
 
 /// Request bodies above this size are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Requests taking longer are answered 503 `unavailable`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// The whole HTTP surface.
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes::router().split_for_parts();
     router
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this route does not accept that method",
-            )
-        })
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(
             |_panic: Box<dyn std::any::Any + Send>| {
                 tracing::error!("handler panicked");
-                ApiError::internal().into_response()
+                ApiError::Internal.into_response()
             },
-        ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            REQUEST_TIMEOUT,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn(request_context))
@@ -62,7 +52,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Assigns the request id (the caller's when it is sane, else a new one), runs the request
-/// inside it, echoes it, logs one line per request and records metrics.
+/// inside it with a time limit, echoes it, logs one line per request and records metrics.
 async fn request_context(request: Request, next: Next) -> Response {
     let request_id = request
         .headers()
@@ -80,9 +70,16 @@ async fn request_context(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let span =
         tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
-    let mut response = response::with_request_id(request_id.clone(), next.run(request))
-        .instrument(span.clone())
-        .await;
+    // The time limit is applied here rather than by a timeout layer so that an expired
+    // request still gets the error envelope with its request id.
+    let mut response = response::with_request_id(request_id.clone(), async {
+        match tokio::time::timeout(REQUEST_TIMEOUT, next.run(request)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::Unavailable(Unavailable::Timeout).into_response(),
+        }
+    })
+    .instrument(span.clone())
+    .await;
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
     span.in_scope(|| {

@@ -1,10 +1,11 @@
 //! The OpenAPI document, generated from the handlers' annotations: routes are registered
 //! once, through `utoipa_axum`, so a route cannot exist without its documentation. This
-//! module holds the document's frame and the schemas of the envelope and errors.
+//! module holds the document's frame, the paging parameters and the error answers; the
+//! schemas themselves are the wire types of `statesight_core::wire`.
 
-use serde::Serialize;
+pub use statesight_core::wire::{Data, ErrorBody};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,8 +14,15 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
         description = "GitOps forensic console: desired state in Git against live cluster state, \
                        drift explained field by field with evidence. Every operator route needs \
                        a bearer token unless the server runs in demo mode. Lists take `limit` \
-                       (1–500, default 50) and `cursor` and answer `meta.next_cursor`.",
+                       (1–500, default 50) and `cursor` and answer `meta.next_cursor`. String \
+                       fields of request bodies are trimmed of surrounding whitespace before \
+                       they are checked; the lengths and patterns documented apply to the \
+                       trimmed value. Every error of an `/api/v1` route answers the `ErrorBody` \
+                       envelope; match on `error.code`, not on the message.",
     ),
+    // The error envelope is only named by the `ReadErrors`/`WriteErrors` response sets,
+    // which utoipa does not collect schemas from: register it (and what it refers to) here.
+    components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
     tags(
@@ -45,36 +53,17 @@ impl Modify for BearerAuth {
     }
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct Meta {
-    pub request_id: String,
-    /// Present on list pages that have a next page.
-    pub next_cursor: Option<String>,
-}
-
-/// The success envelope.
-#[derive(Serialize, ToSchema)]
-pub struct Data<T> {
-    pub data: T,
-    pub meta: Meta,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ErrorDetail {
-    /// A stable snake_case code: `bad_request`, `validation_failed`, `not_found`,
-    /// `forbidden`, `unauthenticated`, `identity_not_provisioned`, `conflict`,
-    /// `payload_too_large`, `unsupported_media_type`, `unavailable`, `internal`.
-    pub code: String,
-    pub message: String,
-    #[schema(value_type = Option<Object>)]
-    pub details: Option<serde_json::Value>,
-}
-
-/// The error envelope.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-    pub meta: Meta,
+/// The paging parameters of list routes (parsed by `RawQuery::paging`, whose limits these
+/// repeat: utoipa takes literals only; a test compares them).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct PageParams {
+    /// How many items a page holds.
+    #[param(minimum = 1, maximum = 500, default = 50)]
+    limit: Option<i64>,
+    /// `meta.next_cursor` of the previous page; omit it for the first page.
+    cursor: Option<String>,
 }
 
 /// Errors every operator read route can answer.
@@ -99,8 +88,13 @@ pub enum ReadErrors {
     )]
     NotFound(ErrorBody),
     #[response(
+        status = 500,
+        description = "internal: a bug; the server log has the cause under the request id"
+    )]
+    Internal(ErrorBody),
+    #[response(
         status = 503,
-        description = "unavailable: the database or Redis is unreachable"
+        description = "unavailable: the database or Redis is unreachable, or the request took too long"
     )]
     Unavailable(ErrorBody),
 }
@@ -128,7 +122,7 @@ pub enum WriteErrors {
     NotFound(ErrorBody),
     #[response(
         status = 409,
-        description = "conflict: the name is taken, or the row is still referenced"
+        description = "conflict: the name is taken, the row is still referenced, or a run was requested at the same moment"
     )]
     Conflict(ErrorBody),
     #[response(
@@ -147,8 +141,13 @@ pub enum WriteErrors {
     )]
     Invalid(ErrorBody),
     #[response(
+        status = 500,
+        description = "internal: a bug; the server log has the cause under the request id"
+    )]
+    Internal(ErrorBody),
+    #[response(
         status = 503,
-        description = "unavailable: the database or Redis is unreachable"
+        description = "unavailable: the database or Redis is unreachable, or the request took too long"
     )]
     Unavailable(ErrorBody),
 }

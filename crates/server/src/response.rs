@@ -4,10 +4,10 @@
 //! body, including extractor rejections and panics, can name it without threading it
 //! through each handler.
 
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use serde_json::json;
+use statesight_core::wire::{Data, Meta};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -56,19 +56,26 @@ impl<T: Serialize> Envelope<T> {
 
 impl<T: Serialize> IntoResponse for Envelope<T> {
     fn into_response(self) -> Response {
-        let mut meta = json!({ "request_id": current_request_id() });
-        if let Some(cursor) = self.next_cursor {
-            meta["next_cursor"] = json!(cursor);
-        }
-        match serde_json::to_value(&self.data) {
-            Ok(data) => (
+        let body = Data {
+            data: self.data,
+            meta: Meta {
+                request_id: current_request_id(),
+                next_cursor: self.next_cursor,
+            },
+        };
+        match serde_json::to_vec(&body) {
+            Ok(bytes) => (
                 self.status,
-                axum::Json(json!({ "data": data, "meta": meta })),
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                bytes,
             )
                 .into_response(),
             Err(error) => {
                 tracing::error!(%error, "response serialization failed");
-                crate::error::ApiError::internal().into_response()
+                crate::error::ApiError::Internal.into_response()
             }
         }
     }

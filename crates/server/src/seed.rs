@@ -13,7 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use sqlx::PgPool;
-use statesight_core::wire::AnalysisRun;
+use statesight_core::wire::{AnalysisRun, RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::queue::Queue;
 use statesight_store::runs::AnalysisRequest;
@@ -395,7 +395,7 @@ pub async fn analyse_examples(
                 &actor,
                 application_id,
                 revision.map(str::to_owned),
-                "seed",
+                RunTrigger::Seed,
             )
             .await
             .with_context(|| format!("requesting the analysis of {}", application.name))?;
@@ -422,7 +422,7 @@ pub async fn analyse_examples(
                 revision,
                 run,
             };
-            if outcome.run.status != "succeeded" {
+            if outcome.run.status != RunStatus::Succeeded {
                 bail!("{outcome}");
             }
             finished.push(outcome);
@@ -440,7 +440,7 @@ async fn wait_for_run(
         let run = statesight_store::runs::get(pool, run_id)
             .await?
             .context("the run disappeared (was its application deleted?)")?;
-        if run.status == "succeeded" || run.status == "failed" {
+        if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
             return Ok(run);
         }
         if tokio::time::Instant::now() >= deadline {

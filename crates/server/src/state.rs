@@ -21,13 +21,7 @@ pub struct AppState {
 pub const DEFAULT_REDIS_PREFIX: &str = "statesight";
 
 /// What `GET /api/v1/auth/config` tells clients about signing in.
-#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
-pub struct PublicAuthConfig {
-    pub auth_required: bool,
-    pub issuer: Option<String>,
-    pub audience: Option<String>,
-    pub client_id: Option<String>,
-}
+pub use statesight_core::wire::PublicAuthConfig;
 
 impl AppState {
     pub fn new(

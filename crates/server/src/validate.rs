@@ -1,22 +1,15 @@
 //! Turns request bodies into validated store values. Every refusal is a 422 naming the
 //! field; drift-path and resource-reference errors also point at the offending character.
 
-use serde_json::json;
 use statesight_core::source::{self, Invalid};
 use statesight_core::wire::{
-    ApplicationInput, ClusterInput, IgnoreRuleInput, IgnoreRulePatch, LiveSource, SourceInput,
+    ApplicationInput, ClusterInput, ErrorDetails, IgnoreRuleInput, IgnoreRulePatch, LiveSource,
+    SourceInput, SyntaxDetails,
 };
 use statesight_store::onboarding::{ApplicationValues, ClusterValues, SourceValues};
 use statesight_store::rules::RuleValues;
 
 use crate::error::ApiError;
-
-impl From<Invalid> for ApiError {
-    fn from(invalid: Invalid) -> Self {
-        ApiError::validation(invalid.to_string())
-            .with_details(json!({ "field": invalid.field, "reason": invalid.message }))
-    }
-}
 
 fn optional(
     value: Option<&str>,
@@ -137,17 +130,19 @@ fn syntax_error(
         "{}^",
         " ".repeat(input[..error.offset.min(input.len())].chars().count())
     );
-    ApiError::validation(format!(
-        "{field}: expected {} at character {}, found {found}\n  {input}\n  {caret}",
-        error.expected,
-        input[..error.offset.min(input.len())].chars().count() + 1,
-    ))
-    .with_details(json!({
-        "field": field,
-        "offset": error.offset,
-        "expected": error.expected,
-        "found": error.found.map(String::from),
-    }))
+    ApiError::Validation {
+        message: format!(
+            "{field}: expected {} at character {}, found {found}\n  {input}\n  {caret}",
+            error.expected,
+            input[..error.offset.min(input.len())].chars().count() + 1,
+        ),
+        details: Some(ErrorDetails::Syntax(SyntaxDetails {
+            field: field.to_owned(),
+            offset: error.offset,
+            expected: error.expected.to_owned(),
+            found: error.found.map(String::from),
+        })),
+    }
 }
 
 fn match_expression(value: &str) -> Result<String, ApiError> {

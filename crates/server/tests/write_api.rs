@@ -990,3 +990,33 @@ async fn analyze_answers_503_and_records_nothing_while_redis_is_down(pool: PgPoo
     .expect("count");
     assert_eq!(queued, 0, "no run without a job");
 }
+
+/// The analyze body is optional: no body, `null` and `{}` all mean "the source's ref", as
+/// the OpenAPI document says; anything else must be the request object.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn analyze_takes_no_body_null_or_an_empty_object_alike(pool: PgPool) {
+    seeded(&pool).await;
+    let prefix = RedisPrefix::new();
+    let router = as_user_with_prefix(&pool, EDITOR, &prefix.0);
+    let uri = format!("/api/v1/applications/{CHECKOUT_APP}/analyze");
+    let first = send_json(&router, Method::POST, &uri, None, "null").await;
+    assert_eq!(first.status, StatusCode::ACCEPTED, "{}", first.text);
+    assert_eq!(first.body["data"]["requested_revision"], Value::Null);
+    for body in ["", "{}", "null", " null "] {
+        let again = send_json(&router, Method::POST, &uri, None, body).await;
+        assert_eq!(again.status, StatusCode::OK, "{body:?}: {}", again.text);
+        assert_eq!(
+            again.body["data"]["id"], first.body["data"]["id"],
+            "{body:?}"
+        );
+    }
+    for body in ["[]", "42", r#"{"revision": 7}"#] {
+        let refused = send_json(&router, Method::POST, &uri, None, body).await;
+        assert_error(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+    prefix.cleanup().await;
+}

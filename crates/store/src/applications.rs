@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use statesight_core::wire::{Application, NamedRef, RunSummary};
+use statesight_core::wire::{Application, NamedRef, RunStatus, RunSummary, Severity};
 use uuid::Uuid;
 
 use crate::Result;
@@ -59,9 +59,12 @@ struct ApplicationRow {
     run_revision: Option<String>,
 }
 
-impl From<ApplicationRow> for Application {
-    fn from(row: ApplicationRow) -> Self {
-        let latest_run = match (row.run_id, row.run_status, row.run_queued_at) {
+impl TryFrom<ApplicationRow> for Application {
+    type Error = crate::StoreError;
+
+    fn try_from(row: ApplicationRow) -> Result<Self> {
+        let run_status: Option<RunStatus> = row.run_status.map(|s| s.parse()).transpose()?;
+        let latest_run = match (row.run_id, run_status, row.run_queued_at) {
             (Some(id), Some(status), Some(queued_at)) => Some(RunSummary {
                 id,
                 status,
@@ -71,7 +74,9 @@ impl From<ApplicationRow> for Application {
             }),
             _ => None,
         };
-        Application {
+        let highest_open_severity: Option<Severity> =
+            row.highest_open_severity.map(|s| s.parse()).transpose()?;
+        Ok(Application {
             id: row.id,
             workspace_id: row.workspace_id,
             name: row.name,
@@ -86,11 +91,11 @@ impl From<ApplicationRow> for Application {
                 name: row.source_name,
             },
             open_incident_count: row.open_incident_count,
-            highest_open_severity: row.highest_open_severity,
+            highest_open_severity,
             latest_run,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        }
+        })
     }
 }
 
@@ -116,7 +121,10 @@ pub async fn list(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let items: Vec<Application> = rows.into_iter().map(Application::from).collect();
+    let items = rows
+        .into_iter()
+        .map(Application::try_from)
+        .collect::<Result<Vec<_>>>()?;
     Ok(Page::from_rows(items, limit, |app| ByName {
         name: app.name.clone(),
         id: app.id,
@@ -129,7 +137,7 @@ pub async fn get(pool: &PgPool, application_id: Uuid) -> Result<Option<Applicati
         .bind(application_id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(Application::from))
+    row.map(Application::try_from).transpose()
 }
 
 /// The workspace an application belongs to, for authorizing routes addressed by its id.

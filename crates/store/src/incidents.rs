@@ -1,10 +1,12 @@
 //! Incidents, their findings and suppressed findings.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sqlx::PgPool;
 use statesight_core::wire::{
-    Finding, Incident, NamedRef, ResourceIdentity, SuppressedFinding, SuppressingRule,
+    Cause, ChangeKind, Evidence, Finding, Incident, IncidentStatus, NamedRef, Owner,
+    Recommendation, ResourceIdentity, RuleScope, Severity, SuppressedFinding, SuppressingRule,
+    TimelineEvent, TimelineKind,
 };
 use uuid::Uuid;
 
@@ -38,10 +40,13 @@ struct IncidentRow {
     resource_name: String,
     cause: String,
     title: String,
-    severity: String,
-    recommendation: String,
+    #[sqlx(try_from = "String")]
+    severity: Severity,
+    #[sqlx(try_from = "String")]
+    recommendation: Recommendation,
     rationale: String,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: IncidentStatus,
     finding_count: i32,
     occurrence_count: i32,
     recurrence_count: i32,
@@ -68,7 +73,7 @@ impl From<IncidentRow> for Incident {
                 namespace: row.resource_namespace,
                 name: row.resource_name,
             },
-            cause: row.cause,
+            cause: Cause::from_label(&row.cause),
             title: row.title,
             severity: row.severity,
             recommendation: row.recommendation,
@@ -89,7 +94,7 @@ impl From<IncidentRow> for Incident {
 #[derive(Debug, Clone, Default)]
 pub struct IncidentFilter {
     pub application_id: Option<Uuid>,
-    pub status: Option<String>,
+    pub status: Option<IncidentStatus>,
 }
 
 /// Incidents of a workspace, most recently seen first.
@@ -113,7 +118,7 @@ pub async fn list(
     let rows: Vec<IncidentRow> = sqlx::query_as(sql)
         .bind(workspace_id)
         .bind(filter.application_id)
-        .bind(filter.status.as_deref())
+        .bind(filter.status.map(IncidentStatus::as_str))
         .bind(after.map(|key| key.at))
         .bind(after.map(|key| key.id))
         .bind(limit + 1)
@@ -191,11 +196,14 @@ struct FindingRow {
     resource_namespace: String,
     resource_name: String,
     path: String,
-    change: String,
+    #[sqlx(try_from = "String")]
+    change: ChangeKind,
     desired: Option<Value>,
     live: Option<Value>,
-    owners: Value,
-    evidence: Value,
+    #[sqlx(json)]
+    owners: Vec<Owner>,
+    #[sqlx(json)]
+    evidence: Evidence,
     observed_at: DateTime<Utc>,
 }
 
@@ -268,17 +276,20 @@ struct SuppressedRow {
     rule_id: Option<Uuid>,
     rule_name: String,
     rule_reason: String,
-    rule_scope: String,
+    #[sqlx(try_from = "String")]
+    rule_scope: RuleScope,
     resource_api_version: String,
     resource_group: String,
     resource_kind: String,
     resource_namespace: String,
     resource_name: String,
     path: String,
-    change: String,
+    #[sqlx(try_from = "String")]
+    change: ChangeKind,
     desired: Option<Value>,
     live: Option<Value>,
-    owners: Value,
+    #[sqlx(json)]
+    owners: Vec<Owner>,
     observed_at: DateTime<Utc>,
 }
 
@@ -364,16 +375,15 @@ struct TimelineRow {
     incident_id: Uuid,
     run_id: Option<Uuid>,
     occurred_at: DateTime<Utc>,
-    kind: String,
+    #[sqlx(try_from = "String")]
+    kind: TimelineKind,
     summary: String,
-    details: Value,
+    #[sqlx(json)]
+    details: Map<String, Value>,
 }
 
 /// An incident's timeline in time order (events of one write keep their written order).
-pub async fn timeline(
-    pool: &PgPool,
-    incident_id: Uuid,
-) -> Result<Vec<statesight_core::wire::TimelineEvent>> {
+pub async fn timeline(pool: &PgPool, incident_id: Uuid) -> Result<Vec<TimelineEvent>> {
     let rows: Vec<TimelineRow> = sqlx::query_as(
         "SELECT id, incident_id, run_id, occurred_at, kind, summary, details
            FROM incident_timeline_events
@@ -385,7 +395,7 @@ pub async fn timeline(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|row| statesight_core::wire::TimelineEvent {
+        .map(|row| TimelineEvent {
             id: row.id,
             incident_id: row.incident_id,
             run_id: row.run_id,

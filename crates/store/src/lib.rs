@@ -19,5 +19,5 @@ pub mod runs;
 pub mod seed;
 
 pub use db::{MIGRATOR, connect, migrate};
-pub use error::{Result, StoreError};
+pub use error::{Constraint, ConstraintKind, Result, StoreError};
 pub use keyset::Page;

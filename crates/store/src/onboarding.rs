@@ -39,7 +39,8 @@ struct ClusterRow {
     workspace_id: Uuid,
     name: String,
     description: String,
-    live_source: String,
+    #[sqlx(try_from = "String")]
+    live_source: LiveSource,
     kubeconfig_path: Option<String>,
     kube_context: Option<String>,
     snapshot_dir: Option<String>,
@@ -47,27 +48,20 @@ struct ClusterRow {
     updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<ClusterRow> for Cluster {
-    type Error = crate::StoreError;
-
-    fn try_from(row: ClusterRow) -> Result<Self> {
-        let live_source = LiveSource::parse(&row.live_source).ok_or_else(|| {
-            crate::StoreError::Database(sqlx::Error::Decode(
-                format!("unknown live_source {:?}", row.live_source).into(),
-            ))
-        })?;
-        Ok(Cluster {
+impl From<ClusterRow> for Cluster {
+    fn from(row: ClusterRow) -> Self {
+        Cluster {
             id: row.id,
             workspace_id: row.workspace_id,
             name: row.name,
             description: row.description,
-            live_source,
+            live_source: row.live_source,
             kubeconfig_path: row.kubeconfig_path,
             context: row.kube_context,
             snapshot_dir: row.snapshot_dir,
             created_at: row.created_at,
             updated_at: row.updated_at,
-        })
+        }
     }
 }
 
@@ -100,10 +94,7 @@ pub async fn list_clusters(
     .bind(limit + 1)
     .fetch_all(pool)
     .await?;
-    let items = rows
-        .into_iter()
-        .map(Cluster::try_from)
-        .collect::<Result<Vec<_>>>()?;
+    let items: Vec<Cluster> = rows.into_iter().map(Cluster::from).collect();
     Ok(Page::from_rows(items, limit, |cluster| ByName {
         name: cluster.name.clone(),
         id: cluster.id,
@@ -119,7 +110,7 @@ pub async fn get_cluster(pool: &PgPool, id: Uuid) -> Result<Option<Cluster>> {
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    row.map(Cluster::try_from).transpose()
+    Ok(row.map(Cluster::from))
 }
 
 pub async fn create_cluster(
@@ -144,7 +135,7 @@ pub async fn create_cluster(
     .bind(&values.snapshot_dir)
     .fetch_one(&mut *tx)
     .await?;
-    let cluster = Cluster::try_from(row)?;
+    let cluster = Cluster::from(row);
     audit::append(
         &mut tx,
         actor,
@@ -178,7 +169,7 @@ pub async fn update_cluster(
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(before) = before.map(Cluster::try_from).transpose()? else {
+    let Some(before) = before.map(Cluster::from) else {
         return Ok(None);
     };
     let row: ClusterRow = sqlx::query_as(concat!(
@@ -196,7 +187,7 @@ pub async fn update_cluster(
     .bind(&values.snapshot_dir)
     .fetch_one(&mut *tx)
     .await?;
-    let after = Cluster::try_from(row)?;
+    let after = Cluster::from(row);
     audit::append(
         &mut tx,
         actor,
@@ -240,7 +231,7 @@ pub async fn delete_cluster(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<De
     .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some(before) = before.map(Cluster::try_from).transpose()? else {
+    let Some(before) = before.map(Cluster::from) else {
         return Ok(Deleted::NotFound);
     };
     let users = applications_using(&mut tx, "cluster_id", id).await?;

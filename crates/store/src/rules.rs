@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use statesight_core::wire::IgnoreRule;
+use statesight_core::wire::{IgnoreRule, RuleScope};
 use uuid::Uuid;
 
 use crate::Result;
@@ -27,16 +27,16 @@ struct RuleRow {
 impl RuleRow {
     fn into_wire(self, viewed_from_application: bool) -> IgnoreRule {
         let scope = if self.application_id.is_some() {
-            "application"
+            RuleScope::Application
         } else {
-            "workspace"
+            RuleScope::Workspace
         };
         IgnoreRule {
             id: self.id,
             workspace_id: self.workspace_id,
             read_only: viewed_from_application && self.application_id.is_none(),
             application_id: self.application_id,
-            scope: scope.to_owned(),
+            scope,
             name: self.name,
             match_expression: self.match_expression,
             resource_ref: self.resource_ref,

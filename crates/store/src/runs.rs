@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use statesight_core::wire::{AnalysisRun, DesiredProvenance, LiveProvenance};
+use statesight_core::wire::{
+    AnalysisRun, DesiredProvenance, LiveMethod, LiveProvenance, ObservedAtSource, RenderedWith,
+    RunStatus, RunTrigger,
+};
 use uuid::Uuid;
 
 use crate::Result;
@@ -31,8 +34,10 @@ struct RunRow {
     id: Uuid,
     workspace_id: Uuid,
     application_id: Uuid,
-    status: String,
-    trigger: String,
+    #[sqlx(try_from = "String")]
+    status: RunStatus,
+    #[sqlx(try_from = "String")]
+    trigger: RunTrigger,
     requested_revision: Option<String>,
     resolved_revision: Option<String>,
     requested_by: Option<Uuid>,
@@ -60,54 +65,86 @@ struct RunRow {
     l_has_managed_fields: Option<bool>,
 }
 
-impl From<RunRow> for AnalysisRun {
-    fn from(row: RunRow) -> Self {
-        let desired_provenance = match (
-            row.d_repo_url,
-            row.d_git_ref,
-            row.d_path,
-            row.d_commit_sha,
-            row.d_rendered_with,
-        ) {
-            (Some(repo_url), Some(git_ref), Some(path), Some(commit_sha), Some(rendered_with)) => {
-                Some(DesiredProvenance {
+/// Parses an optional enum column (the provenance columns are null without provenance).
+fn parse_optional<T>(text: Option<String>) -> Result<Option<T>>
+where
+    T: std::str::FromStr<Err = statesight_core::wire::UnknownVariant>,
+{
+    Ok(text.map(|text| text.parse()).transpose()?)
+}
+
+impl RunRow {
+    fn desired_provenance(&mut self) -> Result<Option<DesiredProvenance>> {
+        let rendered_with: Option<RenderedWith> = parse_optional(self.d_rendered_with.take())?;
+        Ok(
+            match (
+                self.d_repo_url.take(),
+                self.d_git_ref.take(),
+                self.d_path.take(),
+                self.d_commit_sha.take(),
+                rendered_with,
+            ) {
+                (
+                    Some(repo_url),
+                    Some(git_ref),
+                    Some(path),
+                    Some(commit_sha),
+                    Some(rendered_with),
+                ) => Some(DesiredProvenance {
                     repo_url,
                     git_ref,
                     path,
                     commit_sha,
-                    committed_at: row.d_committed_at,
+                    committed_at: self.d_committed_at,
                     rendered_with,
-                })
-            }
-            _ => None,
-        };
-        let live_provenance = match (
-            row.l_cluster_id,
-            row.l_method,
-            row.l_trusted,
-            row.l_observed_at,
-            row.l_observed_at_source,
-            row.l_has_managed_fields,
-        ) {
-            (
-                Some(cluster_id),
-                Some(method),
-                Some(trusted),
-                Some(observed_at),
-                Some(observed_at_source),
-                Some(has_managed_fields),
-            ) => Some(LiveProvenance {
-                cluster_id,
+                }),
+                _ => None,
+            },
+        )
+    }
+
+    fn live_provenance(&mut self) -> Result<Option<LiveProvenance>> {
+        let method: Option<LiveMethod> = parse_optional(self.l_method.take())?;
+        let observed_at_source: Option<ObservedAtSource> =
+            parse_optional(self.l_observed_at_source.take())?;
+        Ok(
+            match (
+                self.l_cluster_id,
                 method,
-                trusted,
-                observed_at,
+                self.l_trusted,
+                self.l_observed_at,
                 observed_at_source,
-                context: row.l_context,
-                has_managed_fields,
-            }),
-            _ => None,
-        };
-        AnalysisRun {
+                self.l_has_managed_fields,
+            ) {
+                (
+                    Some(cluster_id),
+                    Some(method),
+                    Some(trusted),
+                    Some(observed_at),
+                    Some(observed_at_source),
+                    Some(has_managed_fields),
+                ) => Some(LiveProvenance {
+                    cluster_id,
+                    method,
+                    trusted,
+                    observed_at,
+                    observed_at_source,
+                    context: self.l_context.take(),
+                    has_managed_fields,
+                }),
+                _ => None,
+            },
+        )
+    }
+}
+
+impl TryFrom<RunRow> for AnalysisRun {
+    type Error = crate::StoreError;
+
+    fn try_from(mut row: RunRow) -> Result<Self> {
+        let desired_provenance = row.desired_provenance()?;
+        let live_provenance = row.live_provenance()?;
+        Ok(AnalysisRun {
             id: row.id,
             workspace_id: row.workspace_id,
             application_id: row.application_id,
@@ -127,8 +164,12 @@ impl From<RunRow> for AnalysisRun {
             finished_at: row.finished_at,
             desired_provenance,
             live_provenance,
-        }
+        })
     }
+}
+
+fn runs(rows: Vec<RunRow>) -> Result<Vec<AnalysisRun>> {
+    rows.into_iter().map(AnalysisRun::try_from).collect()
 }
 
 pub async fn get(pool: &PgPool, run_id: Uuid) -> Result<Option<AnalysisRun>> {
@@ -137,7 +178,7 @@ pub async fn get(pool: &PgPool, run_id: Uuid) -> Result<Option<AnalysisRun>> {
         .bind(run_id)
         .fetch_optional(pool)
         .await?;
-    Ok(row.map(AnalysisRun::from))
+    row.map(AnalysisRun::try_from).transpose()
 }
 
 /// Runs of one application, newest first.
@@ -162,7 +203,7 @@ pub async fn list_for_application(
         .bind(limit + 1)
         .fetch_all(pool)
         .await?;
-    let items: Vec<AnalysisRun> = rows.into_iter().map(AnalysisRun::from).collect();
+    let items = runs(rows)?;
     Ok(Page::from_rows(items, limit, |run| ByTimeDesc {
         at: run.queued_at,
         id: run.id,
@@ -184,7 +225,7 @@ pub async fn recent_in_workspace(
         .bind(limit)
         .fetch_all(pool)
         .await?;
-    Ok(rows.into_iter().map(AnalysisRun::from).collect())
+    runs(rows)
 }
 
 /// What `request_analysis` decided.
@@ -203,7 +244,8 @@ pub enum AnalysisRequest {
 #[derive(sqlx::FromRow)]
 struct InFlight {
     id: Uuid,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: RunStatus,
     requested_revision: Option<String>,
 }
 
@@ -221,7 +263,7 @@ pub async fn request_analysis(
     actor: &crate::audit::Actor,
     application_id: Uuid,
     revision: Option<String>,
-    trigger: &str,
+    trigger: RunTrigger,
 ) -> Result<AnalysisRequest> {
     let mut tx = pool.begin().await?;
     let workspace: Option<(Uuid,)> =
@@ -239,8 +281,10 @@ pub async fn request_analysis(
     .bind(application_id)
     .fetch_all(&mut *tx)
     .await?;
-    let queued = in_flight.iter().find(|run| run.status == "queued");
-    let running = in_flight.iter().find(|run| run.status == "running");
+    let queued = in_flight.iter().find(|run| run.status == RunStatus::Queued);
+    let running = in_flight
+        .iter()
+        .find(|run| run.status == RunStatus::Running);
 
     if let Some(queued) = queued {
         if queued.requested_revision == revision || revision.is_none() {
@@ -290,7 +334,7 @@ pub async fn request_analysis(
     .bind(application_id)
     .bind(&revision)
     .bind(actor.user_id)
-    .bind(trigger)
+    .bind(trigger.as_str())
     .execute(&mut *tx)
     .await?;
     crate::audit::append(

@@ -3,8 +3,8 @@
 //! every handler, and expect the database itself to refuse.
 
 use sqlx::PgPool;
-use statesight_store::StoreError;
 use statesight_store::seed::{self, ExampleLocation};
+use statesight_store::{Constraint, ConstraintKind, StoreError};
 use uuid::Uuid;
 
 const PAYMENTS: Uuid = seed::PAYMENTS_WORKSPACE_ID;
@@ -62,11 +62,17 @@ async fn assert_foreign_key_violation(
     query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
 ) {
     let error = StoreError::from(query.execute(pool).await.expect_err(what));
-    let (kind, constraint) = error
-        .violated_constraint()
-        .unwrap_or_else(|| panic!("{what}: not a constraint error: {error}"));
-    assert_eq!(kind, "foreign_key", "{what}: {error}");
-    assert!(!constraint.is_empty(), "{what}: the constraint is named");
+    let StoreError::Violation(constraint) = &error else {
+        panic!("{what}: not a constraint error: {error}");
+    };
+    assert_eq!(
+        constraint.kind(),
+        ConstraintKind::ForeignKey,
+        "{what}: {error}"
+    );
+    if let Constraint::Other { name, .. } = constraint {
+        assert!(!name.is_empty(), "{what}: the constraint is named");
+    }
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
@@ -213,9 +219,12 @@ async fn one_queued_and_one_running_analysis_per_application(pool: PgPool) {
                 .await
                 .expect_err("a second one"),
         );
-        assert_eq!(
-            error.violated_constraint().map(|(kind, _)| kind),
-            Some("unique"),
+        let expected = match status {
+            "queued" => Constraint::OneQueuedRun,
+            _ => Constraint::OneRunningRun,
+        };
+        assert!(
+            matches!(&error, StoreError::Violation(constraint) if *constraint == expected),
             "{error}"
         );
     }
@@ -362,4 +371,123 @@ async fn the_seed_covers_every_role_and_both_rule_scopes_and_writes_no_results(p
         (0, 0, 0, 0, 0),
         "runs, incidents, findings, suppressions, events"
     );
+}
+
+/// The constraint a statement breaks, as the store names it.
+async fn violated(pool: &PgPool, sql: &'static str, binds: &[&str]) -> Constraint {
+    let mut query = sqlx::query(sql);
+    for bind in binds {
+        query = match Uuid::parse_str(bind) {
+            Ok(id) => query.bind(id),
+            Err(_) => query.bind(bind.to_string()),
+        };
+    }
+    match StoreError::from(query.execute(pool).await.expect_err(sql)) {
+        StoreError::Violation(constraint) => constraint,
+        other => panic!("{sql}: not a constraint error: {other}"),
+    }
+}
+
+/// Each constraint callers answer differently is recognised by the name the migrations
+/// give it, so renaming one in a migration fails here rather than turning a 409 into a 500.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn constraint_violations_name_the_rule_they_break(pool: PgPool) {
+    seeded(&pool).await;
+    let (workspace, cluster, source, app) = (
+        PAYMENTS.to_string(),
+        PAYMENTS_CLUSTER.to_string(),
+        PAYMENTS_SOURCE.to_string(),
+        PAYMENTS_APP.to_string(),
+    );
+    let cluster_name: (String,) = sqlx::query_as("SELECT name FROM clusters WHERE id = $1")
+        .bind(PAYMENTS_CLUSTER)
+        .fetch_one(&pool)
+        .await
+        .expect("cluster");
+    let source_name: (String,) =
+        sqlx::query_as("SELECT name FROM source_definitions WHERE id = $1")
+            .bind(PAYMENTS_SOURCE)
+            .fetch_one(&pool)
+            .await
+            .expect("source");
+    let app_name: (String,) = sqlx::query_as("SELECT name FROM applications WHERE id = $1")
+        .bind(PAYMENTS_APP)
+        .fetch_one(&pool)
+        .await
+        .expect("application");
+    let new_id = || Uuid::new_v4().to_string();
+    let cases = [
+        (
+            "INSERT INTO clusters (id, workspace_id, name, live_source) VALUES ($1, $2, $3, 'kubectl')",
+            vec![new_id(), workspace.clone(), cluster_name.0.clone()],
+            Constraint::ClusterName,
+        ),
+        (
+            "INSERT INTO source_definitions (id, workspace_id, name, repo_url) VALUES ($1, $2, $3, 'https://x/y.git')",
+            vec![new_id(), workspace.clone(), source_name.0.clone()],
+            Constraint::SourceName,
+        ),
+        (
+            "INSERT INTO applications (id, workspace_id, name, cluster_id, source_id) VALUES ($1, $2, $3, $4, $5)",
+            vec![
+                new_id(),
+                workspace.clone(),
+                app_name.0.clone(),
+                cluster.clone(),
+                source.clone(),
+            ],
+            Constraint::ApplicationName,
+        ),
+        (
+            "INSERT INTO applications (id, workspace_id, name, cluster_id, source_id) VALUES ($1, $2, 'x', $3, $4)",
+            vec![
+                new_id(),
+                workspace.clone(),
+                PLATFORM_CLUSTER.to_string(),
+                source.clone(),
+            ],
+            Constraint::ApplicationCluster,
+        ),
+        (
+            "INSERT INTO applications (id, workspace_id, name, cluster_id, source_id) VALUES ($1, $2, 'x', $3, $4)",
+            vec![
+                new_id(),
+                workspace.clone(),
+                cluster.clone(),
+                PLATFORM_SOURCE.to_string(),
+            ],
+            Constraint::ApplicationSource,
+        ),
+    ];
+    for (sql, binds, expected) in cases {
+        let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
+        assert_eq!(violated(&pool, sql, &binds).await, expected, "{sql}");
+    }
+    for (application, expected) in [
+        (Some(app.as_str()), Constraint::ApplicationRuleName),
+        (None, Constraint::WorkspaceRuleName),
+    ] {
+        let insert = "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, reason)
+                      VALUES ($1, $2, $3, 'same', 'spec.replicas', 'r')";
+        let run = |id: Uuid| {
+            sqlx::query(insert)
+                .bind(id)
+                .bind(PAYMENTS)
+                .bind(application.map(|a| Uuid::parse_str(a).expect("uuid")))
+        };
+        run(Uuid::new_v4())
+            .execute(&pool)
+            .await
+            .expect("first rule");
+        let error = StoreError::from(
+            run(Uuid::new_v4())
+                .execute(&pool)
+                .await
+                .expect_err("a second rule of the same name"),
+        );
+        assert!(
+            matches!(&error, StoreError::Violation(constraint) if *constraint == expected),
+            "{error}"
+        );
+    }
 }

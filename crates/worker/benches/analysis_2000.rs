@@ -12,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use statesight_core::wire::{RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::queue::Queue;
 use statesight_store::runs::{self, AnalysisRequest};
@@ -323,7 +324,7 @@ async fn bench() {
             &actor,
             seed::LEDGER_APPLICATION_ID,
             None,
-            "manual",
+            RunTrigger::Manual,
         )
         .await
         .expect("request")
@@ -333,7 +334,7 @@ async fn bench() {
         };
         let run = loop {
             let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-            if run.status == "succeeded" || run.status == "failed" {
+            if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
                 break run;
             }
             assert!(
@@ -343,7 +344,7 @@ async fn bench() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         let wall = enqueued.elapsed();
-        assert_eq!(run.status, "succeeded", "{:?}", run.error);
+        assert_eq!(run.status, RunStatus::Succeeded, "{:?}", run.error);
         println!(
             "round {round}{}: enqueue -> succeeded {:>7.0} ms  ({} findings, {} incidents)",
             if round == 1 { " (cold Git cache)" } else { "" },

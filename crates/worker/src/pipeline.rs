@@ -3,23 +3,69 @@
 //! application's ignore rules. Pure of queue concerns; errors say whether retrying can help.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use statesight_core::identity::{Scopes, group_of};
 use statesight_core::wire::{IgnoreRule as WireRule, LiveSource};
 use statesight_core::{Analysis, AnalyzeOptions, ManifestObject, Origin, RuleScope, analyze};
+use statesight_store::StoreError;
 use statesight_store::analysis::{DesiredRecord, JobContext, LiveRecord};
 
-use crate::collect::{self, CollectOptions, LiveSourceConfig, ResourceKey};
-use crate::git::{self, GitSettings};
+use crate::collect::{self, CollectError, CollectOptions, LiveSourceConfig, ResourceKey};
+use crate::git::{self, GitError, GitSettings};
 use crate::settings::Settings;
 
-/// A failed analysis: `Transient` may succeed when retried (network, timeouts), while
-/// `Permanent` will not until someone changes something (unknown ref, invalid manifests,
-/// permissions) — the run fails at once with the message.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why an analysis job failed. The Git and collector errors keep their own variants (and
+/// messages, which land in `analysis_runs.error`); [`JobError::is_transient`] is the one
+/// place that decides whether the queue retries (with backoff) or the run fails at once
+/// until someone changes something.
+#[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    Transient(String),
-    Permanent(String),
+    /// Reading desired state from Git failed, or its manifests are invalid.
+    #[error(transparent)]
+    Git(#[from] GitError),
+    /// Reading live state from the cluster failed.
+    #[error(transparent)]
+    Collect(#[from] CollectError),
+    /// The source path holds no Kubernetes objects. `problems` is empty or ` (<why each
+    /// document was skipped>)`.
+    #[error("no Kubernetes objects under {path:?} at {commit} in {repo}{problems}")]
+    NoObjects {
+        path: String,
+        commit: String,
+        repo: String,
+        problems: String,
+    },
+    /// The whole analysis took longer than `WORKER_JOB_TIMEOUT`.
+    #[error("the analysis took longer than {}s (WORKER_JOB_TIMEOUT)", .after.as_secs())]
+    Timeout { after: Duration },
+    /// Reading or writing the run's records failed; `during` says what the worker was doing.
+    #[error("{during}: {source}")]
+    Store {
+        during: &'static str,
+        #[source]
+        source: StoreError,
+    },
+}
+
+impl JobError {
+    /// Whether retrying the same job later may succeed without anyone changing anything:
+    /// the network, a slow server or cluster, the database. Git and the collectors decide
+    /// for their own errors; a write the data model refuses would be refused again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            JobError::Git(error) => error.is_transient(),
+            JobError::Collect(error) => error.is_transient(),
+            JobError::NoObjects { .. } => false,
+            JobError::Timeout { .. } => true,
+            JobError::Store { source, .. } => !matches!(source, StoreError::Violation(_)),
+        }
+    }
+
+    /// A store error met while `during` (e.g. "writing the results").
+    pub fn store(during: &'static str) -> impl FnOnce(StoreError) -> JobError {
+        move |source| JobError::Store { during, source }
+    }
 }
 
 /// What a successful analysis produced.
@@ -95,27 +141,17 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         context.requested_revision.as_deref(),
         &source.path,
     )
-    .await
-    .map_err(|error| {
-        if error.is_transient() {
-            JobError::Transient(error.to_string())
-        } else {
-            JobError::Permanent(error.to_string())
-        }
-    })?;
+    .await?;
 
     // A syntax error names file, document and commit; unidentifiable objects are problems.
-    let parsed = desired_state
-        .parse()
-        .map_err(|error| JobError::Permanent(error.to_string()))?;
+    let parsed = desired_state.parse()?;
     let (desired, problems) = (parsed.objects, parsed.problems);
     if desired.is_empty() {
-        return Err(JobError::Permanent(format!(
-            "no Kubernetes objects under {:?} at {} in {}{}",
-            source.path,
-            desired_state.commit_sha,
-            source.repo_url,
-            if problems.is_empty() {
+        return Err(JobError::NoObjects {
+            path: source.path.clone(),
+            commit: desired_state.commit_sha.clone(),
+            repo: source.repo_url.clone(),
+            problems: if problems.is_empty() {
                 String::new()
             } else {
                 format!(
@@ -126,8 +162,8 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
                         .collect::<Vec<_>>()
                         .join("; ")
                 )
-            }
-        )));
+            },
+        });
     }
 
     let mut scopes = Scopes::default();
@@ -158,15 +194,7 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         ..CollectOptions::default()
     };
     let live_source = live_source_config(context, settings);
-    let observation = collect::collect(&live_source, &wanted, &options)
-        .await
-        .map_err(|error| {
-            if error.is_transient() {
-                JobError::Transient(error.to_string())
-            } else {
-                JobError::Permanent(error.to_string())
-            }
-        })?;
+    let observation = collect::collect(&live_source, &wanted, &options).await?;
     let live: Vec<ManifestObject> = observation
         .objects
         .iter()
@@ -219,4 +247,82 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
             has_managed_fields: observation.has_managed_fields,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use statesight_store::Constraint;
+
+    use super::*;
+
+    #[test]
+    fn git_and_collector_errors_keep_their_type_message_and_retry_decision() {
+        let unreachable = JobError::from(GitError::Unreachable {
+            repo: String::from("https://git.example.com/x.git"),
+            detail: String::from("connection refused"),
+        });
+        assert!(unreachable.is_transient());
+        assert!(matches!(
+            unreachable,
+            JobError::Git(GitError::Unreachable { .. })
+        ));
+        assert!(
+            unreachable
+                .to_string()
+                .starts_with("cannot fetch https://git.example.com/x.git")
+        );
+        let forbidden = JobError::from(CollectError::Forbidden {
+            verb: String::from("list"),
+            resource: String::from("deployments.apps"),
+            namespace: Some(String::from("payments")),
+            message: String::from("forbidden"),
+        });
+        assert!(!forbidden.is_transient());
+        assert!(
+            forbidden.to_string().starts_with("permission denied"),
+            "{forbidden}"
+        );
+    }
+
+    #[test]
+    fn store_errors_say_what_the_worker_was_doing_and_keep_their_source() {
+        let unavailable = JobError::store("writing the results")(StoreError::Unavailable(
+            sqlx::Error::PoolTimedOut,
+        ));
+        assert!(unavailable.is_transient());
+        assert!(unavailable.to_string().starts_with("writing the results: "));
+        assert!(
+            unavailable
+                .source()
+                .is_some_and(|source| source.is::<StoreError>())
+        );
+        let refused =
+            JobError::store("writing the results")(StoreError::Violation(Constraint::OneQueuedRun));
+        assert!(!refused.is_transient(), "a refused write is refused again");
+    }
+
+    #[test]
+    fn timeouts_retry_and_empty_sources_do_not() {
+        let timeout = JobError::Timeout {
+            after: Duration::from_secs(600),
+        };
+        assert!(timeout.is_transient());
+        assert_eq!(
+            timeout.to_string(),
+            "the analysis took longer than 600s (WORKER_JOB_TIMEOUT)"
+        );
+        let empty = JobError::NoObjects {
+            path: String::from("deploy"),
+            commit: String::from("3f9c2b7"),
+            repo: String::from("https://git.example.com/x.git"),
+            problems: String::new(),
+        };
+        assert!(!empty.is_transient());
+        assert_eq!(
+            empty.to_string(),
+            "no Kubernetes objects under \"deploy\" at 3f9c2b7 in https://git.example.com/x.git"
+        );
+    }
 }

@@ -226,9 +226,8 @@ impl Worker {
                 return Outcome::AlreadyFinished;
             }
             Err(error) => {
-                return self
-                    .retry_or_park(delivery, &job, 0, &format!("reading the run: {error}"))
-                    .await;
+                let error = JobError::store("reading the run")(error);
+                return self.settle(delivery, &job, 0, error).await;
             }
         };
         let attempt = match analysis::start_run(&self.pool, job.run_id).await {
@@ -238,9 +237,8 @@ impl Worker {
                 return Outcome::AlreadyFinished;
             }
             Err(error) => {
-                return self
-                    .retry_or_park(delivery, &job, 0, &format!("starting the run: {error}"))
-                    .await;
+                let error = JobError::store("starting the run")(error);
+                return self.settle(delivery, &job, 0, error).await;
             }
         };
         metrics::counter!(metrics_names::JOBS_STARTED).increment(1);
@@ -273,10 +271,9 @@ impl Worker {
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(JobError::Transient(format!(
-                "the analysis took longer than {}s (WORKER_JOB_TIMEOUT)",
-                self.settings.job_timeout.as_secs()
-            ))),
+            Err(_) => Err(JobError::Timeout {
+                after: self.settings.job_timeout,
+            }),
         };
         let _ = stop_renewing.send(true);
         let _ = renewer.await;
@@ -310,35 +307,39 @@ impl Worker {
                         Outcome::AlreadyFinished
                     }
                     Err(error) => {
-                        self.retry_or_park(
-                            delivery,
-                            &job,
-                            attempt,
-                            &format!("writing the results: {error}"),
-                        )
-                        .await
+                        let error = JobError::store("writing the results")(error);
+                        self.settle(delivery, &job, attempt, error).await
                     }
                 }
             }
-            Err(JobError::Transient(error)) => {
-                self.retry_or_park(delivery, &job, attempt, &error).await
-            }
-            Err(JobError::Permanent(error)) => {
-                if let Err(store_error) = analysis::fail_run(&self.pool, job.run_id, &error).await {
-                    return self
-                        .retry_or_park(
-                            delivery,
-                            &job,
-                            attempt,
-                            &format!("recording the failure: {store_error}"),
-                        )
-                        .await;
-                }
-                metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
-                self.acknowledge(delivery, &job).await;
-                Outcome::Failed(error)
-            }
+            Err(error) => self.settle(delivery, &job, attempt, error).await,
         }
+    }
+
+    /// Retries a transient failure (parking the job once it has used its attempts) and
+    /// fails the run at once otherwise, with the error's message.
+    async fn settle(
+        &self,
+        delivery: &Delivery,
+        job: &statesight_store::queue::Job,
+        attempt: i32,
+        error: JobError,
+    ) -> Outcome {
+        let message = error.to_string();
+        if error.is_transient() {
+            return self.retry_or_park(delivery, job, attempt, &message).await;
+        }
+        if let Err(source) = analysis::fail_run(&self.pool, job.run_id, &message).await {
+            // The failure could not be recorded: retrying is the only way to record it
+            // later, whatever the store's error, so this does not ask `is_transient`.
+            let error = JobError::store("recording the failure")(source);
+            return self
+                .retry_or_park(delivery, job, attempt, &error.to_string())
+                .await;
+        }
+        metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
+        self.acknowledge(delivery, job).await;
+        Outcome::Failed(message)
     }
 
     async fn retry_or_park(

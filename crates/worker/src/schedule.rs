@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use sqlx::PgPool;
+use statesight_core::wire::RunTrigger;
 use statesight_store::audit::Actor;
 use statesight_store::queue::Queue;
 
@@ -37,7 +38,7 @@ pub async fn tick(pool: &PgPool, queue: &Queue, interval: Duration) {
             &actor,
             application_id,
             None,
-            "schedule",
+            RunTrigger::Schedule,
         )
         .await
         {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use e2e::*;
 use sqlx::PgPool;
+use statesight_core::wire::{LiveMethod, ObservedAtSource, RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::runs::{self, AnalysisRequest};
 use statesight_worker::runtime::{Outcome, Worker};
@@ -28,7 +29,7 @@ async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
         &actor,
         LEDGER,
         revision.map(str::to_owned),
-        "manual",
+        RunTrigger::Manual,
     )
     .await
     .expect("request")
@@ -92,7 +93,7 @@ async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
         .await
         .expect("get")
         .expect("run");
-    assert_eq!(run.status, "succeeded");
+    assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
         run.resolved_revision.as_deref(),
         Some(commits[3].as_str()),
@@ -174,6 +175,29 @@ async fn the_ledger_example_is_analysed_for_real(pool: PgPool) {
         .find(|(path, _)| path.is_empty())
         .expect("the missing NetworkPolicy");
     assert_eq!(missing.1["ownership"]["owners"], serde_json::json!([]));
+    // The console reads the same evidence typed, through the store: every field the worker
+    // writes is set, none is left to the optional fields older records need.
+    for incident in &first {
+        let page = statesight_store::incidents::findings(&pool, incident.id, None, 500)
+            .await
+            .expect("typed findings");
+        for finding in &page.items {
+            let desired = &finding.evidence.desired;
+            assert!(
+                desired.source_path.is_some() && desired.file.is_some(),
+                "{finding:?}"
+            );
+            assert!(desired.document.is_some(), "{finding:?}");
+            let live = &finding.evidence.live;
+            assert_eq!(live.method, LiveMethod::Snapshot);
+            assert_eq!(live.observed_at_source, Some(ObservedAtSource::CaptureFile));
+            assert!(live.cluster_id.is_some(), "{finding:?}");
+            assert!(
+                finding.owners.iter().all(|owner| owner.role.is_some()),
+                "{finding:?}"
+            );
+        }
+    }
 
     // The timeline, in time order: kubectl-patch wrote on 11-16 (the cluster's managedFields
     // time), HEAD was committed on 11-18, the analysis saw it now.
@@ -292,7 +316,7 @@ async fn an_unknown_revision_fails_the_run_with_a_readable_error(pool: PgPool) {
     let (run_id, outcome) = analyse(&worker, Some("no-such-branch")).await;
     assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
     let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-    assert_eq!(run.status, "failed");
+    assert_eq!(run.status, RunStatus::Failed);
     let error = run.error.expect("an error");
     assert!(error.contains("no-such-branch"), "{error}");
     // The lease is released on the failure path too.
@@ -466,7 +490,7 @@ async fn runs_that_lost_their_job_are_enqueued_again(pool: PgPool) {
             .await
             .expect("get")
             .map(|run| run.status),
-        Some(String::from("succeeded"))
+        Some(RunStatus::Succeeded)
     );
     prefix.cleanup().await;
 }

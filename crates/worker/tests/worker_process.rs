@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use e2e::*;
 use sqlx::PgPool;
+use statesight_core::wire::{RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::queue::Queue;
 use statesight_store::runs::{self, AnalysisRequest};
@@ -214,7 +215,7 @@ async fn wait_for_run(
     let deadline = Instant::now() + timeout;
     loop {
         let run = runs::get(pool, run_id).await.expect("get").expect("run");
-        if run.status == "succeeded" || run.status == "failed" {
+        if matches!(run.status, RunStatus::Succeeded | RunStatus::Failed) {
             return run;
         }
         if Instant::now() > deadline {
@@ -233,7 +234,7 @@ async fn request(pool: &PgPool, queue: &Queue) -> Uuid {
         user_id: Some(EDITOR),
         request_id: String::from("test"),
     };
-    match runs::request_analysis(pool, queue, &actor, LEDGER, None, "manual")
+    match runs::request_analysis(pool, queue, &actor, LEDGER, None, RunTrigger::Manual)
         .await
         .expect("request")
     {
@@ -296,7 +297,7 @@ async fn the_worker_survives_a_redis_restart_while_idle(pool: PgPool) {
     );
     let run_id = request(&pool, &queue).await;
     let status = wait_for_run(&pool, run_id, Duration::from_secs(60), &log).await;
-    assert_eq!(status.status, "succeeded", "{status:?}");
+    assert_eq!(status.status, RunStatus::Succeeded, "{status:?}");
 
     // Its metrics: job counters, duration histogram and queue gauges.
     let metrics = worker_metrics("restart-test").await;

@@ -2,13 +2,13 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{AnalysisRun, AnalyzeRequest, Role};
+use statesight_core::wire::{AnalysisRun, AnalyzeRequest, Role, RunTrigger};
 use statesight_store::keyset::ByTimeDesc;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::routes::applications::authorized_application;
 use crate::state::AppState;
@@ -21,14 +21,14 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let run = statesight_store::runs::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("analysis"))?;
+        .ok_or(ApiError::NotFound("analysis"))?;
     principal
         .authorize(&state, run.workspace_id, Role::Viewer, "analysis")
         .await?;
     Ok(Envelope::ok(run).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}/analyses", tag = "analysis", params(("id" = Uuid, Path, description = "application id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "runs, newest first (viewer)", body = Data<Vec<AnalysisRun>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/analyses", tag = "analysis", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "runs, newest first (viewer)", body = Data<Vec<AnalysisRun>>), ReadErrors))]
 pub async fn list_for_application(
     State(state): State<AppState>,
     principal: Principal,
@@ -51,7 +51,7 @@ pub async fn list_for_application(
 /// Records an analysis request: 202 with a new run, 200 with the run already queued or
 /// running for the same target (or the queued follow-up, retargeted to the newest
 /// revision asked for).
-#[utoipa::path(post, path = "/api/v1/applications/{id}/analyze", tag = "analysis", params(("id" = Uuid, Path, description = "application id")), request_body(content = Option<AnalyzeRequest>, description = "optional; {\"revision\": \"<sha or ref>\"}"), responses((status = 202, description = "a new run was queued (editor)", body = Data<AnalysisRun>), (status = 200, description = "a run for that target is already queued or running, or the queued follow-up now targets this revision", body = Data<AnalysisRun>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/applications/{id}/analyze", tag = "analysis", params(("id" = Uuid, Path, description = "application id")), request_body(content = Option<AnalyzeRequest>, description = "optional: no body, `null` or `{}` analyse the source's ref; `{\"revision\": \"<sha or ref>\"}` another revision"), responses((status = 202, description = "a new run was queued (editor)", body = Data<AnalysisRun>), (status = 200, description = "a run for that target is already queued or running, or the queued follow-up now targets this revision (editor)", body = Data<AnalysisRun>), WriteErrors))]
 pub async fn analyze(
     State(state): State<AppState>,
     principal: Principal,
@@ -69,7 +69,7 @@ pub async fn analyze(
         &principal.actor(),
         id,
         revision,
-        "manual",
+        RunTrigger::Manual,
     )
     .await?
     {
@@ -79,6 +79,6 @@ pub async fn analyze(
         AnalysisRequest::Existing(run) | AnalysisRequest::Coalesced(run) => {
             Ok(Envelope::ok(run).into_response())
         }
-        AnalysisRequest::NoApplication => Err(ApiError::not_found("application")),
+        AnalysisRequest::NoApplication => Err(ApiError::NotFound("application")),
     }
 }

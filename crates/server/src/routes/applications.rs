@@ -9,16 +9,16 @@ use statesight_core::wire::{
 use statesight_store::keyset::{ByName, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
-use crate::error::{ApiError, ApiResult, write_error};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
 /// How many items each embedded list of the detail shows before pointing at its route.
 const EMBEDDED_CAP: i64 = 20;
 
-#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -49,7 +49,7 @@ pub(crate) async fn authorized_application(
 ) -> ApiResult<Application> {
     let application = statesight_store::applications::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("application"))?;
+        .ok_or(ApiError::NotFound("application"))?;
     principal
         .authorize(state, application.workspace_id, needed, "application")
         .await?;
@@ -102,7 +102,7 @@ fn capped<T>(items: Vec<T>, total: i64, href: String) -> Capped<T> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
 pub async fn suppressed_findings(
     State(state): State<AppState>,
     principal: Principal,
@@ -131,19 +131,25 @@ async fn check_references(
 ) -> ApiResult<()> {
     let cluster = statesight_store::onboarding::get_cluster(&state.pool, input.cluster_id).await?;
     if cluster.is_none_or(|cluster| cluster.workspace_id != workspace_id) {
-        return Err(ApiError::validation(format!(
-            "cluster_id {} is not a cluster of this workspace",
-            input.cluster_id
-        ))
-        .with_details(serde_json::json!({ "field": "cluster_id" })));
+        return Err(ApiError::invalid_field(
+            "cluster_id",
+            format!(
+                "cluster_id {} is not a cluster of this workspace",
+                input.cluster_id
+            ),
+            Some("is not a cluster of this workspace"),
+        ));
     }
     let source = statesight_store::onboarding::get_source(&state.pool, input.source_id).await?;
     if source.is_none_or(|source| source.workspace_id != workspace_id) {
-        return Err(ApiError::validation(format!(
-            "source_id {} is not a source of this workspace",
-            input.source_id
-        ))
-        .with_details(serde_json::json!({ "field": "source_id" })));
+        return Err(ApiError::invalid_field(
+            "source_id",
+            format!(
+                "source_id {} is not a source of this workspace",
+                input.source_id
+            ),
+            Some("is not a source of this workspace"),
+        ));
     }
     Ok(())
 }
@@ -166,11 +172,10 @@ pub async fn create(
         workspace_id,
         &values,
     )
-    .await
-    .map_err(|error| write_error(error, "an application"))?;
+    .await?;
     let application = statesight_store::applications::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("application"))?;
+        .ok_or(ApiError::NotFound("application"))?;
     Ok(Envelope::ok(application)
         .with_status(axum::http::StatusCode::CREATED)
         .into_response())
@@ -192,14 +197,13 @@ pub async fn replace(
         id,
         &values,
     )
-    .await
-    .map_err(|error| write_error(error, "an application"))?;
+    .await?;
     if !updated {
-        return Err(ApiError::not_found("application"));
+        return Err(ApiError::NotFound("application"));
     }
     let application = statesight_store::applications::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("application"))?;
+        .ok_or(ApiError::NotFound("application"))?;
     Ok(Envelope::ok(application).into_response())
 }
 
@@ -211,12 +215,11 @@ pub async fn delete(
 ) -> ApiResult<Response> {
     authorized_application(&state, &principal, id, Role::Admin).await?;
     match statesight_store::onboarding::delete_application(&state.pool, &principal.actor(), id)
-        .await
-        .map_err(|error| write_error(error, "the application"))?
+        .await?
     {
         statesight_store::onboarding::Deleted::Yes => {
             Ok(axum::http::StatusCode::NO_CONTENT.into_response())
         }
-        _ => Err(ApiError::not_found("application")),
+        _ => Err(ApiError::NotFound("application")),
     }
 }

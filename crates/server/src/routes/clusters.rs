@@ -4,20 +4,19 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use statesight_core::wire::{Cluster, ClusterInput, Role};
 use statesight_store::keyset::ByName;
 use statesight_store::onboarding::{self, Deleted};
 
 use crate::auth::{Principal, WorkspaceScope};
-use crate::error::{ApiError, ApiResult, write_error};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 use crate::validate;
 
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -51,9 +50,7 @@ pub async fn create(
         .await?;
     let values = validate::cluster(&input)?;
     let cluster =
-        onboarding::create_cluster(&state.pool, &principal.actor(), workspace_id, &values)
-            .await
-            .map_err(|error| write_error(error, "a cluster"))?;
+        onboarding::create_cluster(&state.pool, &principal.actor(), workspace_id, &values).await?;
     Ok(Envelope::ok(cluster)
         .with_status(StatusCode::CREATED)
         .into_response())
@@ -67,7 +64,7 @@ async fn authorized(
 ) -> ApiResult<Cluster> {
     let cluster = onboarding::get_cluster(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("cluster"))?;
+        .ok_or(ApiError::NotFound("cluster"))?;
     principal
         .authorize(state, cluster.workspace_id, needed, "cluster")
         .await?;
@@ -94,9 +91,8 @@ pub async fn replace(
     authorized(&state, &principal, id, Role::Admin).await?;
     let values = validate::cluster(&input)?;
     let cluster = onboarding::update_cluster(&state.pool, &principal.actor(), id, &values)
-        .await
-        .map_err(|error| write_error(error, "a cluster"))?
-        .ok_or_else(|| ApiError::not_found("cluster"))?;
+        .await?
+        .ok_or(ApiError::NotFound("cluster"))?;
     Ok(Envelope::ok(cluster).into_response())
 }
 
@@ -107,31 +103,9 @@ pub async fn delete(
     IdPath(id): IdPath,
 ) -> ApiResult<Response> {
     authorized(&state, &principal, id, Role::Admin).await?;
-    match onboarding::delete_cluster(&state.pool, &principal.actor(), id)
-        .await
-        .map_err(|error| write_error(error, "the cluster"))?
-    {
+    match onboarding::delete_cluster(&state.pool, &principal.actor(), id).await? {
         Deleted::Yes => Ok(StatusCode::NO_CONTENT.into_response()),
-        Deleted::NotFound => Err(ApiError::not_found("cluster")),
-        Deleted::Referenced(references) => Err(referenced("cluster", &references)),
+        Deleted::NotFound => Err(ApiError::NotFound("cluster")),
+        Deleted::Referenced(references) => Err(ApiError::referenced("cluster", references)),
     }
-}
-
-/// 409 naming what still uses the row.
-pub fn referenced(what: &str, references: &statesight_core::wire::References) -> ApiError {
-    let names: Vec<&str> = references
-        .applications
-        .iter()
-        .map(|application| application.name.as_str())
-        .collect();
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        format!(
-            "the {what} is still used by {} application(s): {}; delete or move them first",
-            names.len(),
-            names.join(", ")
-        ),
-    )
-    .with_details(json!({ "referenced_by": references }))
 }

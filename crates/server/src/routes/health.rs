@@ -5,19 +5,78 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is alive", body = Object)))]
+/// `GET /healthz`: the process answers.
+#[derive(Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    #[schema(value_type = String, pattern = "^ok$")]
+    status: &'static str,
+}
+
+/// `GET /readyz`: whether every dependency answers, and which does not.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    status: ReadinessStatus,
+    checks: Checks,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReadinessStatus {
+    Ready,
+    NotReady,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Checks {
+    postgres: Check,
+    redis: Check,
+}
+
+/// One dependency: `ok`, or `unavailable` with the error.
+#[derive(Serialize, ToSchema)]
+pub struct Check {
+    status: CheckStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    Ok,
+    Unavailable,
+}
+
+impl Check {
+    fn of(result: Result<(), String>) -> Check {
+        match result {
+            Ok(()) => Check {
+                status: CheckStatus::Ok,
+                error: None,
+            },
+            Err(error) => Check {
+                status: CheckStatus::Unavailable,
+                error: Some(error),
+            },
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is alive", body = Liveness)))]
 pub async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+    axum::Json(Liveness { status: "ok" })
 }
 
 /// 200 when PostgreSQL and Redis both answer, else 503 naming what is down.
-#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "PostgreSQL and Redis answer", body = Object), (status = 503, description = "a dependency is down; the body names it", body = Object)))]
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "PostgreSQL and Redis answer", body = Readiness), (status = 503, description = "a dependency is down; the body names it", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let (postgres, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, statesight_store::db::ping(&state.pool)),
@@ -30,14 +89,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     };
     let redis = redis.map_err(|error| error.to_string());
     let ready = postgres.is_ok() && redis.is_ok();
-    let describe = |check: &Result<(), String>| match check {
-        Ok(()) => json!({ "status": "ok" }),
-        Err(error) => json!({ "status": "unavailable", "error": error }),
+    let body = Readiness {
+        status: if ready {
+            ReadinessStatus::Ready
+        } else {
+            ReadinessStatus::NotReady
+        },
+        checks: Checks {
+            postgres: Check::of(postgres),
+            redis: Check::of(redis),
+        },
     };
-    let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "checks": { "postgres": describe(&postgres), "redis": describe(&redis) },
-    });
     let status = if ready {
         StatusCode::OK
     } else {

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use statesight_core::wire::{IgnoreRule, IgnoreRuleInput, IgnoreRulePatch, Role};
 
 use crate::auth::Principal;
-use crate::error::{ApiError, ApiResult, write_error};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPair, IdPath};
 use crate::openapi::{Data, ReadErrors, WriteErrors};
 use crate::response::Envelope;
@@ -45,8 +45,7 @@ pub async fn create(
         id,
         &values,
     )
-    .await
-    .map_err(|error| write_error(error, "an ignore rule"))?;
+    .await?;
     Ok(Envelope::ok(rule)
         .with_status(StatusCode::CREATED)
         .into_response())
@@ -69,9 +68,8 @@ pub async fn replace(
         &values,
         "ignore_rule.replace",
     )
-    .await
-    .map_err(|error| write_error(error, "an ignore rule"))?
-    .ok_or_else(|| ApiError::not_found("ignore rule"))?;
+    .await?
+    .ok_or(ApiError::NotFound("ignore rule"))?;
     Ok(Envelope::ok(rule).into_response())
 }
 
@@ -85,7 +83,7 @@ pub async fn patch(
     authorized_application(&state, &principal, id, Role::Editor).await?;
     let current = statesight_store::rules::get_application_rule(&state.pool, id, rule_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("ignore rule"))?;
+        .ok_or(ApiError::NotFound("ignore rule"))?;
     let values = validate::patched_rule(&current, &patch)?;
     let rule = statesight_store::rules::update_application_rule(
         &state.pool,
@@ -95,9 +93,8 @@ pub async fn patch(
         &values,
         "ignore_rule.patch",
     )
-    .await
-    .map_err(|error| write_error(error, "an ignore rule"))?
-    .ok_or_else(|| ApiError::not_found("ignore rule"))?;
+    .await?
+    .ok_or(ApiError::NotFound("ignore rule"))?;
     Ok(Envelope::ok(rule).into_response())
 }
 
@@ -118,6 +115,6 @@ pub async fn delete(
     if deleted {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
-        Err(ApiError::not_found("ignore rule"))
+        Err(ApiError::NotFound("ignore rule"))
     }
 }

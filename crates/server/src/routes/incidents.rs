@@ -2,18 +2,18 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use statesight_core::wire::{Finding, Incident, Role, TimelineEvent};
+use statesight_core::wire::{Finding, Incident, IncidentStatus, Role, TimelineEvent};
 use statesight_store::incidents::IncidentFilter;
 use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors};
+use crate::openapi::{Data, PageParams, ReadErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("application_id" = Option<Uuid>, Query, description = "only this application"), ("status" = Option<String>, Query, description = "open or resolved"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "incidents, most recently seen first (viewer)", body = Data<Vec<Incident>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/incidents", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("application_id" = Option<Uuid>, Query, description = "only this application"), ("status" = Option<IncidentStatus>, Query, description = "only incidents with this status"), PageParams), responses((status = 200, description = "incidents, most recently seen first (viewer)", body = Data<Vec<Incident>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -23,9 +23,7 @@ pub async fn list(
     let paging = query.paging::<ByTimeDesc>("incidents")?;
     let filter = IncidentFilter {
         application_id: query.uuid("application_id")?,
-        status: query
-            .one_of("status", &["open", "resolved"])?
-            .map(str::to_owned),
+        status: query.one_of::<IncidentStatus>("status")?,
     };
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
@@ -49,7 +47,7 @@ async fn authorized_incident(
 ) -> ApiResult<Incident> {
     let incident = statesight_store::incidents::get(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("incident"))?;
+        .ok_or(ApiError::NotFound("incident"))?;
     principal
         .authorize(state, incident.workspace_id, Role::Viewer, "incident")
         .await?;
@@ -66,7 +64,7 @@ pub async fn get(
     Ok(Envelope::ok(incident).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/findings", tag = "incidents", params(("id" = Uuid, Path, description = "incident id"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "findings of the latest observation with evidence (viewer)", body = Data<Vec<Finding>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/findings", tag = "incidents", params(("id" = Uuid, Path, description = "incident id"), PageParams), responses((status = 200, description = "findings of the latest observation with evidence (viewer)", body = Data<Vec<Finding>>), ReadErrors))]
 pub async fn findings(
     State(state): State<AppState>,
     principal: Principal,

@@ -14,7 +14,9 @@ use statesight_core::wire::Me;
 pub async fn me(State(state): State<AppState>, principal: Principal) -> ApiResult<Response> {
     let me = statesight_store::access::me(&state.pool, principal.user_id)
         .await?
-        .ok_or_else(|| ApiError::unauthenticated("the signed-in user no longer exists"))?;
+        .ok_or_else(|| {
+            ApiError::Unauthenticated(String::from("the signed-in user no longer exists"))
+        })?;
     Ok(Envelope::ok(me).into_response())
 }
 

@@ -25,7 +25,7 @@ pub async fn overview(
     let pool = &state.pool;
     let name = statesight_store::access::workspace_name(pool, workspace_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workspace"))?;
+        .ok_or(ApiError::NotFound("workspace"))?;
     let counts = statesight_store::overview::counts(pool, workspace_id).await?;
     let top_incidents =
         statesight_store::incidents::top_open(pool, workspace_id, TOP_INCIDENTS).await?;

@@ -9,14 +9,14 @@ use statesight_store::keyset::ByName;
 use statesight_store::onboarding::{self, Deleted};
 
 use crate::auth::{Principal, WorkspaceScope};
-use crate::error::{ApiError, ApiResult, write_error};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, IdPath, RawQuery};
-use crate::openapi::{Data, ReadErrors, WriteErrors};
+use crate::openapi::{Data, PageParams, ReadErrors, WriteErrors};
 use crate::response::Envelope;
 use crate::state::AppState;
 use crate::validate;
 
-#[utoipa::path(get, path = "/api/v1/sources", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), ("limit" = Option<i64>, Query, description = "page size, 1–500 (default 50)"), ("cursor" = Option<String>, Query, description = "meta.next_cursor of the previous page")), responses((status = 200, description = "sources by name (viewer)", body = Data<Vec<Source>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/sources", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "sources by name (viewer)", body = Data<Vec<Source>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -49,9 +49,8 @@ pub async fn create(
         .authorize(&state, workspace_id, Role::Admin, "workspace")
         .await?;
     let values = validate::source_definition(&input)?;
-    let source = onboarding::create_source(&state.pool, &principal.actor(), workspace_id, &values)
-        .await
-        .map_err(|error| write_error(error, "a source"))?;
+    let source =
+        onboarding::create_source(&state.pool, &principal.actor(), workspace_id, &values).await?;
     Ok(Envelope::ok(source)
         .with_status(StatusCode::CREATED)
         .into_response())
@@ -65,7 +64,7 @@ async fn authorized(
 ) -> ApiResult<Source> {
     let source = onboarding::get_source(&state.pool, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("source"))?;
+        .ok_or(ApiError::NotFound("source"))?;
     principal
         .authorize(state, source.workspace_id, needed, "source")
         .await?;
@@ -92,9 +91,8 @@ pub async fn replace(
     authorized(&state, &principal, id, Role::Admin).await?;
     let values = validate::source_definition(&input)?;
     let source = onboarding::update_source(&state.pool, &principal.actor(), id, &values)
-        .await
-        .map_err(|error| write_error(error, "a source"))?
-        .ok_or_else(|| ApiError::not_found("source"))?;
+        .await?
+        .ok_or(ApiError::NotFound("source"))?;
     Ok(Envelope::ok(source).into_response())
 }
 
@@ -105,12 +103,9 @@ pub async fn delete(
     IdPath(id): IdPath,
 ) -> ApiResult<Response> {
     authorized(&state, &principal, id, Role::Admin).await?;
-    match onboarding::delete_source(&state.pool, &principal.actor(), id)
-        .await
-        .map_err(|error| write_error(error, "the source"))?
-    {
+    match onboarding::delete_source(&state.pool, &principal.actor(), id).await? {
         Deleted::Yes => Ok(StatusCode::NO_CONTENT.into_response()),
-        Deleted::NotFound => Err(ApiError::not_found("source")),
-        Deleted::Referenced(references) => Err(super::clusters::referenced("source", &references)),
+        Deleted::NotFound => Err(ApiError::NotFound("source")),
+        Deleted::Referenced(references) => Err(ApiError::referenced("source", references)),
     }
 }

@@ -6,6 +6,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod schema;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
