@@ -7,6 +7,7 @@ use std::cell::OnceCell;
 
 use serde_json::{Map, Value};
 
+use crate::bookkeeping::Bookkeeping;
 use crate::fields::{FieldOwnership, ManagerSet, NodeId, Operation};
 use crate::identity::ResourceId;
 use crate::manifest::Origin;
@@ -125,6 +126,9 @@ pub struct PairSettings<'s> {
     /// Manager named by `--applier`; otherwise the applier is detected.
     pub applier: Option<&'s str>,
     pub system_controllers: &'s [String],
+    /// Labels and annotations GitOps tools add when they apply: never a finding when Git does
+    /// not declare them.
+    pub bookkeeping: &'s Bookkeeping,
 }
 
 /// Fields under `metadata` the server sets (or that make the identity); never compared.
@@ -184,6 +188,7 @@ struct Walker<'v, 'o, 's> {
     suspicious: ManagerSet,
     interesting: ManagerSet,
     secret: bool,
+    bookkeeping: &'s Bookkeeping,
     live_root: &'v Value,
     last_applied: OnceCell<Option<Value>>,
     path: &'s mut Vec<Step<'v>>,
@@ -307,6 +312,7 @@ pub(crate) fn diff_pair_lazy<'v>(
         suspicious,
         interesting: suspicious.union(roles.applier).union(roles.co_appliers),
         secret: is_secret,
+        bookkeeping: settings.bookkeeping,
         live_root: live,
         last_applied: OnceCell::new(),
         path: &mut scratch.path,
@@ -604,6 +610,15 @@ impl<'v> Walker<'v, '_, '_> {
         }
     }
 
+    /// Whether `key`, a key of the map at the current path that Git does not declare, is a
+    /// bookkeeping key: only for the object's own `metadata.labels` and `metadata.annotations`.
+    fn bookkeeping_key(&self, key: &str) -> bool {
+        match self.path.as_slice() {
+            [Step::Field("metadata"), Step::Field(map)] => self.bookkeeping.contains(map, key),
+            _ => false,
+        }
+    }
+
     fn materialize(&self) -> DriftPath {
         let segments = self
             .path
@@ -800,7 +815,12 @@ impl<'v> Walker<'v, '_, '_> {
             } else {
                 lookup(d, k).is_some_and(|v| !v.is_null())
             };
-            if declared || lv.is_null() || key_fields.contains(&k.as_str()) || self.skip(k) {
+            if declared
+                || lv.is_null()
+                || key_fields.contains(&k.as_str())
+                || self.skip(k)
+                || self.bookkeeping_key(k)
+            {
                 continue;
             }
             if at_root
@@ -989,7 +1009,7 @@ impl<'v> Walker<'v, '_, '_> {
                     return;
                 }
                 for (k, v) in map {
-                    if self.skip(k) {
+                    if self.skip(k) || self.bookkeeping_key(k) {
                         continue;
                     }
                     let child = self.child(node, k);

@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::diff_command::{DiffOptions, OutputFormat};
+use statesight_core::bookkeeping::{
+    BookkeepingKey, DEFAULT_BOOKKEEPING_KEYS, default_bookkeeping_keys,
+};
+
+use crate::diff_command::{DiffOptions, DiffRun, OutputFormat};
 
 /// StateSight worker.
 #[derive(Debug, Parser)]
@@ -53,14 +57,52 @@ pub struct DiffArgs {
     /// Manager name of the applier (default: per object, the manager owning most declared fields).
     #[arg(long, value_name = "NAME")]
     pub applier: Option<String>,
+    /// Add a bookkeeping key: a label or annotation a GitOps tool adds to what it applies,
+    /// never drift on the object's own metadata when Git does not declare it. Repeatable.
+    #[arg(
+        long = "bookkeeping-key",
+        value_name = "label:KEY|annotation:KEY",
+        long_help = bookkeeping_help()
+    )]
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
+    /// Start from no bookkeeping keys instead of the built-in Argo CD, Flux and Helm ones (only
+    /// the --bookkeeping-key keys apply).
+    #[arg(long)]
+    pub no_default_bookkeeping: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
+/// `--bookkeeping-key`'s long help: the rule and the built-in keys.
+fn bookkeeping_help() -> String {
+    let mut help = String::from(
+        "Add a bookkeeping key: a label or annotation a GitOps tool adds to what it applies. \
+         When Git does not declare it, an entry of the object's own metadata.labels or \
+         metadata.annotations with that key is never drift, whoever owns it; a key Git declares \
+         is compared as usual. Written label:KEY or annotation:KEY (exact key); repeatable; \
+         added to the built-in keys unless --no-default-bookkeeping is given. Built in:",
+    );
+    for key in DEFAULT_BOOKKEEPING_KEYS {
+        help.push_str(&format!(
+            "\n  {}:{} - {}",
+            key.map.prefix(),
+            key.key,
+            key.tool
+        ));
+    }
+    help
+}
+
 impl DiffArgs {
-    pub fn into_options(self) -> DiffOptions {
-        DiffOptions {
+    pub fn into_options(self) -> DiffRun {
+        let mut bookkeeping_keys = if self.no_default_bookkeeping {
+            Vec::new()
+        } else {
+            default_bookkeeping_keys()
+        };
+        bookkeeping_keys.extend(self.bookkeeping_keys);
+        let options = DiffOptions {
             desired: self.desired,
             live: self.live,
             namespace: self.namespace,
@@ -70,6 +112,10 @@ impl DiffArgs {
                 Format::Text => OutputFormat::Text,
                 Format::Json => OutputFormat::Json,
             },
+        };
+        DiffRun {
+            options,
+            bookkeeping_keys,
         }
     }
 }

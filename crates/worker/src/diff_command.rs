@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use statesight_core::analysis::{AnalyzeOptions, analyze};
+use statesight_core::bookkeeping::{BookkeepingKey, default_bookkeeping_keys};
 use statesight_core::report;
 use statesight_core::rules::parse_rules_file;
 
@@ -28,6 +29,40 @@ pub struct DiffOptions {
     pub format: OutputFormat,
 }
 
+/// What [`run`] reads: the options, and the bookkeeping keys (labels and annotations GitOps
+/// tools add to what they apply; see `statesight_core::bookkeeping`). [`DiffOptions`] alone
+/// runs with the built-in keys; the command line gives a [`DiffRun`].
+pub trait RunInput {
+    fn options(&self) -> &DiffOptions;
+    fn bookkeeping_keys(&self) -> Vec<BookkeepingKey>;
+}
+
+impl RunInput for DiffOptions {
+    fn options(&self) -> &DiffOptions {
+        self
+    }
+    fn bookkeeping_keys(&self) -> Vec<BookkeepingKey> {
+        default_bookkeeping_keys()
+    }
+}
+
+/// Options of one run with the bookkeeping keys chosen on the command line
+/// (`--bookkeeping-key`, `--no-default-bookkeeping`).
+#[derive(Debug, Clone)]
+pub struct DiffRun {
+    pub options: DiffOptions,
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
+}
+
+impl RunInput for DiffRun {
+    fn options(&self) -> &DiffOptions {
+        &self.options
+    }
+    fn bookkeeping_keys(&self) -> Vec<BookkeepingKey> {
+        self.bookkeeping_keys.clone()
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -39,7 +74,8 @@ pub struct Outcome {
 }
 
 /// Runs the offline diff. Errors (unreadable or invalid input) map to exit code 2 in `main`.
-pub fn run(options: &DiffOptions, color: bool) -> Result<Outcome> {
+pub fn run(input: &impl RunInput, color: bool) -> Result<Outcome> {
+    let options = input.options();
     let desired = inputs::load(&options.desired).context("loading desired manifests")?;
     let live = inputs::load(&options.live).context("loading live objects")?;
     let rules = match &options.rules {
@@ -54,6 +90,7 @@ pub fn run(options: &DiffOptions, color: bool) -> Result<Outcome> {
         application_key: "offline".into(),
         default_namespace: options.namespace.clone(),
         applier: options.applier.clone(),
+        bookkeeping_keys: input.bookkeeping_keys(),
         ..AnalyzeOptions::default()
     };
     let mut analysis = analyze(&desired.objects, &live.objects, &analyze_options, &rules);
