@@ -4,6 +4,7 @@
 //! callers hand it `(origin_name, bytes)` and already-parsed values.
 
 pub mod analysis;
+pub mod applier;
 pub mod bookkeeping;
 pub mod diff;
 pub mod error;

@@ -54,7 +54,8 @@ pub struct DiffArgs {
     /// Ignore rules file (YAML or JSON list of {name, match, resource_ref, managed_by, reason}).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
-    /// Manager name of the applier (default: per object, the manager owning most declared fields).
+    /// Manager name of the applier (default: detected per object, mainly the manager owning the
+    /// most Git-declared fields that still have Git's values; see docs/applier.md).
     #[arg(long, value_name = "NAME")]
     pub applier: Option<String>,
     /// Add a bookkeeping key: a label or annotation a GitOps tool adds to what it applies,
