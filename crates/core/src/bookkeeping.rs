@@ -21,21 +21,26 @@
 //! - Argo CD, `argoproj/argo-cd`: `common/common.go` (the key constants),
 //!   `util/argo/resource_tracking.go` (`SetAppInstance`: which keys each tracking method
 //!   writes), `util/kube/kube.go` (`SetAppInstanceLabel`, `SetAppInstanceAnnotation`: object
-//!   metadata only), `docs/user-guide/resource_tracking.md`. Argo CD applies with field manager
-//!   `argocd-controller` (`common.ArgoCDSSAManager`, passed to gitops-engine's
-//!   `ApplyResource` for both server-side (`Apply`) and client-side (`Update`, plus
-//!   last-applied) apply; `gitops-engine/pkg/utils/kube/resource_ops.go` sets it as kubectl's
-//!   `FieldManager`).
+//!   metadata only), `docs/user-guide/resource_tracking.md`. Argo CD writes as field manager
+//!   `argocd-controller` (`common.ArgoCDSSAManager`, set in `controller/sync.go`): gitops-engine
+//!   passes it to `ApplyResource` for server-side apply (`Apply`) and client-side apply alike
+//!   (`gitops-engine/pkg/sync/sync_context.go`; `gitops-engine/pkg/utils/kube/resource_ops.go`
+//!   makes it kubectl's `FieldManager`), so a client-side sync leaves an `Update` entry of
+//!   `argocd-controller` plus the last-applied annotation, as the test data
+//!   `gitops-engine/pkg/diff/testdata/ssd-deploy-with-manual-apply-live.yaml` shows.
 //! - Flux kustomize-controller, `fluxcd/kustomize-controller`:
 //!   `internal/controller/kustomization_controller.go` (`ssa.NewResourceManager` with owner
-//!   group `kustomize.toolkit.fluxcd.io` and field manager `kustomize-controller`, then
+//!   group `kustomize.toolkit.fluxcd.io` and field manager `kustomize-controller` from
+//!   `main.go`, then
 //!   `SetOwnerLabels`; the cleanup list of deprecated keys it removes); `fluxcd/pkg`
 //!   `ssa/manager.go` (`SetOwnerLabels`: `<group>/name`, `<group>/namespace` on
 //!   `object.SetLabels`, object metadata only).
 //! - Flux helm-controller, `fluxcd/helm-controller`: `internal/postrender/common_renderer.go`
 //!   (`originLabels`), `internal/postrender/transformer.go` (`labelTransformer`, field spec
 //!   `metadata/labels` only), `internal/action/crds.go` (`setOriginVisitor` for CRDs). Manager
-//!   `helm-controller` (`main.go`).
+//!   `helm-controller` (`main.go` sets Helm's `kube.ManagedFieldsManager`); with the Helm 4 SDK
+//!   it installs server-side (`Apply`) unless `spec.install.serverSideApply` is false
+//!   (`api/v2/helmrelease_types.go`).
 //! - Helm, `helm/helm`: `pkg/action/validate.go` (`setMetadataVisitor`, used by install,
 //!   upgrade and rollback: the managed-by label and the two release annotations on the object's
 //!   own metadata), `pkg/kube/client.go` (`getManagedFieldsManager`: the binary's base name,
