@@ -505,3 +505,49 @@ fn applier_is_not_a_client_side_apply_of_another_file() {
         ],
     );
 }
+
+/// Support is counted as the diff compares: a Secret's `stringData` in Git against live `data`
+/// bytes. Argo CD applied `password` (as `stringData`) and `legacy`, then Git dropped `legacy`
+/// (not synced yet): Argo CD is the applier through `password` alone, so `legacy` is "removed
+/// from Git, still live", not an out-of-band addition by Argo CD.
+#[test]
+fn applier_support_compares_secret_string_data_as_bytes() {
+    let desired = "apiVersion: v1
+kind: Secret
+metadata:
+  name: ledger-db
+  namespace: payments
+stringData:
+  password: hunter2
+";
+    let live = r#"apiVersion: v1
+data:
+  legacy: eA==
+  password: aHVudGVyMg==
+kind: Secret
+metadata:
+  creationTimestamp: "2026-10-02T09:31:47Z"
+  managedFields:
+  - apiVersion: v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:data:
+        f:legacy: {}
+      f:stringData:
+        f:password: {}
+      f:type: {}
+    manager: argocd-controller
+    operation: Apply
+    time: "2026-10-02T09:31:47Z"
+  name: ledger-db
+  namespace: payments
+  resourceVersion: "18240"
+  uid: 9d2e4b71-0c3a-4f5e-8b6d-1a7c2e9f0b34
+type: Opaque
+"#;
+    check(
+        desired,
+        live,
+        &["added_in_live data.legacy removed_from_git"],
+    );
+}
