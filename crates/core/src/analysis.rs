@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::bookkeeping::{Bookkeeping, BookkeepingKey, default_bookkeeping_keys};
 use crate::diff::{Cause, ChangeKind, Finding, PairRef, PairSettings, Scratch, diff_pair_lazy};
 use crate::fields::FieldOwnership;
 use crate::identity::{ResourceId, Scopes, group_of};
@@ -42,6 +43,10 @@ pub struct AnalyzeOptions {
     pub live_trusted: bool,
     /// Kinds to treat as cluster-scoped in addition to the built-in list and CRDs in the input.
     pub cluster_scoped_kinds: Vec<String>,
+    /// Labels and annotations GitOps tools add to what they apply (see [`crate::bookkeeping`]):
+    /// when Git does not declare one, it is never a finding. Defaults to
+    /// [`default_bookkeeping_keys`]; assign to replace the list, push to extend it.
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
 }
 
 impl Default for AnalyzeOptions {
@@ -56,6 +61,7 @@ impl Default for AnalyzeOptions {
                 .collect(),
             live_trusted: true,
             cluster_scoped_kinds: Vec::new(),
+            bookkeeping_keys: default_bookkeeping_keys(),
         }
     }
 }
@@ -239,9 +245,11 @@ pub fn analyze(
         }
     }
 
+    let bookkeeping = Bookkeeping::new(&options.bookkeeping_keys);
     let settings = PairSettings {
         applier: options.applier.as_deref(),
         system_controllers: &options.system_controllers,
+        bookkeeping: &bookkeeping,
     };
     let mut findings = Vec::new();
     let mut own = FieldOwnership::empty();

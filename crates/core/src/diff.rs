@@ -7,6 +7,8 @@ use std::cell::OnceCell;
 
 use serde_json::{Map, Value};
 
+use crate::applier::{Candidate, Level, SupportWalk, choose, configuration_agrees};
+use crate::bookkeeping::Bookkeeping;
 use crate::fields::{FieldOwnership, ManagerSet, NodeId, Operation};
 use crate::identity::ResourceId;
 use crate::manifest::Origin;
@@ -40,7 +42,8 @@ string_enum! {
 string_enum! {
     /// How a manager relates to the application.
     pub enum OwnerRole {
-        /// Owns most Git-declared fields (or was named with `--applier`).
+        /// Applies Git's values: detected from ownership of fields equal to Git's (see
+        /// [`detect_roles`]) or named with `--applier`.
         Applier => "applier",
         /// A Kubernetes control-plane component, or a write through the `status` subresource.
         SystemController => "system_controller",
@@ -116,10 +119,13 @@ pub struct PairSettings<'s> {
     /// Manager named by `--applier`; otherwise the applier is detected.
     pub applier: Option<&'s str>,
     pub system_controllers: &'s [String],
+    /// Labels and annotations GitOps tools add when they apply: never a finding when Git does
+    /// not declare them.
+    pub bookkeeping: &'s Bookkeeping,
 }
 
 /// Fields under `metadata` the server sets (or that make the identity); never compared.
-fn is_server_metadata(field: &str) -> bool {
+pub(crate) fn is_server_metadata(field: &str) -> bool {
     matches!(
         field,
         "creationTimestamp"
@@ -175,16 +181,17 @@ struct Walker<'v, 'o, 's> {
     suspicious: ManagerSet,
     interesting: ManagerSet,
     secret: bool,
+    bookkeeping: &'s Bookkeeping,
     live_root: &'v Value,
     last_applied: OnceCell<Option<Value>>,
     path: &'s mut Vec<Step<'v>>,
     findings: Vec<RawFinding>,
 }
 
-/// Roles of every managedFields entry of one object.
+/// Roles of every managedFields entry of one object (decided by [`detect_roles`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Roles {
-    /// The manager(s) owning most Git-declared fields, or the one named with `--applier`.
+    /// The entries of the applier: the manager named with `--applier`, or the one detected.
     pub applier: ManagerSet,
     /// Other entries that applied a whole manifest at some point: owners of the last-applied
     /// annotation (client-side apply) and `kubectl-create`. They own the defaulted fields of
@@ -277,7 +284,7 @@ pub(crate) fn diff_pair_lazy<'v>(
         crate::identity::group_of(text(desired, "apiVersion")),
         text(desired, "kind"),
     );
-    let roles = detect_roles(desired, own, settings);
+    let roles = detect_roles(desired, live, own, settings);
     let applier_apply = ManagerSet(
         roles
             .applier
@@ -298,6 +305,7 @@ pub(crate) fn diff_pair_lazy<'v>(
         suspicious,
         interesting: suspicious.union(roles.applier).union(roles.co_appliers),
         secret: is_secret,
+        bookkeeping: settings.bookkeeping,
         live_root: live,
         last_applied: OnceCell::new(),
         path: &mut scratch.path,
@@ -377,10 +385,44 @@ fn primary_cause(owners: &[Owner]) -> Cause {
         .map_or(Cause::Unowned, |o| Cause::Manager(o.manager.clone()))
 }
 
-/// Decides the applier (the managers owning most Git-declared fields, or the named one) and
-/// the system controllers among the object's managedFields entries.
+/// Decides the roles of the object's managedFields entries: the applier, the secondary
+/// appliers and the system controllers.
+///
+/// **System controllers**: entries of a manager in `system_controllers`, and every write through
+/// the `status` subresource.
+///
+/// **The applier** is the manager named with `--applier` (all its entries) when one is named.
+/// Otherwise it is detected among the candidates (entries that are neither system controllers
+/// nor writes through a subresource), grouped by manager name (all entries of the chosen name
+/// are the applier). Names are compared in this order; the first difference decides:
+///
+/// 1. **Support**: the number of Git-declared leaves the name owns (exactly or through an atomic
+///    ancestor) whose live value *equals* Git's, compared as the diff compares (numbers and
+///    quantities by value, empty or zero in Git = absent live, keyed lists by merge key, Secret
+///    data as bytes). Owning a field someone changed away from Git is no support: whoever
+///    edited many fields by hand, or applied a different file, owns them but does not apply
+///    Git's values. A name without support is never the applier; when no name has support,
+///    there is no applier.
+/// 2. **Server-side apply**: a name with an `Apply` entry (it asserts a whole configuration)
+///    before names that only `Update`.
+/// 3. **Client-side apply of Git**: the owner of the `last-applied-configuration` annotation,
+///    when that configuration agrees with every leaf Git declares (read only if a tie gets
+///    here).
+/// 4. **Not an imperative kubectl command**: names in [`crate::applier::IMPERATIVE_MANAGERS`]
+///    (`kubectl-edit`, `kubectl-patch`, `kubectl-set`, …) change fields by hand and never
+///    apply a manifest.
+/// 5. **The oldest writer**: the earliest entry `time` (a name without one counts as newest);
+///    the object's creator writes before anyone changes it out of band.
+/// 6. **The name**, in byte order, so the choice never depends on entry order.
+///
+/// Exactly one name is chosen: making every tied manager an applier (the earlier rule) let an
+/// out-of-band writer that happened to tie hide its undeclared fields.
+///
+/// **Secondary appliers**: other owners of the last-applied annotation (client-side apply) and
+/// `kubectl-create`.
 pub fn detect_roles(
     desired: &Value,
+    live: &Value,
     own: &FieldOwnership<'_>,
     settings: &PairSettings<'_>,
 ) -> Roles {
@@ -392,6 +434,13 @@ pub fn detect_roles(
             system = system.union(ManagerSet::single(i));
         }
     }
+    let last_applied_owners = own
+        .lookup(&[
+            crate::fields::Step::Field("metadata"),
+            crate::fields::Step::Field("annotations"),
+            crate::fields::Step::Field(LAST_APPLIED),
+        ])
+        .map_or(ManagerSet::EMPTY, |node| own.owned(node));
     let mut applier = ManagerSet::EMPTY;
     if let Some(name) = settings.applier {
         for (i, e) in own.entries.iter().enumerate() {
@@ -400,57 +449,9 @@ pub fn detect_roles(
             }
         }
     } else if own.has_entries() {
-        let mut counts = [0u32; ManagerSet::MAX_ENTRIES];
-        // With a single candidate name the applier is that manager as soon as it owns one
-        // declared field, so the walk may stop there.
-        let candidates = all_entries(own).minus(system);
-        let first = candidates.iter().next().map(|i| own.entries[i].manager);
-        let single = candidates
-            .iter()
-            .all(|i| Some(own.entries[i].manager) == first);
-        let mut walk = DeclaredWalk {
-            own,
-            counts: &mut counts,
-            stop_when: if single {
-                candidates
-            } else {
-                ManagerSet::EMPTY
-            },
-            stopped: false,
-        };
-        walk.count(desired, own.root(), ManagerSet::EMPTY, None, Level::Root);
-        // Entries of one manager name count together.
-        let mut by_name: Vec<(&str, u32, ManagerSet)> = Vec::with_capacity(own.entries.len());
-        for (i, e) in own.entries.iter().enumerate() {
-            if system.contains(i) {
-                continue;
-            }
-            match by_name.iter_mut().find(|(n, _, _)| *n == e.manager) {
-                Some(slot) => {
-                    slot.1 += counts[i];
-                    slot.2 = slot.2.union(ManagerSet::single(i));
-                }
-                None => by_name.push((e.manager, counts[i], ManagerSet::single(i))),
-            }
-        }
-        let best = by_name.iter().map(|(_, c, _)| *c).max().unwrap_or(0);
-        if best > 0 {
-            for (_, c, set) in &by_name {
-                if *c == best {
-                    applier = applier.union(*set);
-                }
-            }
-        }
+        applier = detect_applier(desired, live, own, system, last_applied_owners);
     }
-    let mut co_appliers = ManagerSet::EMPTY;
-    let last_applied_node = own.lookup(&[
-        crate::fields::Step::Field("metadata"),
-        crate::fields::Step::Field("annotations"),
-        crate::fields::Step::Field(LAST_APPLIED),
-    ]);
-    if let Some(node) = last_applied_node {
-        co_appliers = co_appliers.union(own.owned(node));
-    }
+    let mut co_appliers = last_applied_owners;
     for (i, e) in own.entries.iter().enumerate() {
         if CREATOR_MANAGERS.contains(&e.manager) {
             co_appliers = co_appliers.union(ManagerSet::single(i));
@@ -464,20 +465,96 @@ pub fn detect_roles(
     }
 }
 
+/// Steps 1-6 of [`detect_roles`].
+fn detect_applier(
+    desired: &Value,
+    live: &Value,
+    own: &FieldOwnership<'_>,
+    system: ManagerSet,
+    last_applied_owners: ManagerSet,
+) -> ManagerSet {
+    let mut candidates = ManagerSet::EMPTY;
+    for (i, e) in own.entries.iter().enumerate() {
+        if !system.contains(i) && e.subresource.is_none() {
+            candidates = candidates.union(ManagerSet::single(i));
+        }
+    }
+    if candidates.is_empty() {
+        return ManagerSet::EMPTY;
+    }
+    // Entries of one name count together: each entry maps to the first entry of its name.
+    let mut representative = [0u8; ManagerSet::MAX_ENTRIES];
+    let mut repeated = false;
+    let mut names = 0;
+    for i in candidates.iter() {
+        let first = candidates
+            .iter()
+            .find(|&j| own.entries[j].manager == own.entries[i].manager)
+            .unwrap_or(i);
+        representative[i] = first as u8;
+        if first == i {
+            names += 1;
+        } else {
+            repeated = true;
+        }
+    }
+    let mut support = [0u32; ManagerSet::MAX_ENTRIES];
+    fn text<'a>(v: &'a Value, k: &str) -> &'a str {
+        crate::normalize::get(v, k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+    let mut walk = SupportWalk {
+        own,
+        support: &mut support,
+        representative: repeated.then_some(&representative),
+        // With a single candidate name the applier is that manager as soon as it has support,
+        // so the walk may stop there.
+        stop_when: if names == 1 {
+            candidates
+        } else {
+            ManagerSet::EMPTY
+        },
+        stopped: false,
+        secret: secret::is_secret(
+            crate::identity::group_of(text(desired, "apiVersion")),
+            text(desired, "kind"),
+        ),
+    };
+    walk.count(
+        desired,
+        Some(live),
+        Some(own.root()),
+        ManagerSet::EMPTY,
+        None,
+        false,
+        Level::Root,
+    );
+    if names == 1 {
+        let supported = candidates.iter().any(|i| support[i] > 0);
+        return if supported {
+            candidates
+        } else {
+            ManagerSet::EMPTY
+        };
+    }
+    let by_name = Candidate::by_name(own, candidates, &support);
+    let agrees = || {
+        live.get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(LAST_APPLIED))
+            .and_then(Value::as_str)
+            .and_then(|text| serde_json::from_str::<Value>(text).ok())
+            .is_some_and(|config| configuration_agrees(desired, &config))
+    };
+    choose(by_name, last_applied_owners, agrees).map_or(ManagerSet::EMPTY, |c| c.entries)
+}
+
 fn all_entries(own: &FieldOwnership<'_>) -> ManagerSet {
     ManagerSet((0..own.entries.len()).fold(0u64, |acc, i| acc | ManagerSet::single(i).0))
 }
 
-/// Counts, per managedFields entry, the Git-declared leaves it owns.
-struct DeclaredWalk<'o, 'v, 'c> {
-    own: &'o FieldOwnership<'v>,
-    counts: &'c mut [u32; ManagerSet::MAX_ENTRIES],
-    /// Stop as soon as one of these entries owns a declared leaf.
-    stop_when: ManagerSet,
-    stopped: bool,
-}
-
-fn atomic_owners(
+pub(crate) fn atomic_owners(
     own: &FieldOwnership<'_>,
     node: Option<NodeId>,
     value: &Value,
@@ -503,77 +580,6 @@ fn skip_field(depth_path: &[&str], field: &str) -> bool {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Level {
-    Root,
-    Metadata,
-    Annotations,
-    Other,
-}
-
-impl DeclaredWalk<'_, '_, '_> {
-    fn add(&mut self, set: ManagerSet) {
-        for i in set.iter() {
-            self.counts[i] += 1;
-        }
-        if !set.intersect(self.stop_when).is_empty() {
-            self.stopped = true;
-        }
-    }
-
-    fn count(
-        &mut self,
-        desired: &Value,
-        node: NodeId,
-        atomic: ManagerSet,
-        field: Option<&str>,
-        level: Level,
-    ) {
-        if self.stopped {
-            return;
-        }
-        let own = self.own;
-        match desired {
-            Value::Object(map) if !map.is_empty() => {
-                let below = atomic.union(atomic_owners(own, Some(node), desired, field));
-                for (k, v) in map {
-                    let skipped = match level {
-                        Level::Root => matches!(k.as_str(), "apiVersion" | "kind" | "status"),
-                        Level::Metadata => is_server_metadata(k),
-                        Level::Annotations => k == LAST_APPLIED,
-                        Level::Other => false,
-                    };
-                    if skipped || v.is_null() {
-                        continue;
-                    }
-                    let next_level = match (level, k.as_str()) {
-                        (Level::Root, "metadata") => Level::Metadata,
-                        (Level::Metadata, "annotations") => Level::Annotations,
-                        _ => Level::Other,
-                    };
-                    match own.field(node, k) {
-                        Some(child) => self.count(v, child, below, Some(k), next_level),
-                        None => self.add(below),
-                    }
-                }
-            }
-            Value::Array(items)
-                if let Some(keyed) = field.and_then(|f| keyed_list(f, items, &[])) =>
-            {
-                let below = atomic.union(atomic_owners(own, Some(node), desired, field));
-                for (i, item) in items.iter().enumerate() {
-                    match own.keyed_item(node, keyed.keys, &keyed.desired[i], item, i) {
-                        Some(child) => self.count(item, child, below, None, Level::Other),
-                        None => self.add(below),
-                    }
-                }
-            }
-            Value::Array(_) => self.add(atomic.union(own.subtree(node))),
-            _ => self.add(atomic.union(own.owned(node))),
-        }
-    }
-}
-
 impl<'v> Walker<'v, '_, '_> {
     fn field_path(&self) -> [&str; 2] {
         let name = |i: usize| match self.path.get(i) {
@@ -591,6 +597,15 @@ impl<'v> Walker<'v, '_, '_> {
                 self.field_path() == ["metadata", "annotations"]
                     && skip_field(&["metadata", "annotations"], field)
             }
+            _ => false,
+        }
+    }
+
+    /// Whether `key`, a key of the map at the current path that Git does not declare, is a
+    /// bookkeeping key: only for the object's own `metadata.labels` and `metadata.annotations`.
+    fn bookkeeping_key(&self, key: &str) -> bool {
+        match self.path.as_slice() {
+            [Step::Field("metadata"), Step::Field(map)] => self.bookkeeping.contains(map, key),
             _ => false,
         }
     }
@@ -791,7 +806,12 @@ impl<'v> Walker<'v, '_, '_> {
             } else {
                 lookup(d, k).is_some_and(|v| !v.is_null())
             };
-            if declared || lv.is_null() || key_fields.contains(&k.as_str()) || self.skip(k) {
+            if declared
+                || lv.is_null()
+                || key_fields.contains(&k.as_str())
+                || self.skip(k)
+                || self.bookkeeping_key(k)
+            {
                 continue;
             }
             if at_root
@@ -980,7 +1000,7 @@ impl<'v> Walker<'v, '_, '_> {
                     return;
                 }
                 for (k, v) in map {
-                    if self.skip(k) {
+                    if self.skip(k) || self.bookkeeping_key(k) {
                         continue;
                     }
                     let child = self.child(node, k);

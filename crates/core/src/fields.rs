@@ -71,10 +71,17 @@ impl ManagerSet {
     pub fn contains(self, entry: usize) -> bool {
         entry < Self::MAX_ENTRIES && self.0 & (1 << entry) != 0
     }
-    /// Entry indexes in increasing order.
+    /// Entry indexes in increasing order (one step per member, not per possible entry).
     pub fn iter(self) -> impl Iterator<Item = usize> {
-        let bits = self.0;
-        (0..Self::MAX_ENTRIES).filter(move |i| bits & (1 << i) != 0)
+        let mut bits = self.0;
+        std::iter::from_fn(move || {
+            if bits == 0 {
+                return None;
+            }
+            let i = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            Some(i)
+        })
     }
 }
 

@@ -4,6 +4,8 @@
 //! callers hand it `(origin_name, bytes)` and already-parsed values.
 
 pub mod analysis;
+pub mod applier;
+pub mod bookkeeping;
 pub mod diff;
 pub mod error;
 pub mod fields;
@@ -23,6 +25,7 @@ pub mod string_enum;
 pub mod wire;
 
 pub use analysis::{Analysis, AnalyzeOptions, Problem, analyze};
+pub use bookkeeping::{BookkeepingKey, MetadataMap};
 pub use diff::{Cause, ChangeKind, Finding, Owner, OwnerRole, cause_label};
 pub use error::{Error, Result, SyntaxError};
 pub use identity::{ResourceId, ResourceRef};

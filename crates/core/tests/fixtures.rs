@@ -314,21 +314,16 @@ fn last_applied_pairs_with_real_changes() {
             "added_in_live apps/Deployment/default/guestbook-ui spec.template.spec.containers[name=guestbook-ui].env[name=VAR2] cause=unowned owners=",
         ],
     );
-    // Argo CD's server-side apply added a label after the client-side apply that wrote
-    // last-applied; relative to that configuration the label is no longer declared.
-    check_last_applied(
-        "k8s/gitops-engine/smd-service-live.yaml",
-        "default",
-        &[
-            "added_in_live Service/default/multiple-protocol-port-svc metadata.labels.app.kubernetes.io/instance cause=removed_from_git owners=argocd-controller",
-        ],
-    );
+    // Argo CD's server-side apply added its label-tracking label (`app.kubernetes.io/instance:
+    // big-crd`) after the client-side apply that wrote last-applied. The configuration does not
+    // declare it, but it is Argo CD's bookkeeping, not a field removed from Git (regression:
+    // it was reported `removed_from_git`).
+    check_last_applied("k8s/gitops-engine/smd-service-live.yaml", "default", &[]);
     // After the client-side apply, Argo CD applied a config with port 443 instead of 1935/UDP.
     check_last_applied(
         "k8s/gitops-engine/smd-service-live-with-type.yaml",
         "default",
         &[
-            "added_in_live Service/default/multiple-protocol-port-svc metadata.labels.app.kubernetes.io/instance cause=removed_from_git owners=argocd-controller",
             "missing_in_live Service/default/multiple-protocol-port-svc spec.ports[port=1935,protocol=UDP] cause=unowned owners=",
             "added_in_live Service/default/multiple-protocol-port-svc spec.ports[port=443] cause=argocd-controller owners=argocd-controller",
         ],

@@ -44,6 +44,7 @@ fn bench(c: &mut Criterion) {
         rules: None,
         applier: None,
         format: OutputFormat::Json,
+        bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
     };
     let check = run(&options, false).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(check.exit_code, 1);

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use statesight_core::bookkeeping::{
+    BookkeepingKey, DEFAULT_BOOKKEEPING_KEYS, default_bookkeeping_keys,
+};
+
 use crate::diff_command::{DiffOptions, OutputFormat};
 
 /// StateSight worker.
@@ -50,16 +54,55 @@ pub struct DiffArgs {
     /// Ignore rules file (YAML or JSON list of {name, match, resource_ref, managed_by, reason}).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
-    /// Manager name of the applier (default: per object, the manager owning most declared fields).
+    /// Manager name of the applier (default: detected per object, mainly the manager owning the
+    /// most Git-declared fields that still have Git's values; see docs/applier.md).
     #[arg(long, value_name = "NAME")]
     pub applier: Option<String>,
+    /// Add a bookkeeping key: a label or annotation a GitOps tool adds to what it applies,
+    /// never drift on the object's own metadata when Git does not declare it. Repeatable.
+    #[arg(
+        long = "bookkeeping-key",
+        value_name = "label:KEY|annotation:KEY",
+        long_help = bookkeeping_help()
+    )]
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
+    /// Start from no bookkeeping keys instead of the built-in Argo CD, Flux and Helm ones (only
+    /// the --bookkeeping-key keys apply).
+    #[arg(long)]
+    pub no_default_bookkeeping: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }
 
+/// `--bookkeeping-key`'s long help: the rule and the built-in keys.
+fn bookkeeping_help() -> String {
+    let mut help = String::from(
+        "Add a bookkeeping key: a label or annotation a GitOps tool adds to what it applies. \
+         When Git does not declare it, an entry of the object's own metadata.labels or \
+         metadata.annotations with that key is never drift, whoever owns it; a key Git declares \
+         is compared as usual. Written label:KEY or annotation:KEY (exact key); repeatable; \
+         added to the built-in keys unless --no-default-bookkeeping is given. Built in:",
+    );
+    for key in DEFAULT_BOOKKEEPING_KEYS {
+        help.push_str(&format!(
+            "\n  {}:{} - {}",
+            key.map.prefix(),
+            key.key,
+            key.tool
+        ));
+    }
+    help
+}
+
 impl DiffArgs {
     pub fn into_options(self) -> DiffOptions {
+        let mut bookkeeping_keys = if self.no_default_bookkeeping {
+            Vec::new()
+        } else {
+            default_bookkeeping_keys()
+        };
+        bookkeeping_keys.extend(self.bookkeeping_keys);
         DiffOptions {
             desired: self.desired,
             live: self.live,
@@ -70,6 +113,7 @@ impl DiffArgs {
                 Format::Text => OutputFormat::Text,
                 Format::Json => OutputFormat::Json,
             },
+            bookkeeping_keys,
         }
     }
 }

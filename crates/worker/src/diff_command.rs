@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use statesight_core::analysis::{AnalyzeOptions, analyze};
+use statesight_core::bookkeeping::BookkeepingKey;
 use statesight_core::report;
 use statesight_core::rules::parse_rules_file;
 
@@ -26,6 +27,9 @@ pub struct DiffOptions {
     pub rules: Option<PathBuf>,
     pub applier: Option<String>,
     pub format: OutputFormat,
+    /// Labels and annotations GitOps tools add to what they apply (never drift when Git
+    /// does not declare them; see `statesight_core::bookkeeping`).
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
 }
 
 /// What a run produced.
@@ -54,6 +58,7 @@ pub fn run(options: &DiffOptions, color: bool) -> Result<Outcome> {
         application_key: "offline".into(),
         default_namespace: options.namespace.clone(),
         applier: options.applier.clone(),
+        bookkeeping_keys: options.bookkeeping_keys.clone(),
         ..AnalyzeOptions::default()
     };
     let mut analysis = analyze(&desired.objects, &live.objects, &analyze_options, &rules);

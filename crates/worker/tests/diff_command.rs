@@ -97,6 +97,8 @@ fn help_lists_only_what_exists() {
         "--namespace",
         "--rules",
         "--applier",
+        "--bookkeeping-key",
+        "--no-default-bookkeeping",
         "--format",
     ] {
         assert!(diff_help.contains(flag), "{flag} missing from\n{diff_help}");
@@ -327,5 +329,109 @@ fn the_ledger_example_reports_exactly_its_drift() {
         report["problems"].as_array().is_none_or(Vec::is_empty),
         "{}",
         report["problems"]
+    );
+}
+
+/// `--bookkeeping-key` / `--no-default-bookkeeping`: Argo CD's tracking annotation, applied
+/// server-side by `argocd-controller` and absent from Git, is not drift by default; without the
+/// built-in keys it reads as removed from Git again; a site key can be added; a malformed key is
+/// a usage error.
+#[test]
+fn bookkeeping_key_flags() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let desired = dir.path().join("desired.yaml");
+    let live = dir.path().join("live.yaml");
+    std::fs::write(
+        &desired,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ledger-config\n  namespace: payments\ndata:\n  LOG_LEVEL: info\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        &live,
+        r#"apiVersion: v1
+data:
+  LOG_LEVEL: info
+kind: ConfigMap
+metadata:
+  annotations:
+    argocd.argoproj.io/tracking-id: ledger:/ConfigMap:payments/ledger-config
+    ledger.acme.io/owner: team-ledger
+  managedFields:
+  - apiVersion: v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:data:
+        f:LOG_LEVEL: {}
+      f:metadata:
+        f:annotations:
+          f:argocd.argoproj.io/tracking-id: {}
+          f:ledger.acme.io/owner: {}
+    manager: argocd-controller
+    operation: Apply
+    time: "2026-10-02T09:31:47Z"
+  name: ledger-config
+  namespace: payments
+"#,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let paths = |out: &Output| -> Vec<String> {
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| format!("{} {}", f["path"].as_str().unwrap_or(""), f["cause"]))
+            .collect()
+    };
+    let json = ["--format", "json"];
+    let default = diff(&desired, &live, &json);
+    assert_eq!(default.status.code(), Some(1));
+    assert_eq!(
+        paths(&default),
+        ["metadata.annotations.ledger.acme.io/owner \"removed_from_git\""]
+    );
+    let none = diff(
+        &desired,
+        &live,
+        &["--format", "json", "--no-default-bookkeeping"],
+    );
+    assert_eq!(
+        paths(&none),
+        [
+            "metadata.annotations.argocd.argoproj.io/tracking-id \"removed_from_git\"",
+            "metadata.annotations.ledger.acme.io/owner \"removed_from_git\""
+        ]
+    );
+    let added = diff(
+        &desired,
+        &live,
+        &["--bookkeeping-key", "annotation:ledger.acme.io/owner"],
+    );
+    assert_eq!(added.status.code(), Some(0), "{}", stdout(&added));
+    let only_site = diff(
+        &desired,
+        &live,
+        &[
+            "--format",
+            "json",
+            "--no-default-bookkeeping",
+            "--bookkeeping-key",
+            "annotation:ledger.acme.io/owner",
+        ],
+    );
+    assert_eq!(
+        paths(&only_site),
+        ["metadata.annotations.argocd.argoproj.io/tracking-id \"removed_from_git\""]
+    );
+    let bad = diff(
+        &desired,
+        &live,
+        &["--bookkeeping-key", "ledger.acme.io/owner"],
+    );
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected label:KEY or annotation:KEY"),
+        "{bad:?}"
     );
 }
