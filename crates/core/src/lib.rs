@@ -19,6 +19,7 @@ pub mod report;
 pub mod rules;
 pub mod secret;
 pub mod source;
+pub mod terminal;
 pub mod wire;
 
 pub use analysis::{Analysis, AnalyzeOptions, Problem, analyze};
