@@ -22,6 +22,7 @@ pub mod rules;
 pub mod secret;
 pub mod source;
 pub mod string_enum;
+pub mod terminal;
 pub mod wire;
 
 pub use analysis::{Analysis, AnalyzeOptions, Problem, analyze};
