@@ -21,7 +21,7 @@
 //! - Argo CD, `argoproj/argo-cd`: `common/common.go` (the key constants),
 //!   `util/argo/resource_tracking.go` (`SetAppInstance`: which keys each tracking method
 //!   writes), `util/kube/kube.go` (`SetAppInstanceLabel`, `SetAppInstanceAnnotation`: object
-//!   metadata only), `docs/user-guide/resource_tracking.md`. Argo CD writes as field manager
+//!   metadata only), argo-cd `user-guide/resource_tracking.md` (under its docs directory). Argo CD writes as field manager
 //!   `argocd-controller` (`common.ArgoCDSSAManager`, set in `controller/sync.go`): gitops-engine
 //!   passes it to `ApplyResource` for server-side apply (`Apply`) and client-side apply alike
 //!   (`gitops-engine/pkg/sync/sync_context.go`; `gitops-engine/pkg/utils/kube/resource_ops.go`
@@ -150,7 +150,7 @@ pub struct KnownKey {
 /// own `metadata` only.
 pub const DEFAULT_BOOKKEEPING_KEYS: &[KnownKey] = &[
     // Argo CD, `annotation` tracking (the default since Argo CD 3.0,
-    // `docs/operator-manual/upgrading/2.14-3.0.md`) and `annotation+label`; the value is
+    // argo-cd `operator-manual/upgrading/2.14-3.0.md` (under its docs directory)) and `annotation+label`; the value is
     // `<app>:<group>/<kind>:<namespace>/<name>`. argoproj/argo-cd `common/common.go`
     // (`AnnotationKeyAppInstance`), `util/argo/resource_tracking.go` (`SetAppInstance`).
     KnownKey {
@@ -161,7 +161,7 @@ pub const DEFAULT_BOOKKEEPING_KEYS: &[KnownKey] = &[
     // Argo CD with `installationID` set in argocd-cm (several Argo CD instances on one
     // cluster), next to the tracking id. argoproj/argo-cd `common/common.go`
     // (`AnnotationInstallationID`), `util/argo/resource_tracking.go`,
-    // `docs/user-guide/resource_tracking.md` ("Installation ID").
+    // argo-cd `user-guide/resource_tracking.md` (under its docs directory) ("Installation ID").
     KnownKey {
         map: MetadataMap::Annotations,
         key: "argocd.argoproj.io/installation-id",
@@ -177,7 +177,7 @@ pub const DEFAULT_BOOKKEEPING_KEYS: &[KnownKey] = &[
         key: "app.kubernetes.io/instance",
         tool: "Argo CD (label and annotation+label tracking, default instance label key)",
     },
-    // The instance label key `docs/user-guide/resource_tracking.md` ("Use custom label")
+    // The instance label key argo-cd `user-guide/resource_tracking.md` (under its docs directory) ("Use custom label")
     // suggests for `application.instanceLabelKey`, to avoid clashing with charts.
     KnownKey {
         map: MetadataMap::Labels,
