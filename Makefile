@@ -8,6 +8,10 @@ export CARGO_TARGET_DIR ?= $(HOME)/.cache/statesight-target
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/statesight
 export REDIS_URL ?= redis://127.0.0.1:6379
 export STATESIGHT_DATA_DIR ?= $(CURDIR)/.data
+# The example applications are local Git repositories and snapshots under examples/; the
+# binaries refuse both unless told (see the README's configuration table).
+export ALLOW_FILE_REPOSITORIES ?= true
+export SNAPSHOT_ROOTS ?= $(CURDIR)/examples
 BIN := $(CARGO_TARGET_DIR)/debug
 
 .PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test docs-check bench bench-api

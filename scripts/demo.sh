@@ -8,6 +8,10 @@ BIND_ADDR="${BIND_ADDR:-127.0.0.1:8080}"
 SERVER_URL="http://$BIND_ADDR"
 LEDGER_APP="5eed0000-0000-4000-8000-000000000501"
 mkdir -p "$DATA_DIR"
+# The examples are local Git repositories and snapshots under examples/: the seed, the
+# server and the worker must all be allowed to read them (both are off by default).
+export ALLOW_FILE_REPOSITORIES="${ALLOW_FILE_REPOSITORIES:-true}"
+export SNAPSHOT_ROOTS="${SNAPSHOT_ROOTS:-$ROOT/examples}"
 
 "$ROOT/scripts/services.sh"
 build_workspace

@@ -10,8 +10,8 @@ use crate::diff::{Cause, ChangeKind, Finding, PairRef, PairSettings, Scratch, di
 use crate::fields::FieldOwnership;
 use crate::identity::{ResourceId, Scopes, group_of};
 use crate::incident::{Incident, group};
-use crate::manifest::ManifestObject;
 pub use crate::manifest::Problem;
+use crate::manifest::{ManifestObject, Origin};
 use crate::paths::DriftPath;
 use crate::rules::{IgnoreRule, SuppressedFinding, apply_rules, compile_rules};
 use crate::secret;
@@ -47,6 +47,51 @@ pub struct AnalyzeOptions {
     /// when Git does not declare one, it is never a finding. Defaults to
     /// [`default_bookkeeping_keys`]; assign to replace the list, push to extend it.
     pub bookkeeping_keys: Vec<BookkeepingKey>,
+    /// Live objects that were read but cannot be identified. A desired object one of them
+    /// could be is never reported missing: the analysis says it could not tell instead.
+    pub unidentified_live: Vec<UnidentifiedLive>,
+}
+
+/// A live object without the apiVersion, kind or name that identify it (a collector or
+/// cluster returned something malformed), with whatever identity it does carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnidentifiedLive {
+    pub origin: Origin,
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub namespace: Option<String>,
+    /// Why it cannot be identified.
+    pub reason: String,
+}
+
+impl UnidentifiedLive {
+    /// Keeps what identity `value` has, as text.
+    pub fn new(origin: Origin, value: &serde_json::Value, reason: String) -> Self {
+        let text = |pointer: &str| {
+            value
+                .pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        UnidentifiedLive {
+            origin,
+            kind: text("/kind"),
+            name: text("/metadata/name"),
+            namespace: text("/metadata/namespace"),
+            reason,
+        }
+    }
+
+    /// Whether this object could be the live copy of `id` (every part it has agrees).
+    fn could_be(&self, id: &IdRef<'_>) -> bool {
+        self.kind.as_deref().is_none_or(|kind| kind == id.kind)
+            && self.name.as_deref().is_none_or(|name| name == id.name)
+            && self
+                .namespace
+                .as_deref()
+                .is_none_or(|namespace| id.namespace.is_none_or(|ns| ns == namespace))
+    }
 }
 
 impl Default for AnalyzeOptions {
@@ -62,6 +107,7 @@ impl Default for AnalyzeOptions {
             live_trusted: true,
             cluster_scoped_kinds: Vec::new(),
             bookkeeping_keys: default_bookkeeping_keys(),
+            unidentified_live: Vec::new(),
         }
     }
 }
@@ -302,6 +348,21 @@ pub fn analyze(
                     live: &live_object.value,
                 };
                 findings.extend(diff_pair_lazy(&mut scratch, pair, &own, &settings));
+            }
+            None if let Some(unknown) = options
+                .unidentified_live
+                .iter()
+                .find(|unknown| unknown.could_be(id)) =>
+            {
+                problems.push(Problem {
+                    origin: Some(object.origin.clone()),
+                    message: format!(
+                        "desired object {} was not compared: no identified live copy, but the live object at {} could be it ({}); it is not reported missing",
+                        id.to_owned_id(),
+                        unknown.origin,
+                        unknown.reason
+                    ),
+                });
             }
             None => {
                 let shown = if secret::is_secret(id.group, id.kind) {

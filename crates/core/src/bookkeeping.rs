@@ -283,6 +283,31 @@ pub fn default_bookkeeping_keys() -> Vec<BookkeepingKey> {
         .collect()
 }
 
+/// Reads a comma-separated list of bookkeeping keys (`label:KEY`, `annotation:KEY`), where
+/// the word `default` stands for [`DEFAULT_BOOKKEEPING_KEYS`]: `default` is the built-in
+/// list, `default,label:example.com/owner` extends it, a list without `default` replaces it,
+/// and an empty list means no bookkeeping keys at all. Duplicates are dropped, order kept.
+pub fn parse_key_list(text: &str) -> Result<Vec<BookkeepingKey>, String> {
+    let mut keys: Vec<BookkeepingKey> = Vec::new();
+    for item in text
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+    {
+        let items = if item == "default" {
+            default_bookkeeping_keys()
+        } else {
+            vec![item.parse::<BookkeepingKey>()?]
+        };
+        for key in items {
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    Ok(keys)
+}
+
 /// Bookkeeping keys split by map, as the engine looks them up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bookkeeping {
@@ -319,6 +344,24 @@ impl Bookkeeping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_lists_extend_replace_or_empty_the_defaults() {
+        let defaults = default_bookkeeping_keys();
+        assert_eq!(parse_key_list("default"), Ok(defaults.clone()));
+        let extended = parse_key_list("default, label:example.com/owner").expect("valid");
+        assert_eq!(extended.len(), defaults.len() + 1);
+        assert_eq!(
+            extended.last().map(ToString::to_string).as_deref(),
+            Some("label:example.com/owner")
+        );
+        assert_eq!(
+            parse_key_list("annotation:a,annotation:a").map(|k| k.len()),
+            Ok(1)
+        );
+        assert_eq!(parse_key_list(""), Ok(Vec::new()));
+        assert!(parse_key_list("default,owner").is_err());
+    }
 
     #[test]
     fn text_form_round_trips() {

@@ -164,20 +164,6 @@ pub fn repo_url_with(value: &str, policy: RepoUrlPolicy) -> Result<String, Inval
         .map_err(|reason| refuse(&reason))
 }
 
-/// A Git repository URL, as [`repo_url_with`] with `file://` and embedded credentials still
-/// accepted: what every caller got before those two rules. Transitional: the API must call
-/// [`repo_url_with`] with [`RepoUrlPolicy::STRICT`] (plus the operator's `allow_file`); the
-/// worker may keep this for rows stored before the rules, until they are migrated.
-pub fn repo_url(value: &str) -> Result<String, Invalid> {
-    repo_url_with(
-        value,
-        RepoUrlPolicy {
-            allow_file: true,
-            allow_embedded_credentials: true,
-        },
-    )
-}
-
 /// Length of a leading URL scheme as git recognises one: a letter, then letters, digits,
 /// `+`, `-` or `.` (0 when the value does not start with one).
 fn scheme_length(value: &str) -> usize {
@@ -800,9 +786,90 @@ impl fmt::Display for LexicalPath {
     }
 }
 
+/// What local inputs one installation allows: `file://` repositories, and the directories
+/// kubeconfig and snapshot paths must lie under. The server checks what operators type with
+/// it; the worker checks stored rows again before reading.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPolicy {
+    pub allow_file_repositories: bool,
+    pub kubeconfig_roots: PathRoots,
+    pub snapshot_roots: PathRoots,
+}
+
+impl InputPolicy {
+    /// Reads the `:`-separated roots (`KUBECONFIG_ROOTS`, `SNAPSHOT_ROOTS`); `home` expands
+    /// `~` (the worker passes its own; the server, which does not know it, passes `None`).
+    pub fn new(
+        allow_file_repositories: bool,
+        kubeconfig_roots: &str,
+        snapshot_roots: &str,
+        home: Option<&str>,
+    ) -> Result<Self, Invalid> {
+        Ok(InputPolicy {
+            allow_file_repositories,
+            kubeconfig_roots: PathRoots::parse("KUBECONFIG_ROOTS", kubeconfig_roots, home)?,
+            snapshot_roots: PathRoots::parse("SNAPSHOT_ROOTS", snapshot_roots, home)?,
+        })
+    }
+
+    /// The defaults of an installation that configured nothing: no `file://` repositories,
+    /// [`DEFAULT_KUBECONFIG_ROOTS`] and [`DEFAULT_SNAPSHOT_ROOTS`].
+    pub fn defaults(home: Option<&str>) -> Result<Self, Invalid> {
+        Self::new(
+            false,
+            DEFAULT_KUBECONFIG_ROOTS,
+            DEFAULT_SNAPSHOT_ROOTS,
+            home,
+        )
+    }
+
+    /// A repository URL typed by an operator: never with embedded credentials.
+    pub fn repo_url(&self, value: &str) -> Result<String, Invalid> {
+        repo_url_with(
+            value,
+            RepoUrlPolicy {
+                allow_file: self.allow_file_repositories,
+                allow_embedded_credentials: false,
+            },
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The most lenient policy: `file://` allowed and credentials read, as the worker treats
+    /// rows stored before those rules.
+    fn repo_url(value: &str) -> Result<String, Invalid> {
+        repo_url_with(
+            value,
+            RepoUrlPolicy {
+                allow_file: true,
+                allow_embedded_credentials: true,
+            },
+        )
+    }
+
+    #[test]
+    fn an_input_policy_refuses_credentials_and_follows_its_file_setting() {
+        let policy = InputPolicy::defaults(None).expect("defaults parse");
+        assert!(
+            policy
+                .repo_url("https://user:pass@example.com/r.git")
+                .is_err()
+        );
+        assert!(policy.repo_url("file:///srv/r.git").is_err());
+        let demo = InputPolicy::new(true, "/etc/statesight/kubeconfigs", "/srv/examples", None)
+            .expect("parse");
+        assert!(demo.repo_url("file:///srv/r.git").is_ok());
+        assert!(demo.snapshot_roots.check("snapshot_dir", "/etc").is_err());
+        assert!(
+            demo.snapshot_roots
+                .check("snapshot_dir", "/srv/examples/clusters/a")
+                .is_ok()
+        );
+    }
 
     #[test]
     fn repo_urls_that_git_could_misread_are_refused() {
@@ -987,7 +1054,7 @@ mod tests {
         }
         // git:// has no users at all.
         assert!(strict("git://git@example.com/r").is_err());
-        // Rows stored before the rule still pass the worker's transitional check.
+        // Rows stored before the rule still pass the worker's lenient check.
         assert!(repo_url("http://deploy-bot:s3cr3t-t0ken@127.0.0.1:8080/acme/deploy.git").is_ok());
     }
 

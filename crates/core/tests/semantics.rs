@@ -773,3 +773,43 @@ fn managed_by_rule_suppresses_autoscaler_replicas() {
         &["suppressed spec.replicas by hpa"],
     );
 }
+
+/// A live object that cannot be identified (no kind, apiVersion or name) used to be dropped,
+/// and the desired object it was then got reported missing from the cluster: a false claim.
+#[test]
+fn an_unidentifiable_live_object_is_a_problem_not_a_missing_resource() {
+    use statesight_core::Origin;
+    use statesight_core::analysis::UnidentifiedLive;
+    let desired = common::yaml(
+        "desired.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: flags\ndata:\n  A: b\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: other\n",
+    );
+    let malformed = serde_json::json!({ "metadata": { "name": "flags", "namespace": "apps" }, "data": { "A": "b" } });
+    let origin = Origin {
+        file: String::from("live:kube-api"),
+        document: 1,
+        item: None,
+    };
+    let options = AnalyzeOptions {
+        default_namespace: "apps".into(),
+        application_key: "test".into(),
+        unidentified_live: vec![UnidentifiedLive::new(
+            origin,
+            &malformed,
+            String::from("object without apiVersion, kind cannot be identified"),
+        )],
+        ..AnalyzeOptions::default()
+    };
+    let analysis = analyze(&desired, &[], &options, &[]);
+    // `flags` could be the malformed object: not compared, and said so.
+    assert_eq!(
+        lines(&analysis),
+        vec![
+            "missing_resource  missing",
+            "problem desired object ConfigMap/apps/flags was not compared: no identified live copy, but the live object at live:kube-api, document 1 could be it (object without apiVersion, kind cannot be identified); it is not reported missing",
+        ],
+        "{:#?}",
+        analysis.findings
+    );
+    assert_eq!(analysis.findings[0].resource.name, "other");
+}

@@ -57,6 +57,35 @@ pub struct ServeArgs {
     /// Maximum PostgreSQL connections.
     #[arg(long, env = "DATABASE_MAX_CONNECTIONS", default_value_t = 20)]
     pub database_max_connections: u32,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+}
+
+/// What local inputs operators may register (the worker reads the same variables and checks
+/// stored rows again before reading).
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// Allow `file:///…` repository URLs (local repositories on the worker's machine).
+    #[arg(long, env = "ALLOW_FILE_REPOSITORIES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_file_repositories: bool,
+    /// Directories (`:`-separated) a cluster's `kubeconfig_path` must lie under.
+    #[arg(long, env = "KUBECONFIG_ROOTS", default_value = statesight_core::source::DEFAULT_KUBECONFIG_ROOTS)]
+    pub kubeconfig_roots: String,
+    /// Directories (`:`-separated) a cluster's `snapshot_dir` must lie under.
+    #[arg(long, env = "SNAPSHOT_ROOTS", default_value = statesight_core::source::DEFAULT_SNAPSHOT_ROOTS)]
+    pub snapshot_roots: String,
+}
+
+impl InputArgs {
+    /// The policy, with `~` kept as written (the server does not know the worker's home).
+    pub fn policy(&self) -> anyhow::Result<statesight_core::source::InputPolicy> {
+        Ok(statesight_core::source::InputPolicy::new(
+            self.allow_file_repositories,
+            &self.kubeconfig_roots,
+            &self.snapshot_roots,
+            None,
+        )?)
+    }
 }
 
 impl ServeArgs {

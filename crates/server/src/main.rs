@@ -56,6 +56,10 @@ enum AdminCommand {
         /// The git executable.
         #[arg(long, env = "GIT_BIN", default_value = "git")]
         git_bin: PathBuf,
+        /// The examples use `file://` repositories and snapshots under the examples
+        /// directory: the same settings the server and worker must be given.
+        #[command(flatten)]
+        inputs: statesight_server::config::InputArgs,
     },
     /// Request the demo analyses of the seeded examples through the queue (as the API does)
     /// and wait until a running `statesight-worker` has finished them, oldest revision first.
@@ -135,12 +139,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     examples_dir,
                     data_dir,
                     git_bin,
+                    inputs,
                 },
         }) => {
             telemetry::init(None);
+            let policy = statesight_core::source::InputPolicy::new(
+                inputs.allow_file_repositories,
+                &inputs.kubeconfig_roots,
+                &inputs.snapshot_roots,
+                std::env::var("HOME").ok().as_deref(),
+            )?;
             let pool = statesight_store::connect(&database.database_url, 2)?;
             let report =
-                statesight_server::seed::run(&pool, &examples_dir, &data_dir, &git_bin).await?;
+                statesight_server::seed::run(&pool, &examples_dir, &data_dir, &git_bin, &policy)
+                    .await?;
             println!("{report}");
             Ok(())
         }
@@ -198,8 +210,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         audience: args.oidc_audience.clone(),
         client_id: args.oidc_client_id.clone(),
     };
-    let state =
-        AppState::new(pool, redis, authenticator, public).with_redis_prefix(&args.redis_key_prefix);
+    let state = AppState::new(pool, redis, authenticator, public)
+        .with_redis_prefix(&args.redis_key_prefix)
+        .with_inputs(args.inputs.policy()?);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use serde::Deserialize;
 use sqlx::PgPool;
+use statesight_core::source::InputPolicy;
 use statesight_core::wire::{AnalysisRun, RunStatus, RunTrigger};
 use statesight_store::audit::Actor;
 use statesight_store::queue::Queue;
@@ -61,11 +62,15 @@ impl std::fmt::Display for SeedReport {
     }
 }
 
+/// Seeds the demo. The rows point at `file://` repositories and snapshots under the
+/// examples directory, so `policy` (the server's and worker's settings) must allow them:
+/// refusing here says which setting to change, instead of every analysis failing later.
 pub async fn run(
     pool: &PgPool,
     examples_dir: &Path,
     data_dir: &Path,
     git_bin: &Path,
+    policy: &InputPolicy,
 ) -> anyhow::Result<SeedReport> {
     let examples_dir = examples_dir.canonicalize().with_context(|| {
         format!(
@@ -119,6 +124,7 @@ pub async fn run(
         examples_dir: examples_dir.display().to_string(),
         repos_dir: repos_dir.display().to_string(),
     };
+    check_policy(&location, policy)?;
     let summary = statesight_store::seed::run(pool, &location)
         .await
         .context("inserting demo data (did `statesight-server migrate` run?)")?;
@@ -126,6 +132,27 @@ pub async fn run(
         summary,
         repositories,
     })
+}
+
+/// Refuses to seed rows the installation's own settings would refuse to read.
+fn check_policy(location: &ExampleLocation, policy: &InputPolicy) -> anyhow::Result<()> {
+    for application in EXAMPLE_APPLICATIONS {
+        policy.repo_url(&location.repo_url(application)).context(
+            "the examples are local Git repositories: set ALLOW_FILE_REPOSITORIES=true for the seed, the server and the worker (make demo does)",
+        )?;
+    }
+    for cluster in EXAMPLE_CLUSTERS {
+        policy
+            .snapshot_roots
+            .check("snapshot_dir", &location.snapshot_dir(cluster))
+            .with_context(|| {
+                format!(
+                    "the example snapshots lie under {}: add it to SNAPSHOT_ROOTS for the seed, the server and the worker (make demo does)",
+                    location.examples_dir
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// Refuses an examples directory that lacks a history or snapshot the seed refers to.

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
+use statesight_core::source::InputPolicy;
+
 use crate::auth::Authenticator;
 
 #[derive(Clone)]
@@ -15,6 +17,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub public: Arc<PublicAuthConfig>,
     pub queue: statesight_store::queue::Queue,
+    /// Which repository URLs and local paths operators may register.
+    pub inputs: Arc<InputPolicy>,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -37,8 +41,20 @@ impl AppState {
             authenticator: Arc::new(authenticator),
             metrics: crate::metrics::handle(),
             public: Arc::new(public),
+            inputs: Arc::new(default_inputs()),
         }
     }
+
+    /// Uses `inputs` for what operators may register.
+    pub fn with_inputs(mut self, inputs: InputPolicy) -> Self {
+        self.inputs = Arc::new(inputs);
+        self
+    }
+}
+
+/// The safe defaults: no `file://` repositories, the default kubeconfig and snapshot roots.
+fn default_inputs() -> InputPolicy {
+    InputPolicy::defaults(None).expect("the built-in roots are valid absolute paths")
 }
 
 impl AppState {

@@ -1,7 +1,7 @@
 //! Turns request bodies into validated store values. Every refusal is a 422 naming the
 //! field; drift-path and resource-reference errors also point at the offending character.
 
-use statesight_core::source::{self, Invalid};
+use statesight_core::source::{self, InputPolicy, Invalid};
 use statesight_core::wire::{
     ApplicationInput, ClusterInput, ErrorDetails, IgnoreRuleInput, IgnoreRulePatch, LiveSource,
     SourceInput, SyntaxDetails,
@@ -21,7 +21,8 @@ fn optional(
     }
 }
 
-pub fn cluster(input: &ClusterInput) -> Result<ClusterValues, ApiError> {
+/// A cluster as an operator typed it; its paths must lie under the installation's roots.
+pub fn cluster(input: &ClusterInput, policy: &InputPolicy) -> Result<ClusterValues, ApiError> {
     let name = source::display_name("name", &input.name)?;
     let description = input.description.trim().to_owned();
     if description.chars().count() > 1000 {
@@ -32,11 +33,11 @@ pub fn cluster(input: &ClusterInput) -> Result<ClusterValues, ApiError> {
         .into());
     }
     let kubeconfig_path = optional(input.kubeconfig_path.as_deref(), |v| {
-        source::local_path("kubeconfig_path", v)
+        policy.kubeconfig_roots.check("kubeconfig_path", v)
     })?;
     let context = optional(input.context.as_deref(), source::context)?;
     let snapshot_dir = optional(input.snapshot_dir.as_deref(), |v| {
-        source::local_path("snapshot_dir", v)
+        policy.snapshot_roots.check("snapshot_dir", v)
     })?;
     let refuse = |field: &'static str, message: &str| -> ApiError {
         Invalid {
@@ -84,10 +85,15 @@ pub fn cluster(input: &ClusterInput) -> Result<ClusterValues, ApiError> {
     })
 }
 
-pub fn source_definition(input: &SourceInput) -> Result<SourceValues, ApiError> {
+/// A source as an operator typed it: `file://` only where the installation allows it, never
+/// credentials in the URL.
+pub fn source_definition(
+    input: &SourceInput,
+    policy: &InputPolicy,
+) -> Result<SourceValues, ApiError> {
     Ok(SourceValues {
         name: source::display_name("name", &input.name)?,
-        repo_url: source::repo_url(&input.repo_url)?,
+        repo_url: policy.repo_url(&input.repo_url)?,
         git_ref: source::git_ref("ref", &input.git_ref)?,
         path: source::source_path(&input.path)?,
     })

@@ -199,7 +199,12 @@ async fn the_documented_lengths_are_the_enforced_ones(pool: PgPool) {
         ("ClusterInput", "/api/v1/clusters", "name", "n"),
         ("ClusterInput", "/api/v1/clusters", "description", "d"),
         ("ClusterInput", "/api/v1/clusters", "context", "x"),
-        ("ClusterInput", "/api/v1/clusters", "kubeconfig_path", "/"),
+        (
+            "ClusterInput",
+            "/api/v1/clusters",
+            "kubeconfig_path",
+            "/etc/statesight/kubeconfigs/",
+        ),
         ("SourceInput", "/api/v1/sources", "name", "n"),
         (
             "SourceInput",

@@ -18,7 +18,7 @@ const PLATFORM_SOURCE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_00000000
 const HPA_RULE: Uuid = Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000a02);
 
 fn cluster_body(name: &str) -> String {
-    json!({ "name": name, "live_source": "kube-api", "kubeconfig_path": "/etc/statesight/kubeconfig", "context": "prod" })
+    json!({ "name": name, "live_source": "kube-api", "kubeconfig_path": "/etc/statesight/kubeconfigs/prod-us-1", "context": "prod" })
         .to_string()
 }
 

@@ -5,7 +5,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use statesight_core::analysis::UnidentifiedLive;
 use statesight_core::identity::{Scopes, group_of};
+use statesight_core::source::Invalid;
 use statesight_core::wire::{IgnoreRule as WireRule, LiveSource};
 use statesight_core::{Analysis, AnalyzeOptions, ManifestObject, Origin, RuleScope, analyze};
 use statesight_store::StoreError;
@@ -36,6 +38,10 @@ pub enum JobError {
         repo: String,
         problems: String,
     },
+    /// The cluster record names a path outside the roots the operator allows
+    /// (`KUBECONFIG_ROOTS`, `SNAPSHOT_ROOTS`).
+    #[error("the cluster's {0}")]
+    Refused(#[from] Invalid),
     /// The whole analysis took longer than `WORKER_JOB_TIMEOUT`.
     #[error("the analysis took longer than {}s (WORKER_JOB_TIMEOUT)", .after.as_secs())]
     Timeout { after: Duration },
@@ -56,7 +62,7 @@ impl JobError {
         match self {
             JobError::Git(error) => error.is_transient(),
             JobError::Collect(error) => error.is_transient(),
-            JobError::NoObjects { .. } => false,
+            JobError::NoObjects { .. } | JobError::Refused(_) => false,
             JobError::Timeout { .. } => true,
             JobError::Store { source, .. } => !matches!(source, StoreError::Violation(_)),
         }
@@ -77,18 +83,26 @@ pub struct JobOutput {
     pub warnings: Vec<String>,
 }
 
-fn expand_home(path: &str) -> PathBuf {
-    match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
-        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
-        _ => PathBuf::from(path),
-    }
-}
-
-/// How to read the cluster's live state, from its record.
-pub fn live_source_config(context: &JobContext, settings: &Settings) -> LiveSourceConfig {
+/// How to read the cluster's live state, from its record. Paths are checked against the
+/// operator's roots again here (a row may predate the rule), `~` expanded to the worker's
+/// home.
+pub fn live_source_config(
+    context: &JobContext,
+    settings: &Settings,
+) -> Result<LiveSourceConfig, Invalid> {
     let cluster = &context.cluster;
-    let kubeconfig = cluster.kubeconfig_path.as_deref().map(expand_home);
-    match cluster.live_source {
+    let kubeconfig = cluster
+        .kubeconfig_path
+        .as_deref()
+        .map(|path| {
+            settings
+                .inputs
+                .kubeconfig_roots
+                .check("kubeconfig_path", path)
+        })
+        .transpose()?
+        .map(PathBuf::from);
+    Ok(match cluster.live_source {
         LiveSource::KubeApi => LiveSourceConfig::KubeApi {
             kubeconfig_path: kubeconfig,
             context: cluster.context.clone(),
@@ -100,9 +114,37 @@ pub fn live_source_config(context: &JobContext, settings: &Settings) -> LiveSour
             context: cluster.context.clone(),
         },
         LiveSource::Snapshot => LiveSourceConfig::Snapshot {
-            dir: expand_home(cluster.snapshot_dir.as_deref().unwrap_or_default()),
+            dir: PathBuf::from(settings.inputs.snapshot_roots.check(
+                "snapshot_dir",
+                cluster.snapshot_dir.as_deref().unwrap_or_default(),
+            )?),
         },
+    })
+}
+
+/// The collected objects the engine can pair, and the ones it cannot because they lack the
+/// apiVersion, kind or name that identify them. Those are kept (not dropped) so that no
+/// desired object they could be is claimed missing from the cluster.
+fn identify_live(
+    objects: &[serde_json::Value],
+    method: &str,
+) -> (Vec<ManifestObject>, Vec<UnidentifiedLive>) {
+    let mut live = Vec::with_capacity(objects.len());
+    let mut unidentified = Vec::new();
+    for (index, value) in objects.iter().enumerate() {
+        let origin = Origin {
+            file: format!("live:{method}"),
+            document: index + 1,
+            item: None,
+        };
+        match ManifestObject::from_value(origin, value.clone()) {
+            Ok(object) => live.push(object),
+            Err((origin, reason)) => {
+                unidentified.push(UnidentifiedLive::new(origin, value, reason));
+            }
+        }
     }
+    (live, unidentified)
 }
 
 /// The engine's form of the application's rules, keeping the database's precedence.
@@ -133,7 +175,8 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         settings.git_bin.clone(),
         settings.git_cache_dir.clone(),
         settings.kubectl_bin.clone(),
-    );
+    )
+    .with_file_repositories(settings.inputs.allow_file_repositories);
     let desired_state = git::desired_state(
         &git_settings,
         &source.repo_url,
@@ -193,26 +236,16 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         desired_objects: desired.iter().map(|object| object.value.clone()).collect(),
         ..CollectOptions::default()
     };
-    let live_source = live_source_config(context, settings);
+    let live_source = live_source_config(context, settings)?;
     let observation = collect::collect(&live_source, &wanted, &options).await?;
-    let live: Vec<ManifestObject> = observation
-        .objects
-        .iter()
-        .enumerate()
-        .filter_map(|(index, value)| {
-            let origin = Origin {
-                file: format!("live:{}", observation.method),
-                document: index + 1,
-                item: None,
-            };
-            ManifestObject::from_value(origin, value.clone()).ok()
-        })
-        .collect();
+    let (live, unidentified_live) = identify_live(&observation.objects, observation.method);
 
     let analyze_options = AnalyzeOptions {
         application_key: context.application_id.to_string(),
         default_namespace: context.default_namespace.clone(),
         live_trusted: observation.trusted,
+        bookkeeping_keys: settings.bookkeeping_keys.clone(),
+        unidentified_live,
         ..AnalyzeOptions::default()
     };
     let analysis = analyze(
@@ -222,6 +255,12 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         &engine_rules(&context.rules),
     );
     let mut warnings: Vec<String> = problems.iter().map(ToString::to_string).collect();
+    warnings.extend(analyze_options.unidentified_live.iter().map(|unknown| {
+        format!(
+            "{}: a live object was read but {}; it was not compared",
+            unknown.origin, unknown.reason
+        )
+    }));
     warnings.extend(analysis.problems.iter().map(ToString::to_string));
     warnings.extend(observation.notes.iter().cloned());
     for warning in &warnings {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
+use statesight_core::bookkeeping::BookkeepingKey;
+pub use statesight_core::source::InputPolicy;
 
 /// `statesight-worker run` options; every one also reads its environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -68,6 +70,21 @@ pub struct RunArgs {
     /// Log format: `pretty` (default on a terminal) or `json`.
     #[arg(long, env = "LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Allow `file:///…` repository URLs (local repositories; the demo uses them).
+    #[arg(long, env = "ALLOW_FILE_REPOSITORIES", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub allow_file_repositories: bool,
+    /// Directories (`:`-separated) a cluster's `kubeconfig_path` must lie under; checked
+    /// again before every read, since a stored row may predate the setting.
+    #[arg(long, env = "KUBECONFIG_ROOTS", default_value = statesight_core::source::DEFAULT_KUBECONFIG_ROOTS)]
+    pub kubeconfig_roots: String,
+    /// Directories (`:`-separated) a cluster's `snapshot_dir` must lie under.
+    #[arg(long, env = "SNAPSHOT_ROOTS", default_value = statesight_core::source::DEFAULT_SNAPSHOT_ROOTS)]
+    pub snapshot_roots: String,
+    /// Labels and annotations GitOps tools add to what they apply, never drift when Git does
+    /// not declare them: comma-separated `label:KEY` / `annotation:KEY`, where `default` is
+    /// the built-in Argo CD, Flux and Helm list (`default,label:example.com/owner` extends it).
+    #[arg(long, env = "GITOPS_BOOKKEEPING_KEYS", default_value = "default")]
+    pub gitops_bookkeeping_keys: String,
 }
 
 /// Parses `90s`, `5m`, `1h`, `2d` or plain seconds.
@@ -116,6 +133,10 @@ pub struct Settings {
     pub job_timeout: Duration,
     pub lease_renew: Duration,
     pub retention_days: u32,
+    /// What local inputs the worker may read: `file://` repositories, kubeconfig and
+    /// snapshot paths.
+    pub inputs: InputPolicy,
+    pub bookkeeping_keys: Vec<BookkeepingKey>,
 }
 
 impl Settings {
@@ -154,6 +175,16 @@ impl Settings {
             job_timeout: args.job_timeout,
             lease_renew: args.lease_renew,
             retention_days: args.retention_days,
+            inputs: InputPolicy::new(
+                args.allow_file_repositories,
+                &args.kubeconfig_roots,
+                &args.snapshot_roots,
+                std::env::var("HOME").ok().as_deref(),
+            )?,
+            bookkeeping_keys: statesight_core::bookkeeping::parse_key_list(
+                &args.gitops_bookkeeping_keys,
+            )
+            .map_err(|error| anyhow::anyhow!("GITOPS_BOOKKEEPING_KEYS: {error}"))?,
         })
     }
 

@@ -48,7 +48,7 @@ pub async fn create(
     principal
         .authorize(&state, workspace_id, Role::Admin, "workspace")
         .await?;
-    let values = validate::cluster(&input)?;
+    let values = validate::cluster(&input, &state.inputs)?;
     let cluster =
         onboarding::create_cluster(&state.pool, &principal.actor(), workspace_id, &values).await?;
     Ok(Envelope::ok(cluster)
@@ -89,7 +89,7 @@ pub async fn replace(
     ApiJson(input): ApiJson<ClusterInput>,
 ) -> ApiResult<Response> {
     authorized(&state, &principal, id, Role::Admin).await?;
-    let values = validate::cluster(&input)?;
+    let values = validate::cluster(&input, &state.inputs)?;
     let cluster = onboarding::update_cluster(&state.pool, &principal.actor(), id, &values)
         .await?
         .ok_or(ApiError::NotFound("cluster"))?;

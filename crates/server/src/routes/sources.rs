@@ -48,7 +48,7 @@ pub async fn create(
     principal
         .authorize(&state, workspace_id, Role::Admin, "workspace")
         .await?;
-    let values = validate::source_definition(&input)?;
+    let values = validate::source_definition(&input, &state.inputs)?;
     let source =
         onboarding::create_source(&state.pool, &principal.actor(), workspace_id, &values).await?;
     Ok(Envelope::ok(source)
@@ -89,7 +89,7 @@ pub async fn replace(
     ApiJson(input): ApiJson<SourceInput>,
 ) -> ApiResult<Response> {
     authorized(&state, &principal, id, Role::Admin).await?;
-    let values = validate::source_definition(&input)?;
+    let values = validate::source_definition(&input, &state.inputs)?;
     let source = onboarding::update_source(&state.pool, &principal.actor(), id, &values)
         .await?
         .ok_or(ApiError::NotFound("source"))?;

@@ -63,14 +63,20 @@ pub fn repo_root() -> PathBuf {
 /// written by the worker's writer). Returns how each analysis ended.
 pub async fn seeded_and_analysed(pool: &PgPool) -> Vec<statesight_server::seed::ExampleRun> {
     let data = tempfile::tempdir().expect("temporary data dir");
-    statesight_server::seed::run(
-        pool,
-        &repo_root().join("examples"),
-        data.path(),
-        Path::new("git"),
+    let examples = repo_root()
+        .join("examples")
+        .canonicalize()
+        .expect("examples dir");
+    let policy = statesight_core::source::InputPolicy::new(
+        true,
+        "/etc/statesight/kubeconfigs",
+        &examples.display().to_string(),
+        None,
     )
-    .await
-    .expect("seeding the examples");
+    .expect("input policy");
+    statesight_server::seed::run(pool, &examples, data.path(), Path::new("git"), &policy)
+        .await
+        .expect("seeding the examples");
     let prefix = RedisPrefix::new();
     let worker = statesight_worker::runtime::Worker::new(
         pool.clone(),
@@ -108,6 +114,10 @@ fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::S
         job_timeout: Duration::from_secs(60),
         lease_renew: Duration::from_secs(1),
         retention_days: 30,
+        // Local example repositories and snapshots; the policy itself is tested elsewhere.
+        inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
+            .expect("input policy"),
+        bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
     }
 }
 

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 
 use chrono::{DateTime, Utc};
 use statesight_core::manifest::{ParsedManifests, parse_manifests};
-use statesight_core::source::{self, Invalid};
+use statesight_core::source;
 
 pub use error::{GitError, Result};
 pub use settings::{GitSettings, default_cache_dir};
@@ -87,7 +87,7 @@ impl DesiredState {
 /// Where the mirror of `repo_url` lives (or will live) under the cache. For operators and
 /// tests; [`desired_state`] manages it.
 pub fn mirror_dir(settings: &GitSettings, repo_url: &str) -> Result<PathBuf> {
-    let url = validated_url(repo_url)?;
+    let url = validated_url(settings, repo_url)?;
     Ok(mirror::mirror_dir(&absolute_cache_dir(settings)?, &url))
 }
 
@@ -106,7 +106,7 @@ pub async fn desired_state(
     requested_revision: Option<&str>,
     path: &str,
 ) -> Result<DesiredState> {
-    let url = validated_url(repo_url)?;
+    let url = validated_url(settings, repo_url)?;
     let git_ref = source::git_ref("ref", git_ref)?;
     let revision = match requested_revision {
         Some(requested) => source::git_ref("revision", requested)?,
@@ -179,24 +179,17 @@ pub async fn desired_state(
     })
 }
 
-/// [`source::repo_url`] plus one check it does not make: in an SSH address neither the user
-/// nor the host may start with `-`, which `ssh` would read as an option. Git refuses these
-/// itself; this refuses them before git runs.
-fn validated_url(repo_url: &str) -> Result<String> {
-    let url = source::repo_url(repo_url)?;
-    let authority = match url.split_once("://") {
-        Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
-        None => url.split(':').next().unwrap_or_default(),
-    };
-    if authority.split('@').any(|part| part.starts_with('-')) {
-        return Err(GitError::InvalidSource(Invalid {
-            field: "repo_url",
-            message: String::from(
-                "the user and host must not start with `-` (ssh would read them as options)",
-            ),
-        }));
-    }
-    Ok(url)
+/// The repository URL as `source::repo_url_with` accepts it, with the worker's policy:
+/// `file://` only when the operator allows it; credentials embedded by a row that predates
+/// their refusal at the API are still read (and redacted from every message).
+fn validated_url(settings: &GitSettings, repo_url: &str) -> Result<String> {
+    Ok(source::repo_url_with(
+        repo_url,
+        source::RepoUrlPolicy {
+            allow_file: settings.allow_file_repositories,
+            allow_embedded_credentials: true,
+        },
+    )?)
 }
 
 fn absolute_cache_dir(settings: &GitSettings) -> Result<PathBuf> {
@@ -441,16 +434,39 @@ mod tests {
 
     #[test]
     fn ssh_users_and_hosts_that_look_like_options_are_refused() {
+        let settings = GitSettings::new(
+            PathBuf::from("git"),
+            PathBuf::from("/tmp"),
+            PathBuf::from("kubectl"),
+        );
         for bad in [
             "git@-oProxyCommand=x:repo",
             "ssh://-oProxyCommand=x@example.com/repo",
         ] {
             assert!(
-                matches!(validated_url(bad), Err(GitError::InvalidSource(_))),
+                matches!(
+                    validated_url(&settings, bad),
+                    Err(GitError::InvalidSource(_))
+                ),
                 "{bad:?} accepted"
             );
         }
-        assert!(validated_url("git@github.com:acme/deploy.git").is_ok());
-        assert!(validated_url("https://example.com/a-b/-c.git").is_ok());
+        assert!(validated_url(&settings, "git@github.com:acme/deploy.git").is_ok());
+        assert!(validated_url(&settings, "https://example.com/a-b/-c.git").is_ok());
+    }
+
+    #[test]
+    fn file_repositories_are_read_only_when_the_operator_allows_them() {
+        let settings = GitSettings::new(
+            PathBuf::from("git"),
+            PathBuf::from("/tmp"),
+            PathBuf::from("kubectl"),
+        );
+        let url = "file:///srv/repos/ledger.git";
+        assert!(matches!(
+            validated_url(&settings, url),
+            Err(GitError::InvalidSource(_))
+        ));
+        assert!(validated_url(&settings.with_file_repositories(true), url).is_ok());
     }
 }

@@ -19,6 +19,9 @@ pub struct GitSettings {
     pub fetch_timeout: Duration,
     /// Limit for each local command: resolving, listing, reading objects, `kubectl kustomize`.
     pub command_timeout: Duration,
+    /// Whether `file:///…` repositories may be read (`ALLOW_FILE_REPOSITORIES`, default
+    /// false: a URL typed into the API must not make the worker read its own disk).
+    pub allow_file_repositories: bool,
 }
 
 impl GitSettings {
@@ -33,7 +36,14 @@ impl GitSettings {
             kubectl_bin,
             fetch_timeout: Self::DEFAULT_FETCH_TIMEOUT,
             command_timeout: Self::DEFAULT_COMMAND_TIMEOUT,
+            allow_file_repositories: false,
         }
+    }
+
+    /// The same settings, permitting `file:///…` repositories or not.
+    pub fn with_file_repositories(mut self, allowed: bool) -> Self {
+        self.allow_file_repositories = allowed;
+        self
     }
 
     /// How long to wait for another worker holding the same mirror's lock. A holder runs at
@@ -46,15 +56,18 @@ impl GitSettings {
             .saturating_add(self.command_timeout.saturating_mul(4))
     }
 
-    /// Reads `GIT_BIN`, `GIT_CACHE_DIR` and `KUBECTL_BIN` (empty counts as unset), with
-    /// [`default_cache_dir`] when the cache is not configured.
+    /// Reads `GIT_BIN`, `GIT_CACHE_DIR`, `KUBECTL_BIN` (empty counts as unset) and
+    /// `ALLOW_FILE_REPOSITORIES`, with [`default_cache_dir`] when the cache is not configured.
     pub fn from_env() -> Self {
         let var = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
+        let allow_file = var("ALLOW_FILE_REPOSITORIES")
+            .is_some_and(|value| matches!(value.to_str(), Some("true" | "1" | "yes" | "on")));
         Self::new(
             var("GIT_BIN").map_or_else(|| PathBuf::from("git"), PathBuf::from),
             var("GIT_CACHE_DIR").map_or_else(default_cache_dir, PathBuf::from),
             var("KUBECTL_BIN").map_or_else(|| PathBuf::from("kubectl"), PathBuf::from),
         )
+        .with_file_repositories(allow_file)
     }
 }
 

@@ -189,6 +189,10 @@ pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
         job_timeout: Duration::from_secs(60),
         lease_renew: Duration::from_secs(1),
         retention_days: 30,
+        // Local example repositories and snapshots; the policy itself is tested elsewhere.
+        inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
+            .expect("input policy"),
+        bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
     }
 }
 

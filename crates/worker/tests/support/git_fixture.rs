@@ -104,7 +104,8 @@ pub fn settings(cache: &Path) -> GitSettings {
     );
     settings.fetch_timeout = std::time::Duration::from_secs(30);
     settings.command_timeout = std::time::Duration::from_secs(30);
-    settings
+    // The test repositories are local (`file://`).
+    settings.with_file_repositories(true)
 }
 
 /// A small Deployment manifest.
