@@ -127,7 +127,7 @@ fn the_text_report_of_hostile_strings_writes_no_control_or_bidi_character() {
     assert!(text.contains("owners: </script><script>alert(1)</script> (Update"));
     // Every finding is still there: one line per finding, nothing split by a raw newline.
     assert!(
-        text.contains("17 finding(s) in 4 resource(s), 7 incident(s), 0 suppressed."),
+        text.contains("18 finding(s) in 4 resource(s), 7 incident(s), 0 suppressed."),
         "{text}"
     );
 }

@@ -167,6 +167,21 @@ impl WorkerProcess {
             )
             .env("GIT_CACHE_DIR", cache)
             .env("LOG_FORMAT", "json")
+            // The test's repository is local and its kubeconfig lives in a scratch directory.
+            .env("ALLOW_FILE_REPOSITORIES", "true")
+            .env("KUBECONFIG_ROOTS", std::env::temp_dir())
+            .env(
+                "SNAPSHOT_ROOTS",
+                format!(
+                    "{}:{}",
+                    std::env::temp_dir().display(),
+                    repo_root()
+                        .join("examples")
+                        .canonicalize()
+                        .expect("examples dir")
+                        .display()
+                ),
+            )
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
