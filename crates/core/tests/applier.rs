@@ -7,30 +7,7 @@
 
 mod common;
 
-use common::{assert_lines, run, yaml};
-use statesight_core::cause_label;
-
-fn lines(analysis: &statesight_core::Analysis) -> Vec<String> {
-    let mut out: Vec<String> = analysis
-        .findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {}",
-                f.change.as_str(),
-                f.path_text,
-                cause_label(&f.cause)
-            )
-        })
-        .collect();
-    out.extend(
-        analysis
-            .problems
-            .iter()
-            .map(|p| format!("problem {}", p.message)),
-    );
-    out
-}
+use common::{assert_lines, lines, run, yaml};
 
 fn check(desired: &str, live: &str, expect: &[&str]) {
     let analysis = run(

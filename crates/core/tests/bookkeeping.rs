@@ -6,32 +6,9 @@
 
 mod common;
 
-use common::{assert_lines, yaml};
+use common::{assert_lines, lines, yaml};
 use statesight_core::analysis::{AnalyzeOptions, analyze};
 use statesight_core::bookkeeping::BookkeepingKey;
-use statesight_core::cause_label;
-
-fn lines(analysis: &statesight_core::Analysis) -> Vec<String> {
-    let mut out: Vec<String> = analysis
-        .findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {}",
-                f.change.as_str(),
-                f.path_text,
-                cause_label(&f.cause)
-            )
-        })
-        .collect();
-    out.extend(
-        analysis
-            .problems
-            .iter()
-            .map(|p| format!("problem {}", p.message)),
-    );
-    out
-}
 
 fn options() -> AnalyzeOptions {
     AnalyzeOptions {

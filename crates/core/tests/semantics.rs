@@ -4,38 +4,9 @@
 
 mod common;
 
-use common::{assert_lines, run, yaml};
+use common::{assert_lines, lines, run, yaml};
 use statesight_core::analysis::{AnalyzeOptions, analyze};
-use statesight_core::cause_label;
 use statesight_core::rules::{IgnoreRule, RuleScope};
-
-fn lines(analysis: &statesight_core::Analysis) -> Vec<String> {
-    let mut out: Vec<String> = analysis
-        .findings
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {} {}",
-                f.change.as_str(),
-                f.path_text,
-                cause_label(&f.cause)
-            )
-        })
-        .collect();
-    out.extend(
-        analysis
-            .suppressed
-            .iter()
-            .map(|s| format!("suppressed {} by {}", s.finding.path_text, s.rule.name)),
-    );
-    out.extend(
-        analysis
-            .problems
-            .iter()
-            .map(|p| format!("problem {}", p.message)),
-    );
-    out
-}
 
 fn check(desired: &str, live: &str, expect: &[&str]) {
     check_with_rules(desired, live, &[], expect);

@@ -324,58 +324,55 @@ async fn an_unknown_revision_fails_the_run_with_a_readable_error(pool: PgPool) {
     prefix.cleanup().await;
 }
 
+/// Analyses the seeded ledger with a worker whose input policy is `policy`; returns the
+/// run's error.
+async fn error_under_policy(
+    pool: &PgPool,
+    policy: statesight_worker::settings::InputPolicy,
+) -> String {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(pool, &repo).await;
+    let prefix = Prefix::new();
+    let mut settings = settings(
+        &database_url(pool),
+        &prefix.0,
+        &scratch.path().join("cache"),
+    );
+    settings.inputs = policy;
+    let worker = Worker::new(pool.clone(), prefix.queue(), settings);
+    let (run_id, outcome) = analyse(&worker, None).await;
+    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
+    prefix.cleanup().await;
+    let run = runs::get(pool, run_id).await.expect("get").expect("run");
+    run.error.expect("an error")
+}
+
 /// A cluster row may predate the operator's roots (or be written around the API): the
 /// worker checks the path again before reading and fails the run, naming the setting.
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn a_stored_snapshot_dir_outside_the_roots_is_not_read(pool: PgPool) {
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let (repo, _) = ledger_repository(scratch.path());
-    seed_ledger(&pool, &repo).await;
-    let prefix = Prefix::new();
-    let mut settings = settings(
-        &database_url(&pool),
-        &prefix.0,
-        &scratch.path().join("cache"),
-    );
-    settings.inputs = statesight_worker::settings::InputPolicy::new(
+    let policy = statesight_worker::settings::InputPolicy::new(
         true,
         "/etc/statesight/kubeconfigs",
         "/var/lib/statesight/snapshots",
         None,
     )
     .expect("policy");
-    let worker = Worker::new(pool.clone(), prefix.queue(), settings);
-    let (run_id, outcome) = analyse(&worker, None).await;
-    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
-    let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-    let error = run.error.expect("an error");
+    let error = error_under_policy(&pool, policy).await;
     assert!(
         error.contains("snapshot_dir") && error.contains("/var/lib/statesight/snapshots"),
         "{error}"
     );
-    prefix.cleanup().await;
 }
 
 /// The same for a `file://` repository when the operator has not allowed them.
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn a_stored_file_repository_is_not_read_unless_allowed(pool: PgPool) {
-    let scratch = tempfile::tempdir().expect("tempdir");
-    let (repo, _) = ledger_repository(scratch.path());
-    seed_ledger(&pool, &repo).await;
-    let prefix = Prefix::new();
-    let mut settings = settings(
-        &database_url(&pool),
-        &prefix.0,
-        &scratch.path().join("cache"),
-    );
-    settings.inputs.allow_file_repositories = false;
-    let worker = Worker::new(pool.clone(), prefix.queue(), settings);
-    let (run_id, outcome) = analyse(&worker, None).await;
-    assert!(matches!(outcome, Outcome::Failed(_)), "{outcome:?}");
-    let run = runs::get(&pool, run_id).await.expect("get").expect("run");
-    let error = run.error.expect("an error");
+    let policy =
+        statesight_worker::settings::InputPolicy::new(false, "/", "/", None).expect("policy");
+    let error = error_under_policy(&pool, policy).await;
     assert!(error.contains("ALLOW_FILE_REPOSITORIES"), "{error}");
-    prefix.cleanup().await;
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]

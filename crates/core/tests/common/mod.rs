@@ -107,3 +107,33 @@ pub fn assert_lines(context: &str, got: &[String], expect: &[&str]) {
         got.join("\n  ")
     );
 }
+
+/// One line per finding (`change path cause`), then `suppressed …` and `problem …` lines:
+/// the form data-driven tests compare.
+pub fn lines(analysis: &statesight_core::Analysis) -> Vec<String> {
+    let mut out: Vec<String> = analysis
+        .findings
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {} {}",
+                f.change.as_str(),
+                f.path_text,
+                statesight_core::cause_label(&f.cause)
+            )
+        })
+        .collect();
+    out.extend(
+        analysis
+            .suppressed
+            .iter()
+            .map(|s| format!("suppressed {} by {}", s.finding.path_text, s.rule.name)),
+    );
+    out.extend(
+        analysis
+            .problems
+            .iter()
+            .map(|p| format!("problem {}", p.message)),
+    );
+    out
+}
