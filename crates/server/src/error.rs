@@ -101,6 +101,114 @@ impl ApiError {
     }
 }
 
+/// How much of a caller's value an error message repeats.
+pub const ECHO_CHARS: usize = 64;
+/// The longest message an error answers with; longer ones (a validator quoting a large
+/// value whole) are cut, so no caller input is ever reflected without bound.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A caller's value as an error message quotes it: Rust-escaped (control, invisible and
+/// bidirectional characters and quotes become escapes, so nothing the caller sent can
+/// rewrite a terminal or a log line), cut after [`ECHO_CHARS`] characters with `…` and the
+/// total length, so a 10 KB header is not sent back whole.
+pub fn echo(input: &str) -> String {
+    let total = input.chars().count();
+    let mut out = String::from('"');
+    for c in input.chars().take(ECHO_CHARS) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if statesight_core::terminal::is_control_or_invisible(c) => {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    if total > ECHO_CHARS {
+        out.push_str(&format!("…\" ({total} characters)"));
+    } else {
+        out.push('"');
+    }
+    out
+}
+
+/// A message written by a library (serde, axum) that may quote caller input between
+/// backticks or double quotes: each quoted part is capped like [`echo`], and control
+/// characters anywhere become escapes.
+pub fn sanitize_library_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS));
+    let mut rest = message;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&escape_controls(&rest[..start]));
+        let after = &rest[start + 1..];
+        let end = if quote == '"' {
+            closing_quote(after)
+        } else {
+            after.find('`')
+        };
+        let Some(end) = end else {
+            // An unbalanced quote: treat the remainder as quoted input.
+            out.push(quote);
+            out.push_str(&cap_escaped(after));
+            return out;
+        };
+        out.push(quote);
+        out.push_str(&cap_escaped(&after[..end]));
+        out.push(quote);
+        rest = &after[end + 1..];
+    }
+    out.push_str(&escape_controls(rest));
+    out
+}
+
+/// The index of the `"` closing a Debug-formatted string, skipping `\"` escapes.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(index),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// The inside of a quoted part: control characters escaped, cut after [`ECHO_CHARS`].
+fn cap_escaped(text: &str) -> String {
+    let total = text.chars().count();
+    if total <= ECHO_CHARS {
+        return escape_controls(text);
+    }
+    let shown: String = text.chars().take(ECHO_CHARS).collect();
+    format!("{}… ({total} characters)", escape_controls(&shown))
+}
+
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if statesight_core::terminal::is_control_or_invisible(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Cuts a message to [`MAX_MESSAGE_CHARS`]: the last guard against an unbounded echo.
+fn bounded(message: String) -> String {
+    let total = message.chars().count();
+    if total <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let shown: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{shown}… (message cut at {MAX_MESSAGE_CHARS} of {total} characters)")
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         ApiError::invalid_field(invalid.field, invalid.to_string(), Some(&invalid.message))
@@ -292,7 +400,7 @@ fn error_response(
     let body = ErrorBody {
         error: ErrorDetail {
             code,
-            message,
+            message: bounded(message),
             details,
         },
         meta: Meta {
@@ -363,6 +471,51 @@ mod tests {
         let (status, body, _) = answer(ApiError::from(error)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["error"]["details"]["field"], "cluster_id");
+    }
+
+    #[test]
+    fn echoed_input_is_escaped_and_capped_with_its_length() {
+        assert_eq!(echo("abc"), "\"abc\"");
+        assert_eq!(
+            echo("a\u{1b}[2J\u{202e}\"\0"),
+            "\"a\\u{1b}[2J\\u{202e}\\\"\\u{0}\""
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(
+            echo(&long),
+            format!("\"{}…\" (10000 characters)", "x".repeat(ECHO_CHARS))
+        );
+    }
+
+    #[test]
+    fn library_messages_quote_caller_input_capped_and_escaped() {
+        let field = format!("\u{1b}]8;;{}", "f".repeat(500));
+        let message = format!("unknown field `{field}`, expected one of `name`, `reason`");
+        let cleaned = sanitize_library_message(&message);
+        assert!(!cleaned.contains('\u{1b}'), "{cleaned}");
+        assert!(cleaned.contains("… (505 characters)`"), "{cleaned}");
+        assert!(
+            cleaned.ends_with("expected one of `name`, `reason`"),
+            "{cleaned}"
+        );
+        let debug = format!(
+            "invalid type: string {:?}, expected a UUID",
+            "q\"".repeat(300)
+        );
+        let cleaned = sanitize_library_message(&debug);
+        assert!(cleaned.chars().count() < 200, "{cleaned}");
+        assert!(cleaned.ends_with(", expected a UUID"), "{cleaned}");
+    }
+
+    #[tokio::test]
+    async fn messages_are_cut_at_the_maximum_length() {
+        let (_, body, _) = answer(ApiError::validation("m".repeat(50_000))).await;
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.chars().count() < MAX_MESSAGE_CHARS + 100,
+            "{message}"
+        );
+        assert!(message.ends_with("of 50000 characters)"), "{message}");
     }
 
     #[tokio::test]

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use statesight_core::string_enum::StringEnum;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo, sanitize_library_message};
 
 /// A single UUID path parameter, rejected with 400 when malformed.
 pub struct IdPath(pub Uuid);
@@ -19,9 +19,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::BadRequest(format!("invalid path parameter: {error}")))?;
+            .map_err(|error| {
+                ApiError::BadRequest(format!(
+                    "invalid path parameter: {}",
+                    sanitize_library_message(&error.body_text())
+                ))
+            })?;
         Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
-            ApiError::BadRequest(format!("the id in the path must be a UUID, got {raw:?}"))
+            ApiError::BadRequest(format!(
+                "the id in the path must be a UUID, got {}",
+                echo(&raw)
+            ))
         })
     }
 }
@@ -91,7 +99,8 @@ impl RawQuery {
             None | Some("") => Ok(None),
             Some(value) => Uuid::parse_str(value).map(Some).map_err(|_| {
                 ApiError::BadRequest(format!(
-                    "query parameter `{name}` must be a UUID, got {value:?}"
+                    "query parameter `{name}` must be a UUID, got {}",
+                    echo(value)
                 ))
             }),
         }
@@ -104,8 +113,9 @@ impl RawQuery {
             Some(value) => T::parse(value).map(Some).ok_or_else(|| {
                 let allowed: Vec<&str> = T::ALL.iter().map(|variant| variant.as_str()).collect();
                 ApiError::BadRequest(format!(
-                    "query parameter `{name}` must be one of {}, got {value:?}",
-                    allowed.join(", ")
+                    "query parameter `{name}` must be one of {}, got {}",
+                    allowed.join(", "),
+                    echo(value)
                 ))
             }),
         }
@@ -120,7 +130,8 @@ impl RawQuery {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
                     return Err(ApiError::BadRequest(format!(
-                        "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
+                        "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {}",
+                        echo(value)
                     )));
                 }
             },
@@ -200,7 +211,7 @@ where
             Ok(axum::Json(value)) => from_object(value).map(ApiJson),
             Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::BadRequest(format!(
                 "the request body is not valid JSON: {}",
-                error.body_text()
+                sanitize_library_message(&error.body_text())
             ))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -208,7 +219,7 @@ where
             }
             Err(rejection) => Err(ApiError::BadRequest(format!(
                 "the request body could not be read: {}",
-                rejection.body_text()
+                sanitize_library_message(&rejection.body_text())
             ))),
         }
     }
@@ -244,7 +255,7 @@ where
                 } else {
                     ApiError::BadRequest(format!(
                         "the request body could not be read: {}",
-                        rejection.body_text()
+                        sanitize_library_message(&rejection.body_text())
                     ))
                 }
             })?;
@@ -255,7 +266,10 @@ where
             return Err(ApiError::UnsupportedMediaType);
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {error}"))
+            ApiError::BadRequest(format!(
+                "the request body is not valid JSON: {}",
+                sanitize_library_message(&error.to_string())
+            ))
         })?;
         // `null` is "no body" too: a client serializing an absent optional body sends it.
         if value.is_null() {
@@ -274,7 +288,10 @@ fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
         ));
     }
     serde_json::from_value(value).map_err(|error| {
-        ApiError::validation(format!("the request body does not fit this route: {error}"))
+        ApiError::validation(format!(
+            "the request body does not fit this route: {}",
+            sanitize_library_message(&error.to_string())
+        ))
     })
 }
 
@@ -287,10 +304,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPair {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::BadRequest(format!("invalid path parameters: {error}")))?;
+            .map_err(|error| {
+                ApiError::BadRequest(format!(
+                    "invalid path parameters: {}",
+                    sanitize_library_message(&error.body_text())
+                ))
+            })?;
         let parse = |raw: &str| {
             Uuid::parse_str(raw).map_err(|_| {
-                ApiError::BadRequest(format!("the ids in the path must be UUIDs, got {raw:?}"))
+                ApiError::BadRequest(format!(
+                    "the ids in the path must be UUIDs, got {}",
+                    echo(raw)
+                ))
             })
         };
         Ok(IdPair(parse(&first)?, parse(&second)?))

@@ -702,3 +702,99 @@ async fn incident_timeline_is_in_time_order(pool: PgPool) {
     sorted.sort_unstable();
     assert_eq!(times, sorted);
 }
+
+/// Regression (fuzzer): two `X-Workspace-ID` headers were resolved to the first. The scope
+/// of a request is never a guess: exactly one is allowed.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn two_workspace_headers_are_a_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for second in [PAYMENTS, PLATFORM] {
+        let reply = send(
+            &router,
+            Request::get("/api/v1/applications")
+                .header("x-workspace-id", PAYMENTS.to_string())
+                .header("x-workspace-id", second.to_string())
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("exactly one X-Workspace-ID")),
+            "{}",
+            reply.text
+        );
+    }
+}
+
+/// Regression (fuzzer): a 10 KB `X-Workspace-ID` came back whole in the error message.
+/// Every message quoting caller input (headers, path segments, query values, JSON field
+/// names) shows at most 64 characters, then `…` and the total length, with control and
+/// invisible characters escaped.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_long_workspace_header_is_echoed_capped_and_escaped(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let long = "x".repeat(10 * 1024);
+    let reply = send(
+        &router,
+        Request::get("/api/v1/applications")
+            .header("x-workspace-id", &long)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    let message = reply.body["error"]["message"].as_str().expect("message");
+    assert!(message.len() < 300, "{message}");
+    assert!(
+        message.contains(&format!("\"{}…\" (10240 characters)", "x".repeat(64))),
+        "{message}"
+    );
+
+    // Path segments, query values and JSON field names are capped and escaped the same way.
+    let long_segment = format!("%1B%5B31m{}", "y".repeat(5000));
+    let long_value = format!("%E2%80%AE{}", "z".repeat(5000));
+    let long_field = format!("\u{1b}[2J{}", "f".repeat(5000));
+    let replies = [
+        get(&router, &format!("/api/v1/incidents/{long_segment}"), None).await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?status={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?application_id={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?limit={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        send_json(
+            &router,
+            axum::http::Method::POST,
+            "/api/v1/clusters",
+            Some(PAYMENTS),
+            &serde_json::json!({ long_field.clone(): 1 }).to_string(),
+        )
+        .await,
+    ];
+    for reply in replies {
+        assert!(reply.status.is_client_error(), "{}", reply.text);
+        let message = reply.body["error"]["message"].as_str().expect("message");
+        assert!(message.chars().count() < 400, "{message}");
+        assert!(message.contains("characters)"), "{message}");
+        for raw in ['\u{1b}', '\u{202e}'] {
+            assert!(!message.contains(raw), "unescaped {raw:?} in {message:?}");
+        }
+    }
+}
