@@ -287,12 +287,60 @@ fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
             "the request body does not fit this route: it must be a JSON object",
         ));
     }
+    refuse_nul(&value, &mut String::new())?;
     serde_json::from_value(value).map_err(|error| {
         ApiError::validation(format!(
             "the request body does not fit this route: {}",
             sanitize_library_message(&error.to_string())
         ))
     })
+}
+
+/// Refuses a body holding the NUL character (`\u0000`) in any string or key, naming its
+/// JSON path (`reason`, `items[2].name`). JSON allows it, but PostgreSQL `text` cannot
+/// store it, so it would otherwise fail at the database as a 500; no field of the API
+/// has a use for it. Checked once here, so every route and field is covered, including
+/// ones added later.
+fn refuse_nul(value: &serde_json::Value, path: &mut String) -> ApiResult<()> {
+    use serde_json::Value;
+    let refuse = |path: &str| {
+        let field = if path.is_empty() { "(body)" } else { path };
+        ApiError::invalid_field(
+            field,
+            format!("{field} must not contain the NUL character (\\u0000)"),
+            Some("must not contain the NUL character (\\u0000)"),
+        )
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Err(refuse(path)),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let before = path.len();
+                path.push_str(&format!("[{index}]"));
+                refuse_nul(item, path)?;
+                path.truncate(before);
+            }
+            Ok(())
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let before = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                if key.contains('\0') {
+                    // The key itself is the caller's text: quote it escaped and capped.
+                    path.push_str(&echo(key));
+                    return Err(refuse(path));
+                }
+                path.push_str(key);
+                refuse_nul(item, path)?;
+                path.truncate(before);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Two UUID path parameters (`/applications/{id}/ignore-rules/{rule_id}`).

@@ -1020,3 +1020,117 @@ async fn analyze_takes_no_body_null_or_an_empty_object_alike(pool: PgPool) {
     }
     prefix.cleanup().await;
 }
+
+/// Regression (fuzzer): `\u0000` in a string of a JSON body reached PostgreSQL, which
+/// cannot store it in `text`, and answered 500. Every string of every body is refused with
+/// a 422 naming where the NUL is, before any handler or database sees it.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn nul_in_reason_or_description_is_a_validation_error_naming_the_field(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let rules = format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules");
+    let rule = |field: &str, value: &str| {
+        let mut body: Value = serde_json::from_str(&rule_body("nulcase")).expect("json");
+        body[field] = json!(value);
+        body.to_string()
+    };
+    let cluster = |field: &str, value: &str| {
+        let mut body: Value = serde_json::from_str(&cluster_body("nulcase")).expect("json");
+        body[field] = json!(value);
+        body.to_string()
+    };
+    let cases: Vec<(Method, String, Option<Uuid>, String, &str)> = vec![
+        (Method::POST, rules.clone(), None, rule("reason", "mesh\u{0}sidecar"), "reason"),
+        (Method::POST, rules.clone(), None, rule("name", "a\u{0}"), "name"),
+        (
+            Method::POST,
+            rules.clone(),
+            None,
+            rule("match_expression", "spec.\u{0}"),
+            "match_expression",
+        ),
+        (Method::POST, rules.clone(), None, rule("managed_by", "\u{0}"), "managed_by"),
+        (
+            Method::PATCH,
+            format!("{rules}/{HPA_RULE}"),
+            None,
+            json!({ "reason": "\u{0}" }).to_string(),
+            "reason",
+        ),
+        (
+            Method::POST,
+            "/api/v1/clusters".into(),
+            Some(PAYMENTS),
+            cluster("description", "prod\u{0}"),
+            "description",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/clusters/{STAGING_CLUSTER}"),
+            None,
+            cluster("description", "\u{0}"),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/api/v1/sources".into(),
+            Some(PAYMENTS),
+            json!({ "name": "s", "repo_url": "https://git.example.com/a.git", "ref": "main", "path": "k8s\u{0}" }).to_string(),
+            "path",
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications".into(),
+            Some(PAYMENTS),
+            json!({ "name": "app", "description": "\u{0}", "cluster_id": STAGING_CLUSTER, "source_id": CHECKOUT_SOURCE, "default_namespace": "shop" }).to_string(),
+            "description",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/applications/{CHECKOUT_APP}/analyze"),
+            None,
+            json!({ "revision": "main\u{0}" }).to_string(),
+            "revision",
+        ),
+    ];
+    for (method, uri, workspace, body, field) in cases {
+        assert!(
+            body.contains("\\u0000"),
+            "the body carries an escaped NUL: {body}"
+        );
+        let reply = send_json(&router, method.clone(), &uri, workspace, &body).await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{method} {uri}: {}",
+            reply.text
+        );
+        assert!(reply.text.contains("NUL"), "{}", reply.text);
+    }
+    // Nested values and keys are named by their JSON path.
+    let reply = send_json(
+        &router,
+        Method::POST,
+        &rules,
+        None,
+        &json!({ "name": "n", "match_expression": "a", "reason": "r", "extra": [{ "k\u{0}": 1 }] })
+            .to_string(),
+    )
+    .await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(
+        reply.body["error"]["details"]["field"],
+        "extra[0].\"k\\u{0}\""
+    );
+    // Nothing was written.
+    let rules_now = get(&router, &rules, None).await;
+    assert!(!rules_now.text.contains("nulcase"), "{}", rules_now.text);
+}
