@@ -236,9 +236,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// A write the database refused: a taken name is a 409, a reference to a row of another
-/// workspace (or one deleted meanwhile) a 422 naming the field, anything else a 422 or 409
-/// by kind. The constraint's database name is logged, never answered.
+/// A write the database refused: a taken name is a 409; a cluster or source of the body
+/// that is not (or no longer) in the workspace a 422 naming the field, as the handler's own
+/// check answers it; the workspace, application or user the request acts on deleted while
+/// it ran a 404 (or 403), as a retry would answer; anything else a 422 or 409 by kind. The
+/// constraint's database name is logged, never answered.
 fn violation(constraint: Constraint) -> ApiError {
     let name_taken = |what: &str| ApiError::Conflict {
         message: format!("{what} with this name already exists in this scope; choose another name"),
@@ -267,6 +269,13 @@ fn violation(constraint: Constraint) -> ApiError {
             "source_id is not a source of this workspace",
             Some("is not a source of this workspace"),
         ),
+        // The request's target vanished between the authorization check and the write
+        // (a concurrent delete): answer what a retry would.
+        Constraint::MissingWorkspace => ApiError::NotFound("workspace"),
+        Constraint::MissingApplication => ApiError::NotFound("application"),
+        Constraint::MissingUser => ApiError::IdentityNotProvisioned(String::from(
+            "your user was removed while this request ran; it changed nothing",
+        )),
         Constraint::Other { kind, name } => {
             tracing::warn!(constraint = %name, ?kind, "write refused by a constraint");
             other_violation(kind)
