@@ -2,12 +2,12 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use statesight_core::string_enum::StringEnum;
 use uuid::Uuid;
 
+use crate::cursor::{CursorSigner, PageKey};
 use crate::error::{ApiError, ApiResult, echo, sanitize_library_message};
 
 /// A single UUID path parameter, rejected with 400 when malformed.
@@ -122,8 +122,12 @@ impl RawQuery {
     }
 
     /// `limit` and `cursor`, validated. `list` names the list so a cursor from one list is
-    /// refused by another.
-    pub fn paging<K: DeserializeOwned>(&self, list: &'static str) -> ApiResult<Paging<K>> {
+    /// refused by another; `signer` verifies the cursor and signs the next one.
+    pub fn paging<K: PageKey>(
+        &self,
+        list: &'static str,
+        signer: &CursorSigner,
+    ) -> ApiResult<Paging<K>> {
         let limit = match self.get("limit")? {
             None | Some("") => DEFAULT_LIMIT,
             Some(value) => match value.parse::<i64>() {
@@ -138,9 +142,20 @@ impl RawQuery {
         };
         let after = match self.get("cursor")? {
             None | Some("") => None,
-            Some(cursor) => Some(decode_cursor(list, cursor)?),
+            Some(cursor) => Some(signer.verify(list, cursor).ok_or_else(|| {
+                ApiError::BadRequest(String::from(
+                    "query parameter `cursor` is invalid or expired (cursors are signed and \
+                     belong to the list that issued them); restart from the first page by \
+                     omitting it, then pass meta.next_cursor unchanged",
+                ))
+            })?),
         };
-        Ok(Paging { limit, after, list })
+        Ok(Paging {
+            limit,
+            after,
+            list,
+            signer: signer.clone(),
+        })
     }
 }
 
@@ -151,45 +166,14 @@ pub struct Paging<K> {
     pub limit: i64,
     pub after: Option<K>,
     pub list: &'static str,
+    signer: CursorSigner,
 }
 
 impl<K: Serialize> Paging<K> {
-    /// The opaque cursor for the page after `key`.
+    /// The signed, opaque cursor for the page after `key`.
     pub fn cursor_after(&self, key: Option<&K>) -> Option<String> {
-        key.and_then(|key| encode_cursor(self.list, key))
+        key.and_then(|key| self.signer.sign(self.list, key))
     }
-}
-
-#[derive(Serialize, serde::Deserialize)]
-struct CursorBody<K> {
-    list: String,
-    after: K,
-}
-
-fn encode_cursor<K: Serialize>(list: &str, key: &K) -> Option<String> {
-    let json = serde_json::to_vec(&CursorBody {
-        list: list.to_owned(),
-        after: key,
-    })
-    .ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
-}
-
-fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> ApiResult<K> {
-    let invalid = || {
-        ApiError::BadRequest(String::from(
-            "query parameter `cursor` is not a cursor this list issued; use meta.next_cursor \
-             from the previous page or omit it to start over",
-        ))
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let body: CursorBody<K> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if body.list != list {
-        return Err(invalid());
-    }
-    Ok(body.after)
 }
 
 /// A JSON request body whose every refusal speaks the error envelope: malformed JSON is

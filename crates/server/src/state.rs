@@ -15,6 +15,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub public: Arc<PublicAuthConfig>,
     pub queue: statesight_store::queue::Queue,
+    /// Signs and verifies pagination cursors (`CURSOR_SIGNING_KEY`).
+    pub cursors: crate::cursor::CursorSigner,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -37,6 +39,7 @@ impl AppState {
             authenticator: Arc::new(authenticator),
             metrics: crate::metrics::handle(),
             public: Arc::new(public),
+            cursors: crate::cursor::CursorSigner::process_random(),
         }
     }
 }
@@ -45,6 +48,15 @@ impl AppState {
     /// Uses `prefix` for Redis keys (deployments sharing a Redis, parallel tests).
     pub fn with_redis_prefix(mut self, prefix: &str) -> Self {
         self.queue = statesight_store::queue::Queue::new(self.redis.clone(), prefix);
+        self
+    }
+}
+
+impl AppState {
+    /// Signs pagination cursors with `signer` (the configured `CURSOR_SIGNING_KEY`) instead
+    /// of the process's random key.
+    pub fn with_cursor_signer(mut self, signer: crate::cursor::CursorSigner) -> Self {
+        self.cursors = signer;
         self
     }
 }

@@ -35,7 +35,7 @@ pub async fn list_for_application(
     IdPath(id): IdPath,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByTimeDesc>("analyses")?;
+    let paging = query.paging::<ByTimeDesc>("analyses", &state.cursors)?;
     authorized_application(&state, &principal, id, Role::Viewer).await?;
     let page = statesight_store::runs::list_for_application(
         &state.pool,

@@ -25,7 +25,7 @@ pub async fn list(
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByName>("applications")?;
+    let paging = query.paging::<ByName>("applications", &state.cursors)?;
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
         .await?;
@@ -109,7 +109,7 @@ pub async fn suppressed_findings(
     IdPath(id): IdPath,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByTimeDesc>("suppressed_findings")?;
+    let paging = query.paging::<ByTimeDesc>("suppressed_findings", &state.cursors)?;
     authorized_application(&state, &principal, id, Role::Viewer).await?;
     let page = statesight_store::incidents::suppressions(
         &state.pool,

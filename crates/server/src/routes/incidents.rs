@@ -20,7 +20,7 @@ pub async fn list(
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByTimeDesc>("incidents")?;
+    let paging = query.paging::<ByTimeDesc>("incidents", &state.cursors)?;
     let filter = IncidentFilter {
         application_id: query.uuid("application_id")?,
         status: query.one_of::<IncidentStatus>("status")?,
@@ -71,7 +71,7 @@ pub async fn findings(
     IdPath(id): IdPath,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByOrdinal>("findings")?;
+    let paging = query.paging::<ByOrdinal>("findings", &state.cursors)?;
     authorized_incident(&state, &principal, id).await?;
     let page =
         statesight_store::incidents::findings(&state.pool, id, paging.after.as_ref(), paging.limit)

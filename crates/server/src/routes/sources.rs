@@ -23,7 +23,7 @@ pub async fn list(
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByName>("sources")?;
+    let paging = query.paging::<ByName>("sources", &state.cursors)?;
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
         .await?;
