@@ -94,9 +94,12 @@ impl RawQuery {
         Ok(first.map(|(_, value)| value.as_str()))
     }
 
+    /// A UUID parameter. Given empty (`?application_id=`) it is refused like any other
+    /// non-UUID: the document says UUID, and an empty filter silently meaning "all" would
+    /// hide a client's bug.
     pub fn uuid(&self, name: &str) -> ApiResult<Option<Uuid>> {
         match self.get(name)? {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(value) => Uuid::parse_str(value).map(Some).map_err(|_| {
                 ApiError::BadRequest(format!(
                     "query parameter `{name}` must be a UUID, got {}",
@@ -106,10 +109,10 @@ impl RawQuery {
         }
     }
 
-    /// An enum parameter, by its string form; empty means absent.
+    /// An enum parameter, by its string form (empty is not one of them).
     pub fn one_of<T: StringEnum>(&self, name: &str) -> ApiResult<Option<T>> {
         match self.get(name)? {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(value) => T::parse(value).map(Some).ok_or_else(|| {
                 let allowed: Vec<&str> = T::ALL.iter().map(|variant| variant.as_str()).collect();
                 ApiError::BadRequest(format!(
@@ -129,7 +132,7 @@ impl RawQuery {
         signer: &CursorSigner,
     ) -> ApiResult<Paging<K>> {
         let limit = match self.get("limit")? {
-            None | Some("") => DEFAULT_LIMIT,
+            None => DEFAULT_LIMIT,
             Some(value) => match value.parse::<i64>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
@@ -140,6 +143,8 @@ impl RawQuery {
                 }
             },
         };
+        // An empty cursor is the first page: a cursor is an opaque string, and a client
+        // templating `cursor={next}` sends an empty one before it has any.
         let after = match self.get("cursor")? {
             None | Some("") => None,
             Some(cursor) => Some(signer.verify(list, cursor).ok_or_else(|| {

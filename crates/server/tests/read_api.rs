@@ -928,3 +928,30 @@ async fn cursors_are_signed_and_accepted_by_replicas_sharing_the_key(pool: PgPoo
         .await,
     );
 }
+
+/// Regression (fuzzer): `?application_id=` (and an empty `limit` or `status`) was taken as
+/// absent, so a request the document calls invalid (not a UUID, not an integer, not a
+/// status) listed everything. Empty values of typed parameters are a 400 naming them; an
+/// empty `cursor` still means the first page.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn empty_typed_query_parameters_are_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for (query, parameter) in [
+        ("application_id=", "application_id"),
+        ("status=", "status"),
+        ("limit=", "limit"),
+        ("limit=&cursor=", "limit"),
+    ] {
+        let reply = get(
+            &router,
+            &format!("/api/v1/incidents?{query}"),
+            Some(PAYMENTS),
+        )
+        .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(reply.text.contains(parameter), "{query}: {}", reply.text);
+    }
+    let first_page = get(&router, "/api/v1/clusters?cursor=", Some(PAYMENTS)).await;
+    assert_eq!(first_page.status, StatusCode::OK, "{}", first_page.text);
+}
