@@ -199,8 +199,22 @@ fn escape_controls(text: &str) -> String {
         .collect()
 }
 
-/// Cuts a message to [`MAX_MESSAGE_CHARS`]: the last guard against an unbounded echo.
+/// The last guard on every message: control and invisible characters a validator quoted
+/// from the input are escaped (line breaks stay: some messages point at a character on the
+/// next line), and the message is cut at [`MAX_MESSAGE_CHARS`].
 fn bounded(message: String) -> String {
+    let message: String = if message
+        .chars()
+        .any(|c| c != '\n' && statesight_core::terminal::is_control_or_invisible(c))
+    {
+        message
+            .split('\n')
+            .map(escape_controls)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        message
+    };
     let total = message.chars().count();
     if total <= MAX_MESSAGE_CHARS {
         return message;
@@ -514,6 +528,18 @@ mod tests {
         let cleaned = sanitize_library_message(&debug);
         assert!(cleaned.chars().count() < 200, "{cleaned}");
         assert!(cleaned.ends_with(", expected a UUID"), "{cleaned}");
+    }
+
+    #[tokio::test]
+    async fn control_characters_quoted_by_a_validator_are_escaped() {
+        let (_, body, _) = answer(ApiError::validation(
+            "found '\u{9c}'\n  a\u{f}\u{202e}b\n   ^",
+        ))
+        .await;
+        assert_eq!(
+            body["error"]["message"],
+            "found '\\u{9c}'\n  a\\u{f}\\u{202e}b\n   ^"
+        );
     }
 
     #[tokio::test]
