@@ -1180,6 +1180,18 @@ async fn racing_a_delete(
     task.await.expect("request task")
 }
 
+/// One creation racing a delete: (router, what is deleted, its id, the request, expected
+/// status, code, what the message or field names).
+type Race<'a> = (
+    &'a axum::Router,
+    &'static str,
+    Uuid,
+    (Method, String, Option<Uuid>, String),
+    StatusCode,
+    &'static str,
+    &'static str,
+);
+
 /// Regression (fuzzer): a rule created while its application was being deleted answered
 /// 422 quoting the constraint `ignore_rules_workspace_id_application_id_fkey`. Every
 /// creation racing the delete of a row it depends on answers as a retry would: 404 naming
@@ -1225,17 +1237,7 @@ async fn a_rule_created_while_its_application_is_deleted_is_not_found(pool: PgPo
     };
     const DELETE_APPLICATION: &str = "DELETE FROM applications WHERE id = $1";
     const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
-    // (router, what is deleted, its id, the request, expected status, code, what the
-    // message or field names)
-    let cases: Vec<(
-        &axum::Router,
-        &str,
-        Uuid,
-        (Method, String, Option<Uuid>, String),
-        StatusCode,
-        &str,
-        &str,
-    )> = vec![
+    let cases: Vec<Race> = vec![
         (
             &editor,
             DELETE_APPLICATION,
