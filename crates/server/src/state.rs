@@ -13,10 +13,10 @@ pub struct AppState {
     pub redis: redis::Client,
     pub authenticator: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
-    pub public: Arc<PublicAuthConfig>,
-    pub queue: statesight_store::queue::Queue,
     /// Signs and verifies pagination cursors (`CURSOR_SIGNING_KEY`).
     pub cursors: crate::cursor::CursorSigner,
+    pub public: Arc<PublicAuthConfig>,
+    pub queue: statesight_store::queue::Queue,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -38,17 +38,9 @@ impl AppState {
             redis,
             authenticator: Arc::new(authenticator),
             metrics: crate::metrics::handle(),
-            public: Arc::new(public),
             cursors: crate::cursor::CursorSigner::process_random(),
+            public: Arc::new(public),
         }
-    }
-}
-
-impl AppState {
-    /// Uses `prefix` for Redis keys (deployments sharing a Redis, parallel tests).
-    pub fn with_redis_prefix(mut self, prefix: &str) -> Self {
-        self.queue = statesight_store::queue::Queue::new(self.redis.clone(), prefix);
-        self
     }
 }
 
@@ -57,6 +49,12 @@ impl AppState {
     /// of the process's random key.
     pub fn with_cursor_signer(mut self, signer: crate::cursor::CursorSigner) -> Self {
         self.cursors = signer;
+        self
+    }
+
+    /// Uses `prefix` for Redis keys (deployments sharing a Redis, parallel tests).
+    pub fn with_redis_prefix(mut self, prefix: &str) -> Self {
+        self.queue = statesight_store::queue::Queue::new(self.redis.clone(), prefix);
         self
     }
 }
