@@ -14,7 +14,7 @@ export ALLOW_FILE_REPOSITORIES ?= true
 export SNAPSHOT_ROOTS ?= $(CURDIR)/examples
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test docs-check bench bench-api
+.PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test fuzz-api docs-check bench bench-api
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}'
@@ -57,8 +57,11 @@ lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-test: ## every unit and integration test, against the real PostgreSQL and Redis
+test: ## every unit and integration test, against the real PostgreSQL and Redis, then fuzz-api
 	@scripts/test.sh
+
+fuzz-api: ## Schemathesis (pinned, own venv) against a real server on seeded, analysed data
+	@scripts/fuzz-api.sh
 
 docs-check: ## README lists every target and route; nothing points outside the repository
 	@scripts/docs-check.sh

@@ -35,8 +35,19 @@ start() { # name, then the command
   note "$name started (pid $(cat "$pidfile"), log $log)"
 }
 
+# Pagination cursors are signed (HMAC). One secret per data dir, made once and readable only
+# by its owner, keeps cursors valid across restarts of the demo server.
+KEY_FILE="$DATA_DIR/cursor-signing-key"
+if [[ ! -s "$KEY_FILE" ]]; then
+  note "generating the cursor signing key $KEY_FILE"
+  (umask 077; openssl rand -hex 32 >"$KEY_FILE" 2>/dev/null) \
+    || (umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$KEY_FILE")
+fi
+chmod 600 "$KEY_FILE"
+
 say "starting statesight-server on $SERVER_URL (AUTH_REQUIRED=false, loopback only)"
-AUTH_REQUIRED=false LOG_FORMAT=json BIND_ADDR="$BIND_ADDR" start server "$BIN/statesight-server" serve
+CURSOR_SIGNING_KEY="${CURSOR_SIGNING_KEY:-$(cat "$KEY_FILE")}" \
+  AUTH_REQUIRED=false LOG_FORMAT=json BIND_ADDR="$BIND_ADDR" start server "$BIN/statesight-server" serve
 
 say "starting statesight-worker (metrics on ${WORKER_METRICS_ADDR:-127.0.0.1:9091})"
 LOG_FORMAT=json WORKER_ID="${WORKER_ID:-demo}" GIT_CACHE_DIR="${GIT_CACHE_DIR:-$DATA_DIR/git-cache}" \

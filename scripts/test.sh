@@ -14,3 +14,8 @@ export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/pos
 say "building and running every test (target dir $CARGO_TARGET_DIR)"
 cd "$ROOT"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# Then the API fuzzer against a real server (a database of its own, dropped afterwards).
+# SKIP_FUZZ=1 leaves it out, e.g. while iterating on one test.
+if [[ -z "${SKIP_FUZZ:-}" ]]; then
+  "$ROOT/scripts/fuzz-api.sh"
+fi

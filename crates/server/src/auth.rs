@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use statesight_core::wire::Role;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult, echo};
 use crate::state::AppState;
 
 /// The identity the demo mode signs everyone in as; the seed provisions it for the demo
@@ -95,18 +95,28 @@ impl<S: Send + Sync> FromRequestParts<S> for WorkspaceScope {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> ApiResult<Self> {
-        let Some(value) = parts.headers.get(WORKSPACE_HEADER) else {
+        let mut values = parts.headers.get_all(WORKSPACE_HEADER).iter();
+        let Some(value) = values.next() else {
             return Err(ApiError::BadRequest(String::from(
                 "the X-Workspace-ID header is required on this route: the id of a workspace \
                  you belong to (see GET /api/v1/me)",
             )));
         };
+        // Two headers (or a proxy appending one) must not be resolved by picking one: the
+        // scope of a request is never a guess.
+        let count = 1 + values.count();
+        if count > 1 {
+            return Err(ApiError::BadRequest(format!(
+                "exactly one X-Workspace-ID header is allowed; this request has {count}"
+            )));
+        }
         let text = value.to_str().map_err(|_| {
             ApiError::BadRequest(String::from("X-Workspace-ID must be a workspace UUID"))
         })?;
         let id = Uuid::parse_str(text.trim()).map_err(|_| {
             ApiError::BadRequest(format!(
-                "X-Workspace-ID must be a workspace UUID, got {text:?}"
+                "X-Workspace-ID must be a workspace UUID, got {}",
+                echo(text)
             ))
         })?;
         Ok(WorkspaceScope(id))

@@ -42,6 +42,11 @@ pub struct ServeArgs {
     /// gets the demo user's rights).
     #[arg(long, env = "ALLOW_UNAUTHENTICATED_NON_LOOPBACK", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
     pub allow_unauthenticated_non_loopback: bool,
+    /// Secret (hex, at least 32 bytes: `openssl rand -hex 32`) signing pagination cursors;
+    /// the same on every replica. Required with AUTH_REQUIRED=true; without it, demo mode
+    /// uses a random key per process.
+    #[arg(long, env = "CURSOR_SIGNING_KEY", hide_env_values = true)]
+    pub cursor_signing_key: Option<String>,
     /// OIDC issuer URL (shown to clients by /api/v1/auth/config).
     #[arg(long, env = "OIDC_ISSUER_URL")]
     pub oidc_issuer_url: Option<String>,

@@ -101,6 +101,128 @@ impl ApiError {
     }
 }
 
+/// How much of a caller's value an error message repeats.
+pub const ECHO_CHARS: usize = 64;
+/// The longest message an error answers with; longer ones (a validator quoting a large
+/// value whole) are cut, so no caller input is ever reflected without bound.
+pub const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// A caller's value as an error message quotes it: Rust-escaped (control, invisible and
+/// bidirectional characters and quotes become escapes, so nothing the caller sent can
+/// rewrite a terminal or a log line), cut after [`ECHO_CHARS`] characters with `…` and the
+/// total length, so a 10 KB header is not sent back whole.
+pub fn echo(input: &str) -> String {
+    let total = input.chars().count();
+    let mut out = String::from('"');
+    for c in input.chars().take(ECHO_CHARS) {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if statesight_core::terminal::is_control_or_invisible(c) => {
+                out.extend(c.escape_unicode());
+            }
+            c => out.push(c),
+        }
+    }
+    if total > ECHO_CHARS {
+        out.push_str(&format!("…\" ({total} characters)"));
+    } else {
+        out.push('"');
+    }
+    out
+}
+
+/// A message written by a library (serde, axum) that may quote caller input between
+/// backticks or double quotes: each quoted part is capped like [`echo`], and control
+/// characters anywhere become escapes.
+pub fn sanitize_library_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_MESSAGE_CHARS));
+    let mut rest = message;
+    while let Some(start) = rest.find(['`', '"']) {
+        let quote = rest[start..].chars().next().unwrap_or('"');
+        out.push_str(&escape_controls(&rest[..start]));
+        let after = &rest[start + 1..];
+        let end = if quote == '"' {
+            closing_quote(after)
+        } else {
+            after.find('`')
+        };
+        let Some(end) = end else {
+            // An unbalanced quote: treat the remainder as quoted input.
+            out.push(quote);
+            out.push_str(&cap_escaped(after));
+            return out;
+        };
+        out.push(quote);
+        out.push_str(&cap_escaped(&after[..end]));
+        out.push(quote);
+        rest = &after[end + 1..];
+    }
+    out.push_str(&escape_controls(rest));
+    out
+}
+
+/// The index of the `"` closing a Debug-formatted string, skipping `\"` escapes.
+fn closing_quote(text: &str) -> Option<usize> {
+    let mut escaped = false;
+    for (index, c) in text.char_indices() {
+        match c {
+            '\\' if !escaped => escaped = true,
+            '"' if !escaped => return Some(index),
+            _ => escaped = false,
+        }
+    }
+    None
+}
+
+/// The inside of a quoted part: control characters escaped, cut after [`ECHO_CHARS`].
+fn cap_escaped(text: &str) -> String {
+    let total = text.chars().count();
+    if total <= ECHO_CHARS {
+        return escape_controls(text);
+    }
+    let shown: String = text.chars().take(ECHO_CHARS).collect();
+    format!("{}… ({total} characters)", escape_controls(&shown))
+}
+
+fn escape_controls(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if statesight_core::terminal::is_control_or_invisible(c) {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// The last guard on every message: control and invisible characters a validator quoted
+/// from the input are escaped (line breaks stay: some messages point at a character on the
+/// next line), and the message is cut at [`MAX_MESSAGE_CHARS`].
+fn bounded(message: String) -> String {
+    let message: String = if message
+        .chars()
+        .any(|c| c != '\n' && statesight_core::terminal::is_control_or_invisible(c))
+    {
+        message
+            .split('\n')
+            .map(escape_controls)
+            .collect::<Vec<_>>()
+            .join("\n")
+    } else {
+        message
+    };
+    let total = message.chars().count();
+    if total <= MAX_MESSAGE_CHARS {
+        return message;
+    }
+    let shown: String = message.chars().take(MAX_MESSAGE_CHARS).collect();
+    format!("{shown}… (message cut at {MAX_MESSAGE_CHARS} of {total} characters)")
+}
+
 impl From<Invalid> for ApiError {
     fn from(invalid: Invalid) -> Self {
         ApiError::invalid_field(invalid.field, invalid.to_string(), Some(&invalid.message))
@@ -128,9 +250,11 @@ impl From<StoreError> for ApiError {
     }
 }
 
-/// A write the database refused: a taken name is a 409, a reference to a row of another
-/// workspace (or one deleted meanwhile) a 422 naming the field, anything else a 422 or 409
-/// by kind. The constraint's database name is logged, never answered.
+/// A write the database refused: a taken name is a 409; a cluster or source of the body
+/// that is not (or no longer) in the workspace a 422 naming the field, as the handler's own
+/// check answers it; the workspace, application or user the request acts on deleted while
+/// it ran a 404 (or 403), as a retry would answer; anything else a 422 or 409 by kind. The
+/// constraint's database name is logged, never answered.
 fn violation(constraint: Constraint) -> ApiError {
     let name_taken = |what: &str| ApiError::Conflict {
         message: format!("{what} with this name already exists in this scope; choose another name"),
@@ -159,6 +283,13 @@ fn violation(constraint: Constraint) -> ApiError {
             "source_id is not a source of this workspace",
             Some("is not a source of this workspace"),
         ),
+        // The request's target vanished between the authorization check and the write
+        // (a concurrent delete): answer what a retry would.
+        Constraint::MissingWorkspace => ApiError::NotFound("workspace"),
+        Constraint::MissingApplication => ApiError::NotFound("application"),
+        Constraint::MissingUser => ApiError::IdentityNotProvisioned(String::from(
+            "your user was removed while this request ran; it changed nothing",
+        )),
         Constraint::Other { kind, name } => {
             tracing::warn!(constraint = %name, ?kind, "write refused by a constraint");
             other_violation(kind)
@@ -292,7 +423,7 @@ fn error_response(
     let body = ErrorBody {
         error: ErrorDetail {
             code,
-            message,
+            message: bounded(message),
             details,
         },
         meta: Meta {
@@ -363,6 +494,63 @@ mod tests {
         let (status, body, _) = answer(ApiError::from(error)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(body["error"]["details"]["field"], "cluster_id");
+    }
+
+    #[test]
+    fn echoed_input_is_escaped_and_capped_with_its_length() {
+        assert_eq!(echo("abc"), "\"abc\"");
+        assert_eq!(
+            echo("a\u{1b}[2J\u{202e}\"\0"),
+            "\"a\\u{1b}[2J\\u{202e}\\\"\\u{0}\""
+        );
+        let long = "x".repeat(10_000);
+        assert_eq!(
+            echo(&long),
+            format!("\"{}…\" (10000 characters)", "x".repeat(ECHO_CHARS))
+        );
+    }
+
+    #[test]
+    fn library_messages_quote_caller_input_capped_and_escaped() {
+        let field = format!("\u{1b}]8;;{}", "f".repeat(500));
+        let message = format!("unknown field `{field}`, expected one of `name`, `reason`");
+        let cleaned = sanitize_library_message(&message);
+        assert!(!cleaned.contains('\u{1b}'), "{cleaned}");
+        assert!(cleaned.contains("… (505 characters)`"), "{cleaned}");
+        assert!(
+            cleaned.ends_with("expected one of `name`, `reason`"),
+            "{cleaned}"
+        );
+        let debug = format!(
+            "invalid type: string {:?}, expected a UUID",
+            "q\"".repeat(300)
+        );
+        let cleaned = sanitize_library_message(&debug);
+        assert!(cleaned.chars().count() < 200, "{cleaned}");
+        assert!(cleaned.ends_with(", expected a UUID"), "{cleaned}");
+    }
+
+    #[tokio::test]
+    async fn control_characters_quoted_by_a_validator_are_escaped() {
+        let (_, body, _) = answer(ApiError::validation(
+            "found '\u{9c}'\n  a\u{f}\u{202e}b\n   ^",
+        ))
+        .await;
+        assert_eq!(
+            body["error"]["message"],
+            "found '\\u{9c}'\n  a\\u{f}\\u{202e}b\n   ^"
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_are_cut_at_the_maximum_length() {
+        let (_, body, _) = answer(ApiError::validation("m".repeat(50_000))).await;
+        let message = body["error"]["message"].as_str().expect("message");
+        assert!(
+            message.chars().count() < MAX_MESSAGE_CHARS + 100,
+            "{message}"
+        );
+        assert!(message.ends_with("of 50000 characters)"), "{message}");
     }
 
     #[tokio::test]

@@ -2,13 +2,13 @@
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use base64::Engine;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use statesight_core::string_enum::StringEnum;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult};
+use crate::cursor::{CursorSigner, PageKey};
+use crate::error::{ApiError, ApiResult, echo, sanitize_library_message};
 
 /// A single UUID path parameter, rejected with 400 when malformed.
 pub struct IdPath(pub Uuid);
@@ -19,9 +19,17 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPath {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path(raw) = Path::<String>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::BadRequest(format!("invalid path parameter: {error}")))?;
+            .map_err(|error| {
+                ApiError::BadRequest(format!(
+                    "invalid path parameter: {}",
+                    sanitize_library_message(&error.body_text())
+                ))
+            })?;
         Uuid::parse_str(&raw).map(IdPath).map_err(|_| {
-            ApiError::BadRequest(format!("the id in the path must be a UUID, got {raw:?}"))
+            ApiError::BadRequest(format!(
+                "the id in the path must be a UUID, got {}",
+                echo(&raw)
+            ))
         })
     }
 }
@@ -86,50 +94,73 @@ impl RawQuery {
         Ok(first.map(|(_, value)| value.as_str()))
     }
 
+    /// A UUID parameter. Given empty (`?application_id=`) it is refused like any other
+    /// non-UUID: the document says UUID, and an empty filter silently meaning "all" would
+    /// hide a client's bug.
     pub fn uuid(&self, name: &str) -> ApiResult<Option<Uuid>> {
         match self.get(name)? {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(value) => Uuid::parse_str(value).map(Some).map_err(|_| {
                 ApiError::BadRequest(format!(
-                    "query parameter `{name}` must be a UUID, got {value:?}"
+                    "query parameter `{name}` must be a UUID, got {}",
+                    echo(value)
                 ))
             }),
         }
     }
 
-    /// An enum parameter, by its string form; empty means absent.
+    /// An enum parameter, by its string form (empty is not one of them).
     pub fn one_of<T: StringEnum>(&self, name: &str) -> ApiResult<Option<T>> {
         match self.get(name)? {
-            None | Some("") => Ok(None),
+            None => Ok(None),
             Some(value) => T::parse(value).map(Some).ok_or_else(|| {
                 let allowed: Vec<&str> = T::ALL.iter().map(|variant| variant.as_str()).collect();
                 ApiError::BadRequest(format!(
-                    "query parameter `{name}` must be one of {}, got {value:?}",
-                    allowed.join(", ")
+                    "query parameter `{name}` must be one of {}, got {}",
+                    allowed.join(", "),
+                    echo(value)
                 ))
             }),
         }
     }
 
     /// `limit` and `cursor`, validated. `list` names the list so a cursor from one list is
-    /// refused by another.
-    pub fn paging<K: DeserializeOwned>(&self, list: &'static str) -> ApiResult<Paging<K>> {
+    /// refused by another; `signer` verifies the cursor and signs the next one.
+    pub fn paging<K: PageKey>(
+        &self,
+        list: &'static str,
+        signer: &CursorSigner,
+    ) -> ApiResult<Paging<K>> {
         let limit = match self.get("limit")? {
-            None | Some("") => DEFAULT_LIMIT,
+            None => DEFAULT_LIMIT,
             Some(value) => match value.parse::<i64>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => limit,
                 _ => {
                     return Err(ApiError::BadRequest(format!(
-                        "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {value:?}"
+                        "query parameter `limit` must be an integer from 1 to {MAX_LIMIT}, got {}",
+                        echo(value)
                     )));
                 }
             },
         };
+        // An empty cursor is the first page: a cursor is an opaque string, and a client
+        // templating `cursor={next}` sends an empty one before it has any.
         let after = match self.get("cursor")? {
             None | Some("") => None,
-            Some(cursor) => Some(decode_cursor(list, cursor)?),
+            Some(cursor) => Some(signer.verify(list, cursor).ok_or_else(|| {
+                ApiError::BadRequest(String::from(
+                    "query parameter `cursor` is invalid or expired (cursors are signed and \
+                     belong to the list that issued them); restart from the first page by \
+                     omitting it, then pass meta.next_cursor unchanged",
+                ))
+            })?),
         };
-        Ok(Paging { limit, after, list })
+        Ok(Paging {
+            limit,
+            after,
+            list,
+            signer: signer.clone(),
+        })
     }
 }
 
@@ -140,45 +171,14 @@ pub struct Paging<K> {
     pub limit: i64,
     pub after: Option<K>,
     pub list: &'static str,
+    signer: CursorSigner,
 }
 
 impl<K: Serialize> Paging<K> {
-    /// The opaque cursor for the page after `key`.
+    /// The signed, opaque cursor for the page after `key`.
     pub fn cursor_after(&self, key: Option<&K>) -> Option<String> {
-        key.and_then(|key| encode_cursor(self.list, key))
+        key.and_then(|key| self.signer.sign(self.list, key))
     }
-}
-
-#[derive(Serialize, serde::Deserialize)]
-struct CursorBody<K> {
-    list: String,
-    after: K,
-}
-
-fn encode_cursor<K: Serialize>(list: &str, key: &K) -> Option<String> {
-    let json = serde_json::to_vec(&CursorBody {
-        list: list.to_owned(),
-        after: key,
-    })
-    .ok()?;
-    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json))
-}
-
-fn decode_cursor<K: DeserializeOwned>(list: &str, cursor: &str) -> ApiResult<K> {
-    let invalid = || {
-        ApiError::BadRequest(String::from(
-            "query parameter `cursor` is not a cursor this list issued; use meta.next_cursor \
-             from the previous page or omit it to start over",
-        ))
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor)
-        .map_err(|_| invalid())?;
-    let body: CursorBody<K> = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if body.list != list {
-        return Err(invalid());
-    }
-    Ok(body.after)
 }
 
 /// A JSON request body whose every refusal speaks the error envelope: malformed JSON is
@@ -200,7 +200,7 @@ where
             Ok(axum::Json(value)) => from_object(value).map(ApiJson),
             Err(JsonRejection::JsonSyntaxError(error)) => Err(ApiError::BadRequest(format!(
                 "the request body is not valid JSON: {}",
-                error.body_text()
+                sanitize_library_message(&error.body_text())
             ))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
@@ -208,7 +208,7 @@ where
             }
             Err(rejection) => Err(ApiError::BadRequest(format!(
                 "the request body could not be read: {}",
-                rejection.body_text()
+                sanitize_library_message(&rejection.body_text())
             ))),
         }
     }
@@ -244,7 +244,7 @@ where
                 } else {
                     ApiError::BadRequest(format!(
                         "the request body could not be read: {}",
-                        rejection.body_text()
+                        sanitize_library_message(&rejection.body_text())
                     ))
                 }
             })?;
@@ -255,7 +255,10 @@ where
             return Err(ApiError::UnsupportedMediaType);
         }
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|error| {
-            ApiError::BadRequest(format!("the request body is not valid JSON: {error}"))
+            ApiError::BadRequest(format!(
+                "the request body is not valid JSON: {}",
+                sanitize_library_message(&error.to_string())
+            ))
         })?;
         // `null` is "no body" too: a client serializing an absent optional body sends it.
         if value.is_null() {
@@ -273,9 +276,60 @@ fn from_object<T: DeserializeOwned>(value: serde_json::Value) -> ApiResult<T> {
             "the request body does not fit this route: it must be a JSON object",
         ));
     }
+    refuse_nul(&value, &mut String::new())?;
     serde_json::from_value(value).map_err(|error| {
-        ApiError::validation(format!("the request body does not fit this route: {error}"))
+        ApiError::validation(format!(
+            "the request body does not fit this route: {}",
+            sanitize_library_message(&error.to_string())
+        ))
     })
+}
+
+/// Refuses a body holding the NUL character (`\u0000`) in any string or key, naming its
+/// JSON path (`reason`, `items[2].name`). JSON allows it, but PostgreSQL `text` cannot
+/// store it, so it would otherwise fail at the database as a 500; no field of the API
+/// has a use for it. Checked once here, so every route and field is covered, including
+/// ones added later.
+fn refuse_nul(value: &serde_json::Value, path: &mut String) -> ApiResult<()> {
+    use serde_json::Value;
+    let refuse = |path: &str| {
+        let field = if path.is_empty() { "(body)" } else { path };
+        ApiError::invalid_field(
+            field,
+            format!("{field} must not contain the NUL character (\\u0000)"),
+            Some("must not contain the NUL character (\\u0000)"),
+        )
+    };
+    match value {
+        Value::String(text) if text.contains('\0') => Err(refuse(path)),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let before = path.len();
+                path.push_str(&format!("[{index}]"));
+                refuse_nul(item, path)?;
+                path.truncate(before);
+            }
+            Ok(())
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let before = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                if key.contains('\0') {
+                    // The key itself is the caller's text: quote it escaped and capped.
+                    path.push_str(&echo(key));
+                    return Err(refuse(path));
+                }
+                path.push_str(key);
+                refuse_nul(item, path)?;
+                path.truncate(before);
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Two UUID path parameters (`/applications/{id}/ignore-rules/{rule_id}`).
@@ -287,10 +341,18 @@ impl<S: Send + Sync> FromRequestParts<S> for IdPair {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
         let Path((first, second)) = Path::<(String, String)>::from_request_parts(parts, state)
             .await
-            .map_err(|error| ApiError::BadRequest(format!("invalid path parameters: {error}")))?;
+            .map_err(|error| {
+                ApiError::BadRequest(format!(
+                    "invalid path parameters: {}",
+                    sanitize_library_message(&error.body_text())
+                ))
+            })?;
         let parse = |raw: &str| {
             Uuid::parse_str(raw).map_err(|_| {
-                ApiError::BadRequest(format!("the ids in the path must be UUIDs, got {raw:?}"))
+                ApiError::BadRequest(format!(
+                    "the ids in the path must be UUIDs, got {}",
+                    echo(raw)
+                ))
             })
         };
         Ok(IdPair(parse(&first)?, parse(&second)?))

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -61,15 +62,14 @@ async fn request_context(request: Request, next: Next) -> Response {
         .filter(|value| is_sane_request_id(value))
         .map(str::to_owned)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let method = request.method().as_str().to_owned();
+    let method = metrics::method_label(request.method());
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| String::from("unmatched"));
+        .unwrap_or_else(|| String::from(metrics::UNMATCHED_ROUTE));
     let started = Instant::now();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span = tracing::info_span!("request", request_id = %request_id, method = %request.method(), route = %route);
     // The time limit is applied here rather than by a timeout layer so that an expired
     // request still gets the error envelope with its request id.
     let mut response = response::with_request_id(request_id.clone(), async {
@@ -97,7 +97,7 @@ async fn request_context(request: Request, next: Next) -> Response {
             );
         }
     });
-    metrics::record_request(&method, &route, status, elapsed);
+    metrics::record_request(method, &route, status, elapsed);
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }

@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use statesight_server::auth::Authenticator;
 use statesight_server::config::{DatabaseArgs, ServeArgs, load_dotenv};
+use statesight_server::cursor::CursorSigner;
 use statesight_server::state::PublicAuthConfig;
 use statesight_server::{AppState, app, telemetry};
 
@@ -187,6 +188,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     telemetry::init(args.log_format);
     args.validate()?;
+    let cursors =
+        CursorSigner::from_config(args.cursor_signing_key.as_deref(), args.auth_required)?;
     let pool =
         statesight_store::connect(&args.database.database_url, args.database_max_connections)
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -212,7 +215,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state = AppState::new(pool, redis, authenticator, public)
         .with_redis_prefix(&args.redis_key_prefix)
-        .with_inputs(args.inputs.policy()?);
+        .with_inputs(args.inputs.policy()?)
+        .with_cursor_signer(cursors);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| {

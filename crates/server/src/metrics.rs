@@ -33,7 +33,30 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-pub fn record_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+/// The `route` label of a request no route matched. Paths are the caller's; only route
+/// templates (`/api/v1/incidents/{id}`) and this value become label values.
+pub const UNMATCHED_ROUTE: &str = "unmatched";
+
+/// The `method` label: the standard methods by name, anything a caller invents as
+/// `other`. Every distinct label value is a new time series kept for the life of the
+/// process, so no caller-chosen text may become one.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// Records one answered request. `method` comes from [`method_label`] and `route` is a
+/// route template or [`UNMATCHED_ROUTE`], so the series are bounded by the router.
+pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
     let labels = [
         ("method", method.to_owned()),
         ("route", route.to_owned()),

@@ -154,6 +154,198 @@ pub enum WriteErrors {
 
 /// The JSON document served at `/api/v1/openapi.json`.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let (_, openapi) = crate::routes::router().split_for_parts();
+    let (_, mut openapi) = crate::routes::router().split_for_parts();
+    add_links(&mut openapi);
+    add_examples(&mut openapi);
     openapi
+}
+
+/// Where the id of a created or listed row is in an answer.
+const CREATED_ID: &str = "$response.body#/data/id";
+const FIRST_LISTED_ID: &str = "$response.body#/data/0/id";
+
+/// OpenAPI links: which answer supplies the ids other operations take, so a client (and a
+/// stateful fuzzer) can follow a created cluster to its `GET`, `PUT` and `DELETE`. Each is
+/// `(operation, status, [(link target, [(parameter, expression)])])`; a test checks every
+/// target and parameter exists.
+type LinkTable = &'static [(
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static [(&'static str, &'static str)])],
+)];
+
+pub const LINKS: LinkTable = &[
+    (
+        "create_cluster",
+        "201",
+        &[
+            ("get_cluster", &[("id", CREATED_ID)]),
+            ("replace_cluster", &[("id", CREATED_ID)]),
+            ("delete_cluster", &[("id", CREATED_ID)]),
+        ],
+    ),
+    (
+        "list_clusters",
+        "200",
+        &[("get_cluster", &[("id", FIRST_LISTED_ID)])],
+    ),
+    (
+        "create_source",
+        "201",
+        &[
+            ("get_source", &[("id", CREATED_ID)]),
+            ("replace_source", &[("id", CREATED_ID)]),
+            ("delete_source", &[("id", CREATED_ID)]),
+        ],
+    ),
+    (
+        "list_sources",
+        "200",
+        &[("get_source", &[("id", FIRST_LISTED_ID)])],
+    ),
+    (
+        "create_application",
+        "201",
+        &[
+            ("get_application", &[("id", CREATED_ID)]),
+            ("replace_application", &[("id", CREATED_ID)]),
+            ("delete_application", &[("id", CREATED_ID)]),
+            ("analyze_application", &[("id", CREATED_ID)]),
+            ("list_analyses", &[("id", CREATED_ID)]),
+            ("list_ignore_rules", &[("id", CREATED_ID)]),
+            ("create_ignore_rule", &[("id", CREATED_ID)]),
+            ("list_suppressed_findings", &[("id", CREATED_ID)]),
+        ],
+    ),
+    (
+        "list_applications",
+        "200",
+        &[
+            ("get_application", &[("id", FIRST_LISTED_ID)]),
+            ("list_analyses", &[("id", FIRST_LISTED_ID)]),
+            ("list_ignore_rules", &[("id", FIRST_LISTED_ID)]),
+            ("list_suppressed_findings", &[("id", FIRST_LISTED_ID)]),
+        ],
+    ),
+    (
+        "analyze_application",
+        "202",
+        &[("get_analysis", &[("id", CREATED_ID)])],
+    ),
+    (
+        "analyze_application",
+        "200",
+        &[("get_analysis", &[("id", CREATED_ID)])],
+    ),
+    (
+        "list_analyses",
+        "200",
+        &[("get_analysis", &[("id", FIRST_LISTED_ID)])],
+    ),
+    (
+        "create_ignore_rule",
+        "201",
+        &[
+            (
+                "replace_ignore_rule",
+                &[("id", "$request.path.id"), ("rule_id", CREATED_ID)],
+            ),
+            (
+                "patch_ignore_rule",
+                &[("id", "$request.path.id"), ("rule_id", CREATED_ID)],
+            ),
+            (
+                "delete_ignore_rule",
+                &[("id", "$request.path.id"), ("rule_id", CREATED_ID)],
+            ),
+        ],
+    ),
+    (
+        "list_incidents",
+        "200",
+        &[
+            ("get_incident", &[("id", FIRST_LISTED_ID)]),
+            ("list_incident_findings", &[("id", FIRST_LISTED_ID)]),
+            ("get_incident_timeline", &[("id", FIRST_LISTED_ID)]),
+        ],
+    ),
+];
+
+fn add_links(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::link::LinkBuilder;
+    for (operation_id, status, links) in LINKS {
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if operation.operation_id.as_deref() != Some(operation_id) {
+                    continue;
+                }
+                let Some(RefOr::T(response)) = operation.responses.responses.get_mut(*status)
+                else {
+                    continue;
+                };
+                for (target, parameters) in *links {
+                    let link = parameters
+                        .iter()
+                        .fold(
+                            LinkBuilder::new().operation_id(*target),
+                            |link, (name, value)| link.parameter(*name, *value),
+                        )
+                        .build();
+                    response.links.insert((*target).to_owned(), RefOr::T(link));
+                }
+            }
+        }
+    }
+}
+
+/// A valid example of each request body. Clients copy them; the fuzzer's first requests are
+/// these, so creations succeed and the links above have rows to follow. The application's
+/// cluster and source are those of the demo workspace `acme-payments` (`make seed`).
+fn add_examples(openapi: &mut utoipa::openapi::OpenApi) {
+    use serde_json::json;
+    use statesight_store::seed::{CHECKOUT_APPLICATION_ID, EXAMPLE_APPLICATIONS};
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+    // checkout-api's cluster and source: an application may share both.
+    let (cluster_id, source_id) = EXAMPLE_APPLICATIONS
+        .iter()
+        .find(|application| application.id == CHECKOUT_APPLICATION_ID)
+        .map(|application| (application.cluster, application.source_id))
+        .unwrap_or_default();
+    let examples = [
+        (
+            "ClusterInput",
+            json!({ "name": "prod-us-1", "description": "Production US", "live_source": "kubectl", "context": "prod-us-1" }),
+        ),
+        (
+            "SourceInput",
+            json!({ "name": "shop-deploy", "repo_url": "https://git.example.com/acme/shop-deploy.git", "ref": "main", "path": "k8s/prod" }),
+        ),
+        (
+            "ApplicationInput",
+            json!({ "name": "shop", "description": "The shop front end", "cluster_id": cluster_id, "source_id": source_id, "default_namespace": "shop" }),
+        ),
+        (
+            "IgnoreRuleInput",
+            json!({ "name": "mesh-annotations", "match_expression": "spec.template.metadata.annotations.*", "reason": "injected by the service mesh", "enabled": true }),
+        ),
+        ("IgnoreRulePatch", json!({ "enabled": false })),
+        ("AnalyzeRequest", json!({ "revision": "main" })),
+    ];
+    let Some(components) = openapi.components.as_mut() else {
+        return;
+    };
+    for (name, example) in examples {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(name) {
+            object.examples = vec![example];
+        }
+    }
 }

@@ -15,6 +15,8 @@ pub struct AppState {
     pub redis: redis::Client,
     pub authenticator: Arc<Authenticator>,
     pub metrics: PrometheusHandle,
+    /// Signs and verifies pagination cursors (`CURSOR_SIGNING_KEY`).
+    pub cursors: crate::cursor::CursorSigner,
     pub public: Arc<PublicAuthConfig>,
     pub queue: statesight_store::queue::Queue,
     /// Which repository URLs and local paths operators may register.
@@ -40,6 +42,7 @@ impl AppState {
             redis,
             authenticator: Arc::new(authenticator),
             metrics: crate::metrics::handle(),
+            cursors: crate::cursor::CursorSigner::process_random(),
             public: Arc::new(public),
             inputs: Arc::new(default_inputs()),
         }
@@ -58,6 +61,13 @@ fn default_inputs() -> InputPolicy {
 }
 
 impl AppState {
+    /// Signs pagination cursors with `signer` (the configured `CURSOR_SIGNING_KEY`) instead
+    /// of the process's random key.
+    pub fn with_cursor_signer(mut self, signer: crate::cursor::CursorSigner) -> Self {
+        self.cursors = signer;
+        self
+    }
+
     /// Uses `prefix` for Redis keys (deployments sharing a Redis, parallel tests).
     pub fn with_redis_prefix(mut self, prefix: &str) -> Self {
         self.queue = statesight_store::queue::Queue::new(self.redis.clone(), prefix);

@@ -116,3 +116,66 @@ async fn metrics_count_requests_by_route_and_status_and_report_the_pool(pool: Pg
     assert!(text.contains("statesight_db_pool_connections{state=\"idle\"}"));
     assert!(text.contains("statesight_db_pool_max_connections"));
 }
+
+/// Counts the distinct series of the request counter.
+fn request_series(text: &str) -> usize {
+    text.lines()
+        .filter(|line| line.starts_with("statesight_http_requests_total{"))
+        .count()
+}
+
+/// Regression (fuzzer): `/metrics` labelled any method a caller invented, so
+/// `curl -X ZZZZ` made a new time series per verb. Unknown methods collapse to `other` and
+/// unmatched paths to one route label: 50 invented methods on random paths add nothing
+/// after the first.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn invented_methods_and_random_paths_keep_the_metrics_bounded(pool: PgPool) {
+    use axum::body::Body;
+    use axum::http::{Method, Request};
+    let router = as_user(&pool, VIEWER);
+    let invent = |n: usize| {
+        (
+            Method::from_bytes(format!("ZZ{n}X").as_bytes()).expect("method"),
+            format!("/no/such/{}/{n}", uuid::Uuid::new_v4()),
+        )
+    };
+    let hit = |method: Method, uri: String| {
+        let router = router.clone();
+        async move {
+            send(
+                &router,
+                Request::builder()
+                    .method(method)
+                    .uri(uri)
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await
+        }
+    };
+    // One of each kind: an invented method on a route, on no route, and a known method on
+    // no route.
+    let (method, path) = invent(0);
+    hit(method.clone(), String::from("/healthz")).await;
+    hit(method, path.clone()).await;
+    hit(Method::GET, path).await;
+    // The scrape itself is counted once it has answered: scrape once so it is in both.
+    get(&router, "/metrics", None).await;
+    let before = get(&router, "/metrics", None).await.text;
+    for n in 1..=50 {
+        let (method, path) = invent(n);
+        hit(method.clone(), String::from("/healthz")).await;
+        hit(method, path.clone()).await;
+        hit(Method::GET, path).await;
+    }
+    let after = get(&router, "/metrics", None).await.text;
+    assert_eq!(
+        request_series(&before),
+        request_series(&after),
+        "new series appeared:\n{after}"
+    );
+    assert!(after.contains("method=\"other\""), "{after}");
+    assert!(after.contains("route=\"unmatched\""), "{after}");
+    assert!(!after.contains("ZZ"), "{after}");
+    assert!(!after.contains("/no/such"), "{after}");
+}

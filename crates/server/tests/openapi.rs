@@ -421,3 +421,130 @@ fn enum_schemas_list_the_strings_the_api_sends() {
     documented_enum::<TimelineKind>(&document, "TimelineKind");
     documented_enum::<ErrorCode>(&document, "ErrorCode");
 }
+
+/// Regression (fuzzer): five operation ids (`get`, `list`, `create`, `replace`, `delete`)
+/// were shared by several operations, which OpenAPI forbids and which left links nothing
+/// to point at. Every operation has its own id.
+#[test]
+fn operation_ids_are_unique() {
+    let document = served_document();
+    let mut seen = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for (method, operation) in item.as_object().expect("path item") {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            assert!(
+                seen.insert(id.to_owned()),
+                "{id} is used twice ({method} {path})"
+            );
+        }
+    }
+}
+
+/// Every OpenAPI link names an existing operation and only parameters it takes, and every
+/// operation addressed by an id is reachable from the answer of one that supplies it.
+#[test]
+fn links_lead_to_existing_operations_and_parameters() {
+    let document = served_document();
+    let mut operations = std::collections::BTreeMap::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for operation in item.as_object().expect("path item").values() {
+            let parameters: BTreeSet<String> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|parameter| parameter["in"] == "path")
+                .map(|parameter| parameter["name"].as_str().unwrap_or("").to_owned())
+                .collect();
+            operations.insert(
+                operation["operationId"].as_str().unwrap_or("").to_owned(),
+                (path.clone(), parameters),
+            );
+        }
+    }
+    let mut targets = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for operation in item.as_object().expect("path item").values() {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    let target = link["operationId"].as_str().unwrap_or("");
+                    let (_, parameters) = operations
+                        .get(target)
+                        .unwrap_or_else(|| panic!("{path} {status}: link {name} to {target}"));
+                    let given: BTreeSet<String> = link["parameters"]
+                        .as_object()
+                        .expect("link parameters")
+                        .keys()
+                        .cloned()
+                        .collect();
+                    assert_eq!(&given, parameters, "{path} {status}: link {name}");
+                    targets.insert(target.to_owned());
+                }
+            }
+        }
+    }
+    for (id, (path, parameters)) in &operations {
+        if !parameters.is_empty() {
+            assert!(targets.contains(id), "no link leads to {id} ({path})");
+        }
+    }
+}
+
+/// Each request body's example is accepted as it is (clients copy them; the fuzzer starts
+/// from them).
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn request_body_examples_are_accepted(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let document = served_document();
+    let example = |schema: &str| {
+        document["components"]["schemas"][schema]["examples"][0]
+            .as_object()
+            .unwrap_or_else(|| panic!("{schema} has no example"))
+            .clone()
+    };
+    let checkout = "/api/v1/applications/5eed0000-0000-4000-8000-000000000502";
+    for (method, uri, workspace, schema, expected) in [
+        (
+            Method::POST,
+            "/api/v1/clusters".to_owned(),
+            Some(PAYMENTS),
+            "ClusterInput",
+            StatusCode::CREATED,
+        ),
+        (
+            Method::POST,
+            "/api/v1/sources".to_owned(),
+            Some(PAYMENTS),
+            "SourceInput",
+            StatusCode::CREATED,
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications".to_owned(),
+            Some(PAYMENTS),
+            "ApplicationInput",
+            StatusCode::CREATED,
+        ),
+        (
+            Method::POST,
+            format!("{checkout}/ignore-rules"),
+            None,
+            "IgnoreRuleInput",
+            StatusCode::CREATED,
+        ),
+        (
+            Method::PATCH,
+            format!("{checkout}/ignore-rules/5eed0000-0000-4000-8000-000000000a02"),
+            None,
+            "IgnoreRulePatch",
+            StatusCode::OK,
+        ),
+    ] {
+        let body = serde_json::Value::Object(example(schema)).to_string();
+        let reply = send_json(&router, method, &uri, workspace, &body).await;
+        assert_eq!(reply.status, expected, "{schema}: {}", reply.text);
+    }
+    assert_eq!(example("AnalyzeRequest")["revision"], "main");
+}

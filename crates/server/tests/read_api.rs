@@ -702,3 +702,256 @@ async fn incident_timeline_is_in_time_order(pool: PgPool) {
     sorted.sort_unstable();
     assert_eq!(times, sorted);
 }
+
+/// Regression (fuzzer): two `X-Workspace-ID` headers were resolved to the first. The scope
+/// of a request is never a guess: exactly one is allowed.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn two_workspace_headers_are_a_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for second in [PAYMENTS, PLATFORM] {
+        let reply = send(
+            &router,
+            Request::get("/api/v1/applications")
+                .header("x-workspace-id", PAYMENTS.to_string())
+                .header("x-workspace-id", second.to_string())
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(
+            reply.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("exactly one X-Workspace-ID")),
+            "{}",
+            reply.text
+        );
+    }
+}
+
+/// Regression (fuzzer): a 10 KB `X-Workspace-ID` came back whole in the error message.
+/// Every message quoting caller input (headers, path segments, query values, JSON field
+/// names) shows at most 64 characters, then `…` and the total length, with control and
+/// invisible characters escaped.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_long_workspace_header_is_echoed_capped_and_escaped(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let long = "x".repeat(10 * 1024);
+    let reply = send(
+        &router,
+        Request::get("/api/v1/applications")
+            .header("x-workspace-id", &long)
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+    let message = reply.body["error"]["message"].as_str().expect("message");
+    assert!(message.len() < 300, "{message}");
+    assert!(
+        message.contains(&format!("\"{}…\" (10240 characters)", "x".repeat(64))),
+        "{message}"
+    );
+
+    // Path segments, query values and JSON field names are capped and escaped the same way.
+    let long_segment = format!("%1B%5B31m{}", "y".repeat(5000));
+    let long_value = format!("%E2%80%AE{}", "z".repeat(5000));
+    let long_field = format!("\u{1b}[2J{}", "f".repeat(5000));
+    let replies = [
+        get(&router, &format!("/api/v1/incidents/{long_segment}"), None).await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?status={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?application_id={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        get(
+            &router,
+            &format!("/api/v1/incidents?limit={long_value}"),
+            Some(PAYMENTS),
+        )
+        .await,
+        send_json(
+            &router,
+            axum::http::Method::POST,
+            "/api/v1/clusters",
+            Some(PAYMENTS),
+            &serde_json::json!({ long_field.clone(): 1 }).to_string(),
+        )
+        .await,
+    ];
+    for reply in replies {
+        assert!(reply.status.is_client_error(), "{}", reply.text);
+        let message = reply.body["error"]["message"].as_str().expect("message");
+        assert!(message.chars().count() < 400, "{message}");
+        assert!(message.contains("characters)"), "{message}");
+        for raw in ['\u{1b}', '\u{202e}'] {
+            assert!(!message.contains(raw), "unescaped {raw:?} in {message:?}");
+        }
+    }
+}
+
+/// A router as `ADMIN` whose cursors are signed with `signer` (a replica with that key).
+fn replica(pool: &PgPool, signer: &statesight_server::cursor::CursorSigner) -> axum::Router {
+    statesight_server::app(
+        state_with(
+            pool,
+            statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal {
+                user_id: ADMIN,
+            }),
+        )
+        .with_cursor_signer(signer.clone()),
+    )
+}
+
+fn fixed_signer(byte: u8) -> statesight_server::cursor::CursorSigner {
+    statesight_server::cursor::CursorSigner::new(&[byte; 32]).expect("key")
+}
+
+/// A cursor as the server used to issue them: unsigned base64 JSON anyone could write.
+fn unsigned_cursor(json: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json.to_string())
+}
+
+fn assert_bad_cursor(reply: &Reply) {
+    assert_error(reply, StatusCode::BAD_REQUEST, "bad_request");
+    let message = reply.body["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("invalid or expired") && message.contains("first page"),
+        "{message}"
+    );
+}
+
+/// Regression (fuzzer): a cursor whose name held a NUL reached PostgreSQL and answered
+/// 500. Cursors are signed now: a forged one is refused before decoding, and a signed one
+/// holding a NUL (a server bug, a leaked key) is refused after.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_forged_cursor_with_a_nul_in_its_name_is_a_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let signer = fixed_signer(1);
+    let router = replica(&pool, &signer);
+    let key = serde_json::json!({ "name": "ledger\u{0}", "id": Uuid::nil() });
+    let forged = unsigned_cursor(&serde_json::json!({ "list": "applications", "after": key }));
+    let signed = signer
+        .sign(
+            "applications",
+            &statesight_store::keyset::ByName {
+                name: String::from("ledger\u{0}"),
+                id: Uuid::nil(),
+            },
+        )
+        .expect("cursor");
+    for cursor in [forged, signed] {
+        let reply = get(
+            &router,
+            &format!("/api/v1/applications?cursor={cursor}"),
+            Some(PAYMENTS),
+        )
+        .await;
+        assert_bad_cursor(&reply);
+    }
+}
+
+/// Regression (fuzzer): a cursor timestamped `-262143-01-01T00:00:00Z` (chrono reads it,
+/// PostgreSQL cannot store it) answered 500.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_cursor_with_an_out_of_range_timestamp_is_a_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let signer = fixed_signer(2);
+    let router = replica(&pool, &signer);
+    let far = "-262143-01-01T00:00:00Z";
+    let forged = unsigned_cursor(&serde_json::json!({
+        "list": "incidents",
+        "after": { "at": far, "id": Uuid::nil() },
+    }));
+    let signed = signer
+        .sign(
+            "incidents",
+            &statesight_store::keyset::ByTimeDesc {
+                at: far
+                    .parse::<chrono::DateTime<chrono::Utc>>()
+                    .expect("chrono reads it"),
+                id: Uuid::nil(),
+            },
+        )
+        .expect("cursor");
+    for cursor in [forged, signed] {
+        for uri in [
+            format!("/api/v1/incidents?cursor={cursor}"),
+            format!("/api/v1/applications/{CHECKOUT_APP}/analyses?cursor={cursor}"),
+        ] {
+            let reply = get(&router, &uri, Some(PAYMENTS)).await;
+            assert_bad_cursor(&reply);
+        }
+    }
+}
+
+/// Replicas sharing CURSOR_SIGNING_KEY accept each other's cursors; a server with another
+/// key (another deployment, or a demo server restarted with a new random key) refuses
+/// them with a message saying to start over; a tampered cursor is refused.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn cursors_are_signed_and_accepted_by_replicas_sharing_the_key(pool: PgPool) {
+    seeded(&pool).await;
+    let (first, second, other) = (
+        replica(&pool, &fixed_signer(3)),
+        replica(&pool, &fixed_signer(3)),
+        replica(&pool, &fixed_signer(4)),
+    );
+    let page = get(&first, "/api/v1/applications?limit=1", Some(PAYMENTS)).await;
+    let cursor = page.body["meta"]["next_cursor"]
+        .as_str()
+        .expect("a next cursor")
+        .to_owned();
+    let next = format!("/api/v1/applications?limit=1&cursor={cursor}");
+    let reply = get(&second, &next, Some(PAYMENTS)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_ne!(reply.body["data"][0]["id"], page.body["data"][0]["id"]);
+    assert_bad_cursor(&get(&other, &next, Some(PAYMENTS)).await);
+    let (payload, tag) = cursor.split_once('.').expect("payload.tag");
+    let flipped = if payload.ends_with('A') { 'B' } else { 'A' };
+    let tampered = format!("{}{flipped}.{tag}", &payload[..payload.len() - 1]);
+    assert_bad_cursor(
+        &get(
+            &second,
+            &format!("/api/v1/applications?limit=1&cursor={tampered}"),
+            Some(PAYMENTS),
+        )
+        .await,
+    );
+}
+
+/// Regression (fuzzer): `?application_id=` (and an empty `limit` or `status`) was taken as
+/// absent, so a request the document calls invalid (not a UUID, not an integer, not a
+/// status) listed everything. Empty values of typed parameters are a 400 naming them; an
+/// empty `cursor` still means the first page.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn empty_typed_query_parameters_are_bad_request(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for (query, parameter) in [
+        ("application_id=", "application_id"),
+        ("status=", "status"),
+        ("limit=", "limit"),
+        ("limit=&cursor=", "limit"),
+    ] {
+        let reply = get(
+            &router,
+            &format!("/api/v1/incidents?{query}"),
+            Some(PAYMENTS),
+        )
+        .await;
+        assert_error(&reply, StatusCode::BAD_REQUEST, "bad_request");
+        assert!(reply.text.contains(parameter), "{query}: {}", reply.text);
+    }
+    let first_page = get(&router, "/api/v1/clusters?cursor=", Some(PAYMENTS)).await;
+    assert_eq!(first_page.status, StatusCode::OK, "{}", first_page.text);
+}

@@ -1020,3 +1020,342 @@ async fn analyze_takes_no_body_null_or_an_empty_object_alike(pool: PgPool) {
     }
     prefix.cleanup().await;
 }
+
+/// Regression (fuzzer): `\u0000` in a string of a JSON body reached PostgreSQL, which
+/// cannot store it in `text`, and answered 500. Every string of every body is refused with
+/// a 422 naming where the NUL is, before any handler or database sees it.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn nul_in_reason_or_description_is_a_validation_error_naming_the_field(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    let rules = format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules");
+    let rule = |field: &str, value: &str| {
+        let mut body: Value = serde_json::from_str(&rule_body("nulcase")).expect("json");
+        body[field] = json!(value);
+        body.to_string()
+    };
+    let cluster = |field: &str, value: &str| {
+        let mut body: Value = serde_json::from_str(&cluster_body("nulcase")).expect("json");
+        body[field] = json!(value);
+        body.to_string()
+    };
+    let cases: Vec<(Method, String, Option<Uuid>, String, &str)> = vec![
+        (Method::POST, rules.clone(), None, rule("reason", "mesh\u{0}sidecar"), "reason"),
+        (Method::POST, rules.clone(), None, rule("name", "a\u{0}"), "name"),
+        (
+            Method::POST,
+            rules.clone(),
+            None,
+            rule("match_expression", "spec.\u{0}"),
+            "match_expression",
+        ),
+        (Method::POST, rules.clone(), None, rule("managed_by", "\u{0}"), "managed_by"),
+        (
+            Method::PATCH,
+            format!("{rules}/{HPA_RULE}"),
+            None,
+            json!({ "reason": "\u{0}" }).to_string(),
+            "reason",
+        ),
+        (
+            Method::POST,
+            "/api/v1/clusters".into(),
+            Some(PAYMENTS),
+            cluster("description", "prod\u{0}"),
+            "description",
+        ),
+        (
+            Method::PUT,
+            format!("/api/v1/clusters/{STAGING_CLUSTER}"),
+            None,
+            cluster("description", "\u{0}"),
+            "description",
+        ),
+        (
+            Method::POST,
+            "/api/v1/sources".into(),
+            Some(PAYMENTS),
+            json!({ "name": "s", "repo_url": "https://git.example.com/a.git", "ref": "main", "path": "k8s\u{0}" }).to_string(),
+            "path",
+        ),
+        (
+            Method::POST,
+            "/api/v1/applications".into(),
+            Some(PAYMENTS),
+            json!({ "name": "app", "description": "\u{0}", "cluster_id": STAGING_CLUSTER, "source_id": CHECKOUT_SOURCE, "default_namespace": "shop" }).to_string(),
+            "description",
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/applications/{CHECKOUT_APP}/analyze"),
+            None,
+            json!({ "revision": "main\u{0}" }).to_string(),
+            "revision",
+        ),
+    ];
+    for (method, uri, workspace, body, field) in cases {
+        assert!(
+            body.contains("\\u0000"),
+            "the body carries an escaped NUL: {body}"
+        );
+        let reply = send_json(&router, method.clone(), &uri, workspace, &body).await;
+        assert_error(
+            &reply,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+        assert_eq!(
+            reply.body["error"]["details"]["field"], field,
+            "{method} {uri}: {}",
+            reply.text
+        );
+        assert!(reply.text.contains("NUL"), "{}", reply.text);
+    }
+    // Nested values and keys are named by their JSON path.
+    let reply = send_json(
+        &router,
+        Method::POST,
+        &rules,
+        None,
+        &json!({ "name": "n", "match_expression": "a", "reason": "r", "extra": [{ "k\u{0}": 1 }] })
+            .to_string(),
+    )
+    .await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(
+        reply.body["error"]["details"]["field"],
+        "extra[0].\"k\\u{0}\""
+    );
+    // Nothing was written.
+    let rules_now = get(&router, &rules, None).await;
+    assert!(!rules_now.text.contains("nulcase"), "{}", rules_now.text);
+}
+
+/// Runs a request while `delete` (one uuid bind) is done but not committed by another
+/// transaction: the handler's reads still see the row and its authorization passes, its
+/// write waits on the row lock, then the delete commits and the write finds the row gone.
+/// The race of a concurrent DELETE, made deterministic (and asserted: the request must be
+/// seen waiting on the lock, else the answer came from an earlier check).
+async fn racing_a_delete(
+    pool: &PgPool,
+    router: &axum::Router,
+    delete: &'static str,
+    id: Uuid,
+    request: (Method, String, Option<Uuid>, String),
+) -> Reply {
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query(delete)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .expect("delete");
+    let (method, uri, workspace, body) = request;
+    let router = router.clone();
+    let task =
+        tokio::spawn(async move { send_json(&router, method, &uri, workspace, &body).await });
+    // Wait until the request blocks on the deleted row (or has already answered).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(pool)
+        .await
+        .expect("pg_stat_activity");
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            !task.is_finished() && std::time::Instant::now() < deadline,
+            "the request never waited for the deleted row: the race was not reproduced"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tx.commit().await.expect("commit");
+    task.await.expect("request task")
+}
+
+/// One creation racing a delete: (router, what is deleted, its id, the request, expected
+/// status, code, what the message or field names).
+type Race<'a> = (
+    &'a axum::Router,
+    &'static str,
+    Uuid,
+    (Method, String, Option<Uuid>, String),
+    StatusCode,
+    &'static str,
+    &'static str,
+);
+
+/// Regression (fuzzer): a rule created while its application was being deleted answered
+/// 422 quoting the constraint `ignore_rules_workspace_id_application_id_fkey`. Every
+/// creation racing the delete of a row it depends on answers as a retry would: 404 naming
+/// what is gone (the workspace, the application), 422 naming the field for a cluster or
+/// source of the body (as the handler's own check does), 403 when the acting user itself
+/// was removed, and never a constraint name.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_rule_created_while_its_application_is_deleted_is_not_found(pool: PgPool) {
+    seeded(&pool).await;
+    let admin = as_user(&pool, ADMIN);
+    let editor = as_user(&pool, EDITOR);
+    let mut applications = Vec::new();
+    for name in ["race-rule", "race-analyze", "race-user"] {
+        applications.push(
+            create_as_admin(
+                &pool,
+                "/api/v1/applications",
+                Some(PAYMENTS),
+                &application_body(name),
+            )
+            .await,
+        );
+    }
+    let (rule_app, analyze_app, user_app) = (applications[0], applications[1], applications[2]);
+    let demo = as_user(&pool, DEMO);
+    let cluster = create_as_admin(
+        &pool,
+        "/api/v1/clusters",
+        Some(PAYMENTS),
+        &cluster_body("race-cluster"),
+    )
+    .await;
+    let source = create_as_admin(
+        &pool,
+        "/api/v1/sources",
+        Some(PAYMENTS),
+        &source_body("race-source"),
+    )
+    .await;
+    let app_with = |cluster: Uuid, source: Uuid| {
+        json!({ "name": "race-app", "cluster_id": cluster, "source_id": source, "default_namespace": "shop" })
+            .to_string()
+    };
+    const DELETE_APPLICATION: &str = "DELETE FROM applications WHERE id = $1";
+    const DELETE_USER: &str = "DELETE FROM users WHERE id = $1";
+    let cases: Vec<Race> = vec![
+        (
+            &editor,
+            DELETE_APPLICATION,
+            rule_app,
+            (
+                Method::POST,
+                format!("/api/v1/applications/{rule_app}/ignore-rules"),
+                None,
+                rule_body("r"),
+            ),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "application",
+        ),
+        (
+            &editor,
+            DELETE_APPLICATION,
+            analyze_app,
+            (
+                Method::POST,
+                format!("/api/v1/applications/{analyze_app}/analyze"),
+                None,
+                String::from("{}"),
+            ),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "application",
+        ),
+        (
+            &admin,
+            "DELETE FROM clusters WHERE id = $1",
+            cluster,
+            (
+                Method::POST,
+                "/api/v1/applications".into(),
+                Some(PAYMENTS),
+                app_with(cluster, CHECKOUT_SOURCE),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "cluster_id",
+        ),
+        (
+            &admin,
+            "DELETE FROM source_definitions WHERE id = $1",
+            source,
+            (
+                Method::POST,
+                "/api/v1/applications".into(),
+                Some(PAYMENTS),
+                app_with(STAGING_CLUSTER, source),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+            "source_id",
+        ),
+        (
+            &editor,
+            DELETE_USER,
+            EDITOR,
+            (
+                Method::POST,
+                format!("/api/v1/applications/{user_app}/ignore-rules"),
+                None,
+                rule_body("by-a-removed-user"),
+            ),
+            StatusCode::FORBIDDEN,
+            "identity_not_provisioned",
+            "removed",
+        ),
+        (
+            &admin,
+            DELETE_USER,
+            ADMIN,
+            (
+                Method::POST,
+                "/api/v1/clusters".into(),
+                Some(PAYMENTS),
+                cluster_body("by-a-removed-user"),
+            ),
+            StatusCode::FORBIDDEN,
+            "identity_not_provisioned",
+            "removed",
+        ),
+        // Last: this removes the whole workspace.
+        (
+            &demo,
+            "DELETE FROM workspaces WHERE id = $1",
+            PAYMENTS,
+            (
+                Method::POST,
+                "/api/v1/sources".into(),
+                Some(PAYMENTS),
+                source_body("in-a-removed-workspace"),
+            ),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "workspace",
+        ),
+    ];
+    for (router, delete, id, request, status, code, names) in cases {
+        let what = format!("{} {} racing {delete}", request.0, request.1);
+        let reply = racing_a_delete(&pool, router, delete, id, request).await;
+        assert_eq!(reply.status, status, "{what}: {}", reply.text);
+        assert_error(&reply, status, code);
+        let field = reply.body["error"]["details"]["field"]
+            .as_str()
+            .unwrap_or("");
+        let message = reply.body["error"]["message"].as_str().unwrap_or("");
+        assert!(
+            field == names || message.contains(names),
+            "{what}: {}",
+            reply.text
+        );
+        assert!(
+            !reply.text.contains("fkey") && !reply.text.contains("constraint"),
+            "{what}: {}",
+            reply.text
+        );
+    }
+}

@@ -86,6 +86,12 @@ pub enum Constraint {
     ApplicationCluster,
     /// An application's source is not a source of its workspace (or no longer exists).
     ApplicationSource,
+    /// The workspace a row is written into no longer exists (deleted while the write ran).
+    MissingWorkspace,
+    /// The application a row is written for no longer exists (deleted while the write ran).
+    MissingApplication,
+    /// The user a row names as its author no longer exists (deleted while the write ran).
+    MissingUser,
     /// Any other constraint.
     Other { kind: ConstraintKind, name: String },
 }
@@ -115,10 +121,12 @@ impl Constraint {
         Some(Constraint::named(kind, database.constraint().unwrap_or("")))
     }
 
-    /// Names as PostgreSQL derives them from the migrations (`<table>_<columns>_key` for
-    /// `UNIQUE (…)`, `<table>_<columns>_fkey` for `FOREIGN KEY (…)`), and the indexes the
-    /// migrations name themselves.
-    fn named(kind: ConstraintKind, name: &str) -> Constraint {
+    /// The constraint called `name`, by the names PostgreSQL derives from the migrations
+    /// (`<table>_<columns>_key` for `UNIQUE (…)`, `<table>_<columns>_fkey` for
+    /// `FOREIGN KEY (…)`) and the indexes the migrations name themselves. Every foreign key
+    /// a write of the API can break is named here (a store test lists them from the
+    /// catalogue), so a row deleted while a request ran is answered by what is gone.
+    pub fn named(kind: ConstraintKind, name: &str) -> Constraint {
         match name {
             "clusters_workspace_id_name_key" => Constraint::ClusterName,
             "source_definitions_workspace_id_name_key" => Constraint::SourceName,
@@ -129,6 +137,22 @@ impl Constraint {
             "analysis_runs_one_running_idx" => Constraint::OneRunningRun,
             "applications_workspace_id_cluster_id_fkey" => Constraint::ApplicationCluster,
             "applications_workspace_id_source_id_fkey" => Constraint::ApplicationSource,
+            "clusters_workspace_id_fkey"
+            | "source_definitions_workspace_id_fkey"
+            | "applications_workspace_id_fkey"
+            | "ignore_rules_workspace_id_fkey"
+            | "workspace_memberships_workspace_id_fkey"
+            | "operator_audit_log_workspace_id_fkey" => Constraint::MissingWorkspace,
+            "analysis_runs_workspace_id_application_id_fkey"
+            | "ignore_rules_workspace_id_application_id_fkey"
+            | "incidents_workspace_id_application_id_fkey"
+            | "suppressed_findings_workspace_id_application_id_fkey" => {
+                Constraint::MissingApplication
+            }
+            "analysis_runs_requested_by_fkey"
+            | "ignore_rules_created_by_fkey"
+            | "ignore_rules_updated_by_fkey"
+            | "operator_audit_log_actor_user_id_fkey" => Constraint::MissingUser,
             name => Constraint::Other {
                 kind,
                 name: name.to_owned(),
@@ -145,9 +169,11 @@ impl Constraint {
             | Constraint::WorkspaceRuleName
             | Constraint::OneQueuedRun
             | Constraint::OneRunningRun => ConstraintKind::Unique,
-            Constraint::ApplicationCluster | Constraint::ApplicationSource => {
-                ConstraintKind::ForeignKey
-            }
+            Constraint::ApplicationCluster
+            | Constraint::ApplicationSource
+            | Constraint::MissingWorkspace
+            | Constraint::MissingApplication
+            | Constraint::MissingUser => ConstraintKind::ForeignKey,
             Constraint::Other { kind, .. } => *kind,
         }
     }
@@ -175,6 +201,9 @@ impl fmt::Display for Constraint {
             Constraint::ApplicationSource => {
                 f.write_str("the source is not a source of the application's workspace")
             }
+            Constraint::MissingWorkspace => f.write_str("the workspace no longer exists"),
+            Constraint::MissingApplication => f.write_str("the application no longer exists"),
+            Constraint::MissingUser => f.write_str("the acting user no longer exists"),
             Constraint::Other { kind, name } => write!(f, "{kind:?} constraint {name}"),
         }
     }

@@ -491,3 +491,63 @@ async fn constraint_violations_name_the_rule_they_break(pool: PgPool) {
         );
     }
 }
+
+/// Regression (fuzzer): a rule created while its application was being deleted broke
+/// `ignore_rules_workspace_id_application_id_fkey`, which the server only knew as "some
+/// foreign key". Every foreign key of a table the API writes is named by the store, so the
+/// server answers what is gone (404 application, workspace) instead of a generic refusal,
+/// and a new foreign key added by a migration fails here until it is named too.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn every_foreign_key_an_api_write_can_break_is_named(pool: PgPool) {
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT conrelid::regclass::text, conname::text FROM pg_constraint
+          WHERE contype = 'f' AND conrelid::regclass::text IN
+                ('clusters', 'source_definitions', 'applications', 'analysis_runs',
+                 'ignore_rules', 'operator_audit_log')
+          ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("catalogue");
+    assert!(keys.len() >= 12, "{keys:?}");
+    for (table, name) in keys {
+        let constraint = Constraint::named(ConstraintKind::ForeignKey, &name);
+        assert!(
+            !matches!(constraint, Constraint::Other { .. }),
+            "{table}: foreign key {name} is not named by Constraint::named"
+        );
+        assert_eq!(constraint.kind(), ConstraintKind::ForeignKey, "{name}");
+    }
+}
+
+/// The store function a handler calls after authorizing, given an application deleted
+/// in between: the typed constraint says the application is gone.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_rule_for_a_deleted_application_reports_the_application_missing(pool: PgPool) {
+    seeded(&pool).await;
+    sqlx::query("DELETE FROM applications WHERE id = $1")
+        .bind(PAYMENTS_APP)
+        .execute(&pool)
+        .await
+        .expect("delete");
+    let error = statesight_store::rules::create_application_rule(
+        &pool,
+        &statesight_store::audit::Actor::system("test"),
+        PAYMENTS,
+        PAYMENTS_APP,
+        &statesight_store::rules::RuleValues {
+            name: String::from("r"),
+            match_expression: String::from("spec.replicas"),
+            resource_ref: None,
+            managed_by: None,
+            reason: String::from("because"),
+            enabled: true,
+        },
+    )
+    .await
+    .expect_err("the application is gone");
+    assert!(
+        matches!(error, StoreError::Violation(Constraint::MissingApplication)),
+        "{error}"
+    );
+}

@@ -13,7 +13,7 @@ use crate::response::Envelope;
 use crate::routes::applications::authorized_application;
 use crate::state::AppState;
 
-#[utoipa::path(get, path = "/api/v1/analyses/{id}", tag = "analysis", params(("id" = Uuid, Path, description = "analysis run id")), responses((status = 200, description = "the run with its provenance (viewer)", body = Data<AnalysisRun>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/analyses/{id}", operation_id = "get_analysis", tag = "analysis", params(("id" = Uuid, Path, description = "analysis run id")), responses((status = 200, description = "the run with its provenance (viewer)", body = Data<AnalysisRun>), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -28,14 +28,14 @@ pub async fn get(
     Ok(Envelope::ok(run).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}/analyses", tag = "analysis", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "runs, newest first (viewer)", body = Data<Vec<AnalysisRun>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/analyses", operation_id = "list_analyses", tag = "analysis", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "runs, newest first (viewer)", body = Data<Vec<AnalysisRun>>), ReadErrors))]
 pub async fn list_for_application(
     State(state): State<AppState>,
     principal: Principal,
     IdPath(id): IdPath,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByTimeDesc>("analyses")?;
+    let paging = query.paging::<ByTimeDesc>("analyses", &state.cursors)?;
     authorized_application(&state, &principal, id, Role::Viewer).await?;
     let page = statesight_store::runs::list_for_application(
         &state.pool,
@@ -51,7 +51,7 @@ pub async fn list_for_application(
 /// Records an analysis request: 202 with a new run, 200 with the run already queued or
 /// running for the same target (or the queued follow-up, retargeted to the newest
 /// revision asked for).
-#[utoipa::path(post, path = "/api/v1/applications/{id}/analyze", tag = "analysis", params(("id" = Uuid, Path, description = "application id")), request_body(content = Option<AnalyzeRequest>, description = "optional: no body, `null` or `{}` analyse the source's ref; `{\"revision\": \"<sha or ref>\"}` another revision"), responses((status = 202, description = "a new run was queued (editor)", body = Data<AnalysisRun>), (status = 200, description = "a run for that target is already queued or running, or the queued follow-up now targets this revision (editor)", body = Data<AnalysisRun>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/applications/{id}/analyze", operation_id = "analyze_application", tag = "analysis", params(("id" = Uuid, Path, description = "application id")), request_body(content = Option<AnalyzeRequest>, description = "optional: no body, `null` or `{}` analyse the source's ref; `{\"revision\": \"<sha or ref>\"}` another revision"), responses((status = 202, description = "a new run was queued (editor)", body = Data<AnalysisRun>), (status = 200, description = "a run for that target is already queued or running, or the queued follow-up now targets this revision (editor)", body = Data<AnalysisRun>), WriteErrors))]
 pub async fn analyze(
     State(state): State<AppState>,
     principal: Principal,

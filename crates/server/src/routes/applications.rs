@@ -18,14 +18,14 @@ use crate::state::AppState;
 /// How many items each embedded list of the detail shows before pointing at its route.
 const EMBEDDED_CAP: i64 = 20;
 
-#[utoipa::path(get, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications", operation_id = "list_applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "applications by name (viewer)", body = Data<Vec<Application>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByName>("applications")?;
+    let paging = query.paging::<ByName>("applications", &state.cursors)?;
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
         .await?;
@@ -56,7 +56,7 @@ pub(crate) async fn authorized_application(
     Ok(application)
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 200, description = "the application with open incidents, recent suppressions and applicable rules (viewer)", body = Data<ApplicationDetail>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}", operation_id = "get_application", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 200, description = "the application with open incidents, recent suppressions and applicable rules (viewer)", body = Data<ApplicationDetail>), ReadErrors))]
 pub async fn detail(
     State(state): State<AppState>,
     principal: Principal,
@@ -102,14 +102,14 @@ fn capped<T>(items: Vec<T>, total: i64, href: String) -> Capped<T> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/suppressed-findings", operation_id = "list_suppressed_findings", tag = "rules", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "suppressed findings, newest first (viewer)", body = Data<Vec<SuppressedFinding>>), ReadErrors))]
 pub async fn suppressed_findings(
     State(state): State<AppState>,
     principal: Principal,
     IdPath(id): IdPath,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByTimeDesc>("suppressed_findings")?;
+    let paging = query.paging::<ByTimeDesc>("suppressed_findings", &state.cursors)?;
     authorized_application(&state, &principal, id, Role::Viewer).await?;
     let page = statesight_store::incidents::suppressions(
         &state.pool,
@@ -154,7 +154,7 @@ async fn check_references(
     Ok(())
 }
 
-#[utoipa::path(post, path = "/api/v1/applications", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = ApplicationInput, responses((status = 201, description = "created (admin); cluster and source must belong to the workspace", body = Data<Application>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/applications", operation_id = "create_application", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = ApplicationInput, responses((status = 201, description = "created (admin); cluster and source must belong to the workspace", body = Data<Application>), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -181,7 +181,7 @@ pub async fn create(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), request_body = ApplicationInput, responses((status = 200, description = "replaced (admin)", body = Data<Application>), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/applications/{id}", operation_id = "replace_application", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), request_body = ApplicationInput, responses((status = 200, description = "replaced (admin)", body = Data<Application>), WriteErrors))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -207,7 +207,7 @@ pub async fn replace(
     Ok(Envelope::ok(application).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/applications/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 204, description = "deleted with its runs, incidents and rules (admin)"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/applications/{id}", operation_id = "delete_application", tag = "onboarding", params(("id" = Uuid, Path, description = "application id")), responses((status = 204, description = "deleted with its runs, incidents and rules (admin)"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,

@@ -16,14 +16,14 @@ use crate::response::Envelope;
 use crate::state::AppState;
 use crate::validate;
 
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/clusters", operation_id = "list_clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "clusters by name (viewer)", body = Data<Vec<Cluster>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByName>("clusters")?;
+    let paging = query.paging::<ByName>("clusters", &state.cursors)?;
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
         .await?;
@@ -38,7 +38,7 @@ pub async fn list(
     Ok(Envelope::page(page.items, next).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = ClusterInput, responses((status = 201, description = "created (admin)", body = Data<Cluster>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/clusters", operation_id = "create_cluster", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = ClusterInput, responses((status = 201, description = "created (admin)", body = Data<Cluster>), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -71,7 +71,7 @@ async fn authorized(
     Ok(cluster)
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), responses((status = 200, description = "the cluster (viewer)", body = Data<Cluster>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/clusters/{id}", operation_id = "get_cluster", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), responses((status = 200, description = "the cluster (viewer)", body = Data<Cluster>), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -81,7 +81,7 @@ pub async fn get(
     Ok(Envelope::ok(cluster).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/clusters/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), request_body = ClusterInput, responses((status = 200, description = "replaced (admin)", body = Data<Cluster>), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/clusters/{id}", operation_id = "replace_cluster", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), request_body = ClusterInput, responses((status = 200, description = "replaced (admin)", body = Data<Cluster>), WriteErrors))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -96,7 +96,7 @@ pub async fn replace(
     Ok(Envelope::ok(cluster).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), responses((status = 204, description = "deleted (admin); 409 while applications use it"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/clusters/{id}", operation_id = "delete_cluster", tag = "onboarding", params(("id" = Uuid, Path, description = "cluster id")), responses((status = 204, description = "deleted (admin); 409 while applications use it"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,

@@ -70,13 +70,13 @@ impl Check {
     }
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "health", security(()), responses((status = 200, description = "the process is alive", body = Liveness)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "health", security(()), responses((status = 200, description = "the process is alive", body = Liveness)))]
 pub async fn healthz() -> impl IntoResponse {
     axum::Json(Liveness { status: "ok" })
 }
 
 /// 200 when PostgreSQL and Redis both answer, else 503 naming what is down.
-#[utoipa::path(get, path = "/readyz", tag = "health", security(()), responses((status = 200, description = "PostgreSQL and Redis answer", body = Readiness), (status = 503, description = "a dependency is down; the body names it", body = Readiness)))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "health", security(()), responses((status = 200, description = "PostgreSQL and Redis answer", body = Readiness), (status = 503, description = "a dependency is down; the body names it", body = Readiness)))]
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let (postgres, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, statesight_store::db::ping(&state.pool)),
@@ -108,7 +108,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "health", security(()), responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::metrics::record_pool(&state.pool);
     (
@@ -122,7 +122,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// The OpenAPI document of this server, generated from the handlers.
-#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "health", security(()), responses((status = 200, description = "this document", body = Object)))]
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "get_openapi_document", tag = "health", security(()), responses((status = 200, description = "this document", body = Object)))]
 pub async fn openapi_json() -> Response {
     static DOCUMENT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let body = DOCUMENT.get_or_init(|| {

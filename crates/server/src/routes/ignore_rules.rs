@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::validate;
 
 /// Rules are few per application, so this list is not paginated.
-#[utoipa::path(get, path = "/api/v1/applications/{id}/ignore-rules", tag = "rules", params(("id" = Uuid, Path, description = "application id")), responses((status = 200, description = "application rules then inherited workspace rules (read_only), in the order applied (viewer)", body = Data<Vec<IgnoreRule>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/applications/{id}/ignore-rules", operation_id = "list_ignore_rules", tag = "rules", params(("id" = Uuid, Path, description = "application id")), responses((status = 200, description = "application rules then inherited workspace rules (read_only), in the order applied (viewer)", body = Data<Vec<IgnoreRule>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -29,7 +29,7 @@ pub async fn list(
     Ok(Envelope::ok(rules).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/applications/{id}/ignore-rules", tag = "rules", params(("id" = Uuid, Path, description = "application id")), request_body = IgnoreRuleInput, responses((status = 201, description = "created (editor)", body = Data<IgnoreRule>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/applications/{id}/ignore-rules", operation_id = "create_ignore_rule", tag = "rules", params(("id" = Uuid, Path, description = "application id")), request_body = IgnoreRuleInput, responses((status = 201, description = "created (editor)", body = Data<IgnoreRule>), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -51,7 +51,7 @@ pub async fn create(
         .into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), request_body = IgnoreRuleInput, responses((status = 200, description = "replaced (editor)", body = Data<IgnoreRule>), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", operation_id = "replace_ignore_rule", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), request_body = IgnoreRuleInput, responses((status = 200, description = "replaced (editor)", body = Data<IgnoreRule>), WriteErrors))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -73,7 +73,7 @@ pub async fn replace(
     Ok(Envelope::ok(rule).into_response())
 }
 
-#[utoipa::path(patch, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), request_body = IgnoreRulePatch, responses((status = 200, description = "updated (editor)", body = Data<IgnoreRule>), WriteErrors))]
+#[utoipa::path(patch, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", operation_id = "patch_ignore_rule", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), request_body = IgnoreRulePatch, responses((status = 200, description = "updated (editor)", body = Data<IgnoreRule>), WriteErrors))]
 pub async fn patch(
     State(state): State<AppState>,
     principal: Principal,
@@ -98,7 +98,7 @@ pub async fn patch(
     Ok(Envelope::ok(rule).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), responses((status = 204, description = "deleted (editor)"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/applications/{id}/ignore-rules/{rule_id}", operation_id = "delete_ignore_rule", tag = "rules", params(("id" = Uuid, Path, description = "application id"), ("rule_id" = Uuid, Path, description = "rule id")), responses((status = 204, description = "deleted (editor)"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,

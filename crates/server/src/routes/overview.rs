@@ -13,7 +13,7 @@ use crate::state::AppState;
 const TOP_INCIDENTS: i64 = 5;
 const RECENT_RUNS: i64 = 5;
 
-#[utoipa::path(get, path = "/api/v1/overview", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), responses((status = 200, description = "the workspace at a glance", body = Data<Overview>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/overview", operation_id = "get_overview", tag = "incidents", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), responses((status = 200, description = "the workspace at a glance", body = Data<Overview>), ReadErrors))]
 pub async fn overview(
     State(state): State<AppState>,
     principal: Principal,

@@ -16,14 +16,14 @@ use crate::response::Envelope;
 use crate::state::AppState;
 use crate::validate;
 
-#[utoipa::path(get, path = "/api/v1/sources", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "sources by name (viewer)", body = Data<Vec<Source>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/sources", operation_id = "list_sources", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in"), PageParams), responses((status = 200, description = "sources by name (viewer)", body = Data<Vec<Source>>), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
     WorkspaceScope(workspace_id): WorkspaceScope,
     query: RawQuery,
 ) -> ApiResult<Response> {
-    let paging = query.paging::<ByName>("sources")?;
+    let paging = query.paging::<ByName>("sources", &state.cursors)?;
     principal
         .authorize(&state, workspace_id, Role::Viewer, "workspace")
         .await?;
@@ -38,7 +38,7 @@ pub async fn list(
     Ok(Envelope::page(page.items, next).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/sources", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = SourceInput, responses((status = 201, description = "created (admin)", body = Data<Source>), WriteErrors))]
+#[utoipa::path(post, path = "/api/v1/sources", operation_id = "create_source", tag = "onboarding", params(("X-Workspace-ID" = Uuid, Header, description = "the workspace to list or create in")), request_body = SourceInput, responses((status = 201, description = "created (admin)", body = Data<Source>), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -71,7 +71,7 @@ async fn authorized(
     Ok(source)
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), responses((status = 200, description = "the source (viewer)", body = Data<Source>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/sources/{id}", operation_id = "get_source", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), responses((status = 200, description = "the source (viewer)", body = Data<Source>), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -81,7 +81,7 @@ pub async fn get(
     Ok(Envelope::ok(source).into_response())
 }
 
-#[utoipa::path(put, path = "/api/v1/sources/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), request_body = SourceInput, responses((status = 200, description = "replaced (admin)", body = Data<Source>), WriteErrors))]
+#[utoipa::path(put, path = "/api/v1/sources/{id}", operation_id = "replace_source", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), request_body = SourceInput, responses((status = 200, description = "replaced (admin)", body = Data<Source>), WriteErrors))]
 pub async fn replace(
     State(state): State<AppState>,
     principal: Principal,
@@ -96,7 +96,7 @@ pub async fn replace(
     Ok(Envelope::ok(source).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/sources/{id}", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), responses((status = 204, description = "deleted (admin); 409 while applications use it"), WriteErrors))]
+#[utoipa::path(delete, path = "/api/v1/sources/{id}", operation_id = "delete_source", tag = "onboarding", params(("id" = Uuid, Path, description = "source id")), responses((status = 204, description = "deleted (admin); 409 while applications use it"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
