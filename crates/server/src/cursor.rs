@@ -23,7 +23,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use statesight_store::keyset::{ByName, ByOrdinal, ByTimeDesc};
+use statesight_store::keyset::{ByName, ByOrdinal, ByTimeAsc, ByTimeDesc};
 
 /// The environment variable holding the signing secret.
 pub const KEY_ENV: &str = "CURSOR_SIGNING_KEY";
@@ -178,6 +178,12 @@ impl PageKey for ByTimeDesc {
     }
 }
 
+impl PageKey for ByTimeAsc {
+    fn is_sound(&self) -> bool {
+        (1..=9999).contains(&self.at.year()) && self.ordinal >= 0
+    }
+}
+
 impl PageKey for ByOrdinal {
     fn is_sound(&self) -> bool {
         self.ordinal >= 0
@@ -251,6 +257,22 @@ mod tests {
             )
             .expect("cursor");
         assert_eq!(signer().verify::<ByOrdinal>("findings", &negative), None);
+        let timeline = |at: &str, ordinal| ByTimeAsc {
+            at: at.parse::<DateTime<Utc>>().expect("chrono reads it"),
+            ordinal,
+            id: Uuid::nil(),
+        };
+        for forged in [
+            timeline("-262143-01-01T00:00:00Z", 0),
+            timeline("2026-11-20T08:30:00Z", -3),
+        ] {
+            let cursor = signer().sign("timeline", &forged).expect("cursor");
+            assert_eq!(signer().verify::<ByTimeAsc>("timeline", &cursor), None);
+        }
+        let sound = signer()
+            .sign("timeline", &timeline("2026-11-20T08:30:00Z", 2))
+            .expect("cursor");
+        assert!(signer().verify::<ByTimeAsc>("timeline", &sound).is_some());
     }
 
     #[test]

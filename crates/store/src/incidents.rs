@@ -11,7 +11,7 @@ use statesight_core::wire::{
 use uuid::Uuid;
 
 use crate::Result;
-use crate::keyset::{ByOrdinal, ByTimeDesc, Page};
+use crate::keyset::{ByOrdinal, ByTimeAsc, ByTimeDesc, Page};
 
 macro_rules! incident_select {
     () => {
@@ -375,6 +375,7 @@ struct TimelineRow {
     incident_id: Uuid,
     run_id: Option<Uuid>,
     occurred_at: DateTime<Utc>,
+    ordinal: i32,
     #[sqlx(try_from = "String")]
     kind: TimelineKind,
     summary: String,
@@ -382,27 +383,48 @@ struct TimelineRow {
     details: Map<String, Value>,
 }
 
-/// An incident's timeline in time order (events of one write keep their written order).
-pub async fn timeline(pool: &PgPool, incident_id: Uuid) -> Result<Vec<TimelineEvent>> {
+/// An incident's timeline in time order (events of one write keep their written order),
+/// one page after `after`.
+pub async fn timeline(
+    pool: &PgPool,
+    incident_id: Uuid,
+    after: Option<&ByTimeAsc>,
+    limit: i64,
+) -> Result<Page<TimelineEvent, ByTimeAsc>> {
     let rows: Vec<TimelineRow> = sqlx::query_as(
-        "SELECT id, incident_id, run_id, occurred_at, kind, summary, details
+        "SELECT id, incident_id, run_id, occurred_at, ordinal, kind, summary, details
            FROM incident_timeline_events
           WHERE incident_id = $1
-          ORDER BY occurred_at, ordinal, id",
+            AND ($2::timestamptz IS NULL OR (occurred_at, ordinal, id) > ($2, $3, $4))
+          ORDER BY occurred_at, ordinal, id
+          LIMIT $5",
     )
     .bind(incident_id)
+    .bind(after.map(|key| key.at))
+    .bind(after.map(|key| key.ordinal))
+    .bind(after.map(|key| key.id))
+    .bind(limit + 1)
     .fetch_all(pool)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|row| TimelineEvent {
-            id: row.id,
-            incident_id: row.incident_id,
-            run_id: row.run_id,
-            occurred_at: row.occurred_at,
-            kind: row.kind,
-            summary: row.summary,
-            details: row.details,
-        })
-        .collect())
+    let page = Page::from_rows(rows, limit, |row| ByTimeAsc {
+        at: row.occurred_at,
+        ordinal: row.ordinal,
+        id: row.id,
+    });
+    Ok(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|row| TimelineEvent {
+                id: row.id,
+                incident_id: row.incident_id,
+                run_id: row.run_id,
+                occurred_at: row.occurred_at,
+                kind: row.kind,
+                summary: row.summary,
+                details: row.details,
+            })
+            .collect(),
+        next: page.next,
+    })
 }

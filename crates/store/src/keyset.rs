@@ -49,3 +49,12 @@ pub struct ByOrdinal {
     pub ordinal: i32,
     pub id: Uuid,
 }
+
+/// Sort key of an incident's timeline, oldest first: `(time, ordinal, id)` ascending (events
+/// written together keep their written order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByTimeAsc {
+    pub at: DateTime<Utc>,
+    pub ordinal: i32,
+    pub id: Uuid,
+}

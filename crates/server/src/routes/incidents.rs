@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use statesight_core::wire::{Finding, Incident, IncidentStatus, Role, TimelineEvent};
 use statesight_store::incidents::IncidentFilter;
-use statesight_store::keyset::{ByOrdinal, ByTimeDesc};
+use statesight_store::keyset::{ByOrdinal, ByTimeAsc, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
@@ -80,13 +80,18 @@ pub async fn findings(
     Ok(Envelope::page(page.items, next).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", operation_id = "get_incident_timeline", tag = "incidents", params(("id" = Uuid, Path, description = "incident id")), responses((status = 200, description = "what happened, in time order: Git revisions analysed, managedFields times as the cluster recorded them, first seen, re-observations, suppressions, resolution (viewer)", body = Data<Vec<TimelineEvent>>), ReadErrors))]
+#[utoipa::path(get, path = "/api/v1/incidents/{id}/timeline", operation_id = "get_incident_timeline", tag = "incidents", params(("id" = Uuid, Path, description = "incident id"), PageParams), responses((status = 200, description = "what happened, in time order: Git revisions analysed, managedFields times as the cluster recorded them, first seen, re-observations, suppressions, resolution (viewer)", body = Data<Vec<TimelineEvent>>), ReadErrors))]
 pub async fn timeline(
     State(state): State<AppState>,
     principal: Principal,
     IdPath(id): IdPath,
+    query: RawQuery,
 ) -> ApiResult<Response> {
+    let paging = query.paging::<ByTimeAsc>("timeline", &state.cursors)?;
     authorized_incident(&state, &principal, id).await?;
-    let events = statesight_store::incidents::timeline(&state.pool, id).await?;
-    Ok(Envelope::ok(events).into_response())
+    let page =
+        statesight_store::incidents::timeline(&state.pool, id, paging.after.as_ref(), paging.limit)
+            .await?;
+    let next = paging.cursor_after(page.next.as_ref());
+    Ok(Envelope::page(page.items, next).into_response())
 }
