@@ -2,6 +2,7 @@
 //! field; drift-path and resource-reference errors also point at the offending character.
 
 use statesight_core::source::{self, InputPolicy, Invalid};
+use statesight_core::terminal::escape_for_terminal;
 use statesight_core::wire::{
     ApplicationInput, ClusterInput, ErrorDetails, IgnoreRuleInput, IgnoreRulePatch, LiveSource,
     SourceInput, SyntaxDetails,
@@ -122,25 +123,43 @@ pub fn revision(value: Option<&str>) -> Result<Option<String>, ApiError> {
     optional(value, |v| source::git_ref("revision", v))
 }
 
-/// A syntax error in a drift path or resource reference, pointing at the character.
+/// A syntax error in a drift path or resource reference, pointing at the character. The
+/// input is quoted as a window of at most [`SYNTAX_CONTEXT`] characters each side of the
+/// error, control and invisible characters escaped before the caret is placed, so a long or
+/// hostile value neither floods the message nor misplaces the caret.
 fn syntax_error(
     field: &'static str,
     input: &str,
     error: &statesight_core::SyntaxError,
 ) -> ApiError {
     let found = match error.found {
-        Some(c) => format!("{c:?}"),
+        Some(c) => escape_for_terminal(&c.to_string()).into_owned(),
         None => String::from("the end"),
     };
-    let caret = format!(
-        "{}^",
-        " ".repeat(input[..error.offset.min(input.len())].chars().count())
+    let at = input[..floor_char_boundary(input, error.offset)]
+        .chars()
+        .count();
+    let chars: Vec<char> = input.chars().collect();
+    let start = at.saturating_sub(SYNTAX_CONTEXT);
+    let end = (at + SYNTAX_CONTEXT).min(chars.len());
+    let shown =
+        |range: &[char]| escape_for_terminal(&range.iter().collect::<String>()).into_owned();
+    let before = format!(
+        "{}{}",
+        if start > 0 { "…" } else { "" },
+        shown(&chars[start..at])
     );
+    let after = format!(
+        "{}{}",
+        shown(&chars[at..end]),
+        if end < chars.len() { "…" } else { "" }
+    );
+    let caret = format!("{}^", " ".repeat(before.chars().count()));
     ApiError::Validation {
         message: format!(
-            "{field}: expected {} at character {}, found {found}\n  {input}\n  {caret}",
+            "{field}: expected {} at character {}, found {found}\n  {before}{after}\n  {caret}",
             error.expected,
-            input[..error.offset.min(input.len())].chars().count() + 1,
+            at + 1,
         ),
         details: Some(ErrorDetails::Syntax(SyntaxDetails {
             field: field.to_owned(),
@@ -149,6 +168,17 @@ fn syntax_error(
             found: error.found.map(String::from),
         })),
     }
+}
+
+/// Characters of the input quoted on each side of a syntax error.
+const SYNTAX_CONTEXT: usize = 32;
+
+/// The largest char boundary of `text` at or before `offset`.
+fn floor_char_boundary(text: &str, offset: usize) -> usize {
+    (0..=offset.min(text.len()))
+        .rev()
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0)
 }
 
 fn match_expression(value: &str) -> Result<String, ApiError> {

@@ -1359,3 +1359,43 @@ async fn a_rule_created_while_its_application_is_deleted_is_not_found(pool: PgPo
         );
     }
 }
+
+/// A syntax error used to quote the whole rule input under its caret: a long or hostile
+/// `match_expression` flooded the message and control characters shifted the caret.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn syntax_errors_quote_a_short_escaped_window_with_the_caret_in_place(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, EDITOR);
+    let base = format!("/api/v1/applications/{CHECKOUT_APP}/ignore-rules");
+    // 3,000 characters, an ESC sequence just before the error (a `]` with no `[`).
+    let value = format!("{}\u{1b}[2Jx]{}", "a".repeat(1500), "b".repeat(1500));
+    let body = json!({ "name": "bad", "match_expression": value, "reason": "r" });
+    let reply = send_json(&router, Method::POST, &base, None, &body.to_string()).await;
+    assert_error(
+        &reply,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    let message = reply.body["error"]["message"].as_str().expect("message");
+    assert!(message.chars().count() < 300, "{message}");
+    assert!(!message.contains('\u{1b}'), "{message:?}");
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 3, "{message}");
+    let caret = lines[2].find('^').expect("a caret");
+    let offset = reply.body["error"]["details"]["offset"]
+        .as_u64()
+        .expect("offset") as usize;
+    // The caret sits under the character the parser stopped at, shown escaped.
+    let stopped_at = value[offset..]
+        .chars()
+        .next()
+        .expect("a character")
+        .to_string();
+    let shown = statesight_core::terminal::escape_for_terminal(&stopped_at).into_owned();
+    let under_caret: String = lines[1]
+        .chars()
+        .skip(lines[2][..caret].chars().count())
+        .collect();
+    assert!(under_caret.starts_with(&shown), "{message}");
+    assert_eq!(shown, "\\u{1b}");
+}
