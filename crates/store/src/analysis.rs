@@ -481,7 +481,24 @@ impl DriftColumns {
         self.live.push(finding.live.clone().map(Json));
         self.owners.push(Json(owners_json(finding)));
     }
+
+    /// Binds the columns, in field order, as the next ten parameters of `query`.
+    fn bind_to(self, query: PgQuery<'_>) -> PgQuery<'_> {
+        query
+            .bind(self.api_version)
+            .bind(self.group)
+            .bind(self.kind)
+            .bind(self.namespace)
+            .bind(self.name)
+            .bind(self.path)
+            .bind(self.change)
+            .bind(self.desired)
+            .bind(self.live)
+            .bind(self.owners)
+    }
 }
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
 async fn insert_findings(
     tx: &mut PgConnection,
@@ -513,7 +530,7 @@ async fn insert_findings(
         return Ok(());
     }
     let ordinals: Vec<i32> = (0..row_ids.len()).map(count).collect();
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO findings (id, workspace_id, incident_id, run_id, ordinal, resource_api_version, resource_group,
              resource_kind, resource_namespace, resource_name, path, change, desired, live, owners, evidence, observed_at)
          SELECT u.id, $1, u.incident, $2, u.ordinal, u.api_version, u.grp, u.kind, u.ns, u.name, u.path, u.change,
@@ -527,20 +544,12 @@ async fn insert_findings(
     .bind(results.analysed_at)
     .bind(row_ids)
     .bind(incident_ids)
-    .bind(ordinals)
-    .bind(columns.api_version)
-    .bind(columns.group)
-    .bind(columns.kind)
-    .bind(columns.namespace)
-    .bind(columns.name)
-    .bind(columns.path)
-    .bind(columns.change)
-    .bind(columns.desired)
-    .bind(columns.live)
-    .bind(columns.owners)
-    .bind(evidence)
-    .execute(&mut *tx)
-    .await?;
+    .bind(ordinals);
+    columns
+        .bind_to(query)
+        .bind(evidence)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
@@ -580,7 +589,7 @@ async fn insert_suppressed(
     }
     let ids: Vec<Uuid> = suppressed.iter().map(|_| Uuid::now_v7()).collect();
     let ordinals: Vec<i32> = (0..suppressed.len()).map(count).collect();
-    sqlx::query(
+    let query = sqlx::query(
         "INSERT INTO suppressed_findings (id, workspace_id, application_id, run_id, rule_id, rule_name, rule_reason,
              rule_scope, resource_api_version, resource_group, resource_kind, resource_namespace, resource_name,
              path, change, desired, live, owners, observed_at, ordinal)
@@ -600,20 +609,12 @@ async fn insert_suppressed(
     .bind(rule_ids)
     .bind(rule_names)
     .bind(rule_reasons)
-    .bind(rule_scopes)
-    .bind(columns.api_version)
-    .bind(columns.group)
-    .bind(columns.kind)
-    .bind(columns.namespace)
-    .bind(columns.name)
-    .bind(columns.path)
-    .bind(columns.change)
-    .bind(columns.desired)
-    .bind(columns.live)
-    .bind(columns.owners)
-    .bind(ordinals)
-    .execute(&mut *tx)
-    .await?;
+    .bind(rule_scopes);
+    columns
+        .bind_to(query)
+        .bind(ordinals)
+        .execute(&mut *tx)
+        .await?;
     Ok(())
 }
 
