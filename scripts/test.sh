@@ -9,6 +9,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   say "installing cargo-nextest (once)"
   cargo install cargo-nextest --locked
 fi
+# The authentication tests start a real OpenID provider (npm oidc-provider, pinned by its
+# lock file) on loopback.
+"$ROOT/scripts/oidc-provider.sh" install
+command -v openssl >/dev/null 2>&1 || die "the TLS tests need the openssl command: install it (apt-get install openssl)"
 # sqlx::test creates one database per test from this server's maintenance database.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 say "building and running every test (target dir $CARGO_TARGET_DIR)"

@@ -227,14 +227,38 @@ pub struct Me {
     pub workspaces: Vec<WorkspaceAccess>,
 }
 
-/// `GET /api/v1/auth/config`: what a client needs to start signing in.
+string_enum! {
+    /// How a client asks this provider for an access token meant for the API's audience.
+    /// Providers differ: RFC 8707 resource indicators (`resource=<audience>`), Auth0-style
+    /// `audience=<audience>`, or a provider-specific scope listed in `scopes` (Entra ID's
+    /// `api://…/.default`, Keycloak audience mappers bound to a client scope).
+    pub enum AudienceParameter {
+        Resource => "resource",
+        Audience => "audience",
+        Scope => "scope",
+    }
+}
+
+/// `GET /api/v1/auth/config`: what a client needs to start signing in, from nothing but
+/// the server's URL.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PublicAuthConfig {
+    /// False only in demo mode: every caller is then the demo user and needs no token.
     pub auth_required: bool,
+    /// The OpenID provider (`iss` of accepted tokens); its discovery document is at
+    /// `<issuer>/.well-known/openid-configuration`.
     pub issuer: Option<String>,
+    /// What accepted access tokens carry in `aud`.
     pub audience: Option<String>,
+    /// The public client the console signs in with (device authorization grant).
     pub client_id: Option<String>,
+    /// Scopes to request, in order.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// How to ask the provider for `audience`; absent when auth is off.
+    #[serde(default)]
+    pub audience_parameter: Option<AudienceParameter>,
 }
 
 /// The Kubernetes object a finding or incident is about. `api_version` is the one Git

@@ -509,6 +509,11 @@ fn the_overview_and_identity_round_trip() {
         issuer: Some(String::from("https://login.acme.example")),
         audience: Some(String::from("statesight")),
         client_id: None,
+        scopes: vec![
+            String::from("openid"),
+            String::from("api://statesight/.default"),
+        ],
+        audience_parameter: Some(AudienceParameter::Scope),
     });
     round_trip(&Overview {
         workspace: access,

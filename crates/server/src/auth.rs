@@ -3,12 +3,16 @@
 //! and checks membership and role. Non-members get 404 so existence does not leak; members
 //! without the role get 403.
 
+use std::sync::Arc;
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use statesight_core::wire::Role;
 use uuid::Uuid;
 
-use crate::error::{ApiError, ApiResult, echo};
+use crate::error::{ApiError, ApiResult, Unavailable, echo};
+use crate::oidc::{OidcVerifier, TokenError, VerifiedIdentity};
 use crate::state::AppState;
 
 /// The identity the demo mode signs everyone in as; the seed provisions it for the demo
@@ -20,9 +24,9 @@ pub use statesight_store::seed::{DEMO_ISSUER, DEMO_SUBJECT};
 pub enum Authenticator {
     /// `AUTH_REQUIRED=false`: every caller is the seeded demo identity.
     Demo,
-    /// `AUTH_REQUIRED=true`. Bearer-token verification against the issuer's JWKS is not
-    /// built yet, so every operator request is refused as unauthenticated.
-    TokenRequired,
+    /// `AUTH_REQUIRED=true`: a bearer access token verified against the OpenID provider,
+    /// whose `(iss, sub)` must be provisioned in `user_identities`.
+    Oidc(Arc<OidcVerifier>),
     /// A principal fixed by Rust code that builds the router (tests acting as viewer,
     /// editor, admin or non-member). No configuration, header or variable produces it.
     Injected(Principal),
@@ -37,7 +41,7 @@ pub struct Principal {
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
-    async fn from_request_parts(_parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         match state.authenticator.as_ref() {
             Authenticator::Injected(principal) => Ok(*principal),
             Authenticator::Demo => {
@@ -54,13 +58,74 @@ impl FromRequestParts<AppState> for Principal {
                     ))),
                 }
             }
-            Authenticator::TokenRequired => Err(ApiError::Unauthenticated(String::from(
-                "authentication is required (AUTH_REQUIRED=true) and bearer-token verification \
-                 is not available in this build; for a local demo run the server on loopback \
-                 with AUTH_REQUIRED=false",
-            ))),
+            Authenticator::Oidc(verifier) => {
+                let token = bearer_token(&parts.headers)?;
+                let identity = verifier.verify(token).await.map_err(|error| match error {
+                    TokenError::KeysUnavailable => {
+                        ApiError::Unavailable(Unavailable::IdentityProvider)
+                    }
+                    error => ApiError::InvalidToken(error.to_string()),
+                })?;
+                principal_for(state, &identity).await
+            }
         }
     }
+}
+
+/// The local user a verified identity was provisioned as.
+async fn principal_for(state: &AppState, identity: &VerifiedIdentity) -> ApiResult<Principal> {
+    let user = statesight_store::access::user_for_identity(
+        &state.pool,
+        &identity.issuer,
+        &identity.subject,
+    )
+    .await?;
+    match user {
+        Some(user_id) => Ok(Principal { user_id }),
+        None => Err(ApiError::IdentityNotProvisioned(format!(
+            "your identity (issuer {}, subject {}) is not provisioned in StateSight; ask an \
+             operator to map it to a user: statesight-server admin identity add --issuer \
+             <issuer> --subject <subject> --user <email> (docs/authentication.md)",
+            echo(&identity.issuer),
+            echo(&identity.subject),
+        ))),
+    }
+}
+
+/// The token of the one `Authorization: Bearer …` header.
+fn bearer_token(headers: &HeaderMap) -> ApiResult<&str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(ApiError::Unauthenticated(String::from(
+            "this route needs a bearer access token (Authorization: Bearer <token>); \
+             `statesight-tui auth login` signs in, and GET /api/v1/auth/config names the \
+             provider",
+        )));
+    };
+    if values.next().is_some() {
+        return Err(ApiError::BadRequest(String::from(
+            "exactly one Authorization header is allowed",
+        )));
+    }
+    // Never echo the header: it is a credential.
+    let text = value.to_str().map_err(|_| {
+        ApiError::InvalidToken(String::from(
+            "the Authorization header is not printable ASCII",
+        ))
+    })?;
+    let (scheme, token) = text.split_once(' ').unwrap_or((text, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::Unauthenticated(String::from(
+            "only bearer tokens are accepted: send Authorization: Bearer <access token>",
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(ApiError::InvalidToken(String::from(
+            "the Authorization header holds no token after Bearer",
+        )));
+    }
+    Ok(token)
 }
 
 impl Principal {

@@ -2,10 +2,15 @@
 //! by clap, then validated into a `ServeConfig` that cannot hold an unsafe combination.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::builder::BoolishValueParser;
 
+use statesight_core::wire::AudienceParameter;
+
+use crate::oidc::OidcSettings;
 use crate::telemetry::LogFormat;
 
 /// Settings shared by every subcommand that talks to the database.
@@ -47,15 +52,8 @@ pub struct ServeArgs {
     /// uses a random key per process.
     #[arg(long, env = "CURSOR_SIGNING_KEY", hide_env_values = true)]
     pub cursor_signing_key: Option<String>,
-    /// OIDC issuer URL (shown to clients by /api/v1/auth/config).
-    #[arg(long, env = "OIDC_ISSUER_URL")]
-    pub oidc_issuer_url: Option<String>,
-    /// Expected `aud` of access tokens.
-    #[arg(long, env = "OIDC_AUDIENCE")]
-    pub oidc_audience: Option<String>,
-    /// OIDC client id the console uses for device-code sign-in.
-    #[arg(long, env = "OIDC_CLIENT_ID")]
-    pub oidc_client_id: Option<String>,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// Log format: `pretty` (default on a terminal) or `json`.
     #[arg(long, env = "LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
@@ -64,6 +62,119 @@ pub struct ServeArgs {
     pub database_max_connections: u32,
     #[command(flatten)]
     pub inputs: InputArgs,
+}
+
+/// The OpenID provider that issues the bearer tokens (`AUTH_REQUIRED=true`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct OidcArgs {
+    /// The provider's issuer URL, exactly as its tokens' `iss` (and its discovery document)
+    /// spell it. Required with AUTH_REQUIRED=true.
+    #[arg(long, env = "OIDC_ISSUER_URL")]
+    pub oidc_issuer_url: Option<String>,
+    /// What accepted access tokens carry in `aud`: the API, never the console's client id.
+    /// Required with AUTH_REQUIRED=true.
+    #[arg(long, env = "OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The public client the console signs in with (device authorization grant).
+    #[arg(long, env = "OIDC_CLIENT_ID")]
+    pub oidc_client_id: Option<String>,
+    /// Allow plain-HTTP issuer and key-set URLs (tests and providers on loopback only).
+    #[arg(long, env = "OIDC_ALLOW_INSECURE_ISSUER", default_value = "false", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub oidc_allow_insecure_issuer: bool,
+    /// A PEM bundle of extra CA certificates trusted for the provider's TLS (a private CA).
+    #[arg(long, env = "OIDC_CA_BUNDLE")]
+    pub oidc_ca_bundle: Option<PathBuf>,
+    /// Scopes the console requests, space-separated.
+    #[arg(long, env = "OIDC_SCOPES", default_value = "openid offline_access")]
+    pub oidc_scopes: String,
+    /// How clients ask this provider for the audience: `resource` (RFC 8707), `audience`
+    /// (Auth0 and others) or `scope` (put the provider's API scope in OIDC_SCOPES).
+    #[arg(long, env = "OIDC_AUDIENCE_PARAMETER", default_value = "resource", value_parser = parse_audience_parameter)]
+    pub oidc_audience_parameter: AudienceParameter,
+    /// Clock skew tolerated on `exp` and `nbf`, in seconds (at most 300).
+    #[arg(long, env = "OIDC_LEEWAY_SECS", default_value_t = crate::oidc::DEFAULT_LEEWAY.as_secs())]
+    pub oidc_leeway_secs: u64,
+}
+
+fn parse_audience_parameter(text: &str) -> Result<AudienceParameter, String> {
+    AudienceParameter::parse(text.trim())
+        .ok_or_else(|| format!("{text:?} is not one of resource, audience, scope"))
+}
+
+impl OidcArgs {
+    /// The verifier's settings, or `None` when no issuer is configured. With
+    /// `auth_required`, an issuer and an audience are mandatory.
+    pub fn settings(&self, auth_required: bool) -> anyhow::Result<Option<OidcSettings>> {
+        let issuer = self
+            .oidc_issuer_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|issuer| !issuer.is_empty());
+        let audience = self
+            .oidc_audience
+            .as_deref()
+            .map(str::trim)
+            .filter(|audience| !audience.is_empty());
+        let (issuer, audience) = match (issuer, audience) {
+            (Some(issuer), Some(audience)) => (issuer, audience),
+            (None, _) if !auth_required => return Ok(None),
+            (None, _) => bail!(
+                "AUTH_REQUIRED=true needs OIDC_ISSUER_URL (the OpenID provider's issuer) and \
+                 OIDC_AUDIENCE (the `aud` of this API's access tokens); for a local demo set \
+                 AUTH_REQUIRED=false and bind to loopback"
+            ),
+            (Some(_), None) => bail!(
+                "OIDC_ISSUER_URL is set but OIDC_AUDIENCE is not: name the audience this API's \
+                 access tokens carry (e.g. https://statesight.example.com/api)"
+            ),
+        };
+        let client_id = self
+            .oidc_client_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|client_id| !client_id.is_empty())
+            .map(str::to_owned);
+        if client_id.as_deref() == Some(audience) {
+            bail!(
+                "OIDC_AUDIENCE equals OIDC_CLIENT_ID ({audience}): ID tokens carry the client id \
+                 as their audience, so they would pass as access tokens; give the API its own \
+                 audience (a resource URI or API identifier at the provider)"
+            );
+        }
+        let url = crate::oidc::discovery_url(issuer)?;
+        if url.scheme() == "http" && !self.oidc_allow_insecure_issuer {
+            bail!(
+                "OIDC_ISSUER_URL {issuer} is plain HTTP: the provider must use HTTPS (set \
+                 OIDC_ALLOW_INSECURE_ISSUER=true only for tests or a provider on loopback)"
+            );
+        }
+        let leeway = Duration::from_secs(self.oidc_leeway_secs);
+        if leeway > crate::oidc::MAX_LEEWAY {
+            bail!(
+                "OIDC_LEEWAY_SECS is {}: at most {} seconds are allowed (more keeps expired \
+                 tokens alive)",
+                self.oidc_leeway_secs,
+                crate::oidc::MAX_LEEWAY.as_secs()
+            );
+        }
+        let scopes: Vec<String> = self
+            .oidc_scopes
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        Ok(Some(OidcSettings {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            client_id,
+            allow_insecure: self.oidc_allow_insecure_issuer,
+            ca_bundle: self.oidc_ca_bundle.clone(),
+            leeway,
+            min_key_refresh: crate::oidc::DEFAULT_MIN_KEY_REFRESH,
+            key_max_age: crate::oidc::DEFAULT_KEY_MAX_AGE,
+            scopes,
+            audience_parameter: self.oidc_audience_parameter,
+        }))
+    }
 }
 
 /// What local inputs operators may register (the worker reads the same variables and checks

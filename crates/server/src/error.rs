@@ -19,8 +19,10 @@ use crate::response::current_request_id;
 pub enum ApiError {
     /// 400: a malformed id, header, query parameter, cursor or JSON body.
     BadRequest(String),
-    /// 401: no valid credentials.
+    /// 401: no credentials (or not a bearer token).
     Unauthenticated(String),
+    /// 401: a bearer token that failed verification; the message says why.
+    InvalidToken(String),
     /// 403: the caller's role in the workspace is not enough.
     Forbidden(String),
     /// 403: the caller's identity maps to no user.
@@ -59,6 +61,8 @@ pub enum Unavailable {
     Database,
     Queue,
     Timeout,
+    /// The OpenID provider's keys were needed and could not be read.
+    IdentityProvider,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -314,6 +318,7 @@ fn other_violation(kind: ConstraintKind) -> ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let challenge = self.challenge();
         let (status, code, message, details) = match self {
             ApiError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,
@@ -321,7 +326,7 @@ impl IntoResponse for ApiError {
                 message,
                 None,
             ),
-            ApiError::Unauthenticated(message) => (
+            ApiError::Unauthenticated(message) | ApiError::InvalidToken(message) => (
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthenticated,
                 message,
@@ -399,14 +404,53 @@ impl IntoResponse for ApiError {
                 None,
             ),
         };
-        error_response(status, code, message, details)
+        let mut response = error_response(status, code, message, details);
+        if let Some(challenge) = challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
     }
+}
+
+impl ApiError {
+    /// The RFC 6750 challenge of a 401: a bare one when no credentials came, and
+    /// `error="invalid_token"` with a description when a token was refused.
+    fn challenge(&self) -> Option<HeaderValue> {
+        match self {
+            ApiError::Unauthenticated(_) => {
+                Some(HeaderValue::from_static("Bearer realm=\"statesight\""))
+            }
+            ApiError::InvalidToken(message) => HeaderValue::from_str(&format!(
+                "Bearer realm=\"statesight\", error=\"invalid_token\", error_description=\"{}\"",
+                header_safe(message)
+            ))
+            .ok(),
+            _ => None,
+        }
+    }
+}
+
+/// `error_description` allows only printable ASCII without `"` and `\` (RFC 6750, section 3).
+fn header_safe(message: &str) -> String {
+    message
+        .chars()
+        .take(300)
+        .map(|c| match c {
+            ' '..='~' if c != '"' && c != '\\' => c,
+            _ => '\'',
+        })
+        .collect()
 }
 
 fn unavailable_message(what: Unavailable) -> String {
     match what {
         Unavailable::Database => "the database is unavailable; retry shortly".into(),
         Unavailable::Queue => "the analysis queue (Redis) is unavailable; retry shortly".into(),
+        Unavailable::IdentityProvider => {
+            "the identity provider's signing keys could not be read; retry shortly".into()
+        }
         Unavailable::Timeout => format!(
             "the request took longer than {}s; retry shortly",
             crate::REQUEST_TIMEOUT.as_secs()
@@ -431,13 +475,7 @@ fn error_response(
             next_cursor: None,
         },
     };
-    let mut response = (status, axum::Json(body)).into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    }
-    response
+    (status, axum::Json(body)).into_response()
 }
 
 #[cfg(test)]
@@ -557,6 +595,16 @@ mod tests {
     async fn unauthenticated_answers_carry_the_bearer_challenge() {
         let response = ApiError::Unauthenticated(String::from("no token")).into_response();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"statesight\""
+        );
+        let response =
+            ApiError::InvalidToken(String::from("kid \"x\u{7}\" is unknown")).into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            response.headers()[header::WWW_AUTHENTICATE],
+            "Bearer realm=\"statesight\", error=\"invalid_token\", error_description=\"kid 'x'' is unknown\""
+        );
     }
 }

@@ -1,12 +1,14 @@
 //! `statesight-server` as a library: `app()` builds the router so tests drive it without a
 //! socket; `main.rs` only parses configuration and serves it.
 
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod cursor;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod oidc;
 pub mod openapi;
 pub mod response;
 pub mod routes;

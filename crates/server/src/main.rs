@@ -1,14 +1,15 @@
 //! `statesight-server`: serve the API (default), apply migrations, or seed demo data.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use statesight_server::admin::AdminCommand;
 use statesight_server::auth::Authenticator;
 use statesight_server::config::{DatabaseArgs, ServeArgs, load_dotenv};
 use statesight_server::cursor::CursorSigner;
-use statesight_server::state::PublicAuthConfig;
+use statesight_server::oidc::{OidcVerifier, ensure_crypto_provider};
 use statesight_server::{AppState, app, telemetry};
 
 /// StateSight API server: /api/v1, /healthz, /readyz and /metrics.
@@ -33,54 +34,10 @@ enum Command {
     Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
-    /// Administrative tasks.
+    /// Provisioning (users, workspaces, memberships, identities) and demo data.
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
-    },
-}
-
-#[derive(Subcommand)]
-enum AdminCommand {
-    /// Insert the demo workspaces, users, clusters, sources, applications and ignore rules,
-    /// and build each example's Git repository. Idempotent: a second run changes nothing.
-    /// Writes no analysis results: `admin analyse-examples` has the worker produce them.
-    Seed {
-        #[command(flatten)]
-        database: DatabaseArgs,
-        /// Directory holding the examples (`<application>/history`, cluster snapshots).
-        #[arg(long, default_value = "examples")]
-        examples_dir: PathBuf,
-        /// Where the example Git repositories are built (`<data dir>/repos`).
-        #[arg(long, env = "STATESIGHT_DATA_DIR", default_value = ".data")]
-        data_dir: PathBuf,
-        /// The git executable.
-        #[arg(long, env = "GIT_BIN", default_value = "git")]
-        git_bin: PathBuf,
-        /// The examples use `file://` repositories and snapshots under the examples
-        /// directory: the same settings the server and worker must be given.
-        #[command(flatten)]
-        inputs: statesight_server::config::InputArgs,
-    },
-    /// Request the demo analyses of the seeded examples through the queue (as the API does)
-    /// and wait until a running `statesight-worker` has finished them, oldest revision first.
-    AnalyseExamples {
-        #[command(flatten)]
-        database: DatabaseArgs,
-        /// Redis connection URL (the analysis queue).
-        #[arg(
-            long,
-            env = "REDIS_URL",
-            default_value = "redis://127.0.0.1:6379",
-            hide_env_values = true
-        )]
-        redis_url: String,
-        /// Prefix of every Redis key (the worker's must match).
-        #[arg(long, env = "REDIS_KEY_PREFIX", default_value = "statesight")]
-        redis_key_prefix: String,
-        /// How long to wait for all analyses, in seconds.
-        #[arg(long, default_value_t = 120)]
-        timeout_secs: u64,
     },
 }
 
@@ -90,6 +47,7 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let cli = Cli::parse();
+    ensure_crypto_provider();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -133,54 +91,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Some(Command::Admin {
-            command:
-                AdminCommand::Seed {
-                    database,
-                    examples_dir,
-                    data_dir,
-                    git_bin,
-                    inputs,
-                },
-        }) => {
+        Some(Command::Admin { command }) => {
             telemetry::init(None);
-            let policy = statesight_core::source::InputPolicy::new(
-                inputs.allow_file_repositories,
-                &inputs.kubeconfig_roots,
-                &inputs.snapshot_roots,
-                std::env::var("HOME").ok().as_deref(),
-            )?;
-            let pool = statesight_store::connect(&database.database_url, 2)?;
-            let report =
-                statesight_server::seed::run(&pool, &examples_dir, &data_dir, &git_bin, &policy)
-                    .await?;
-            println!("{report}");
-            Ok(())
-        }
-        Some(Command::Admin {
-            command:
-                AdminCommand::AnalyseExamples {
-                    database,
-                    redis_url,
-                    redis_key_prefix,
-                    timeout_secs,
-                },
-        }) => {
-            telemetry::init(None);
-            let pool = statesight_store::connect(&database.database_url, 2)?;
-            let redis = statesight_store::redis_conn::client(&redis_url)
-                .context("REDIS_URL is not a valid Redis URL")?;
-            let queue = statesight_store::queue::Queue::new(redis, redis_key_prefix);
-            let runs = statesight_server::seed::analyse_examples(
-                &pool,
-                &queue,
-                std::time::Duration::from_secs(timeout_secs),
-            )
-            .await?;
-            for run in runs {
-                println!("{run}");
-            }
-            Ok(())
+            statesight_server::admin::run(command).await
         }
     }
 }
@@ -195,23 +108,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     let redis = statesight_store::redis_conn::client(&args.redis_url)
         .context("REDIS_URL is not a valid Redis URL")?;
-    let authenticator = if args.auth_required {
-        tracing::warn!(
-            "AUTH_REQUIRED=true: bearer-token verification is not available in this build, so \
-             operator routes answer 401; set AUTH_REQUIRED=false on loopback for a demo"
-        );
-        Authenticator::TokenRequired
-    } else {
-        if !args.bind_addr.ip().is_loopback() {
-            tracing::warn!(bind_addr = %args.bind_addr, "AUTHENTICATION IS OFF on a non-loopback address: anyone who reaches this port acts as the demo admin");
+    let oidc = args.oidc.settings(args.auth_required)?;
+    let public = statesight_server::oidc::public_config(args.auth_required, oidc.as_ref());
+    let authenticator = match oidc {
+        Some(settings) if args.auth_required => {
+            let issuer = settings.issuer.clone();
+            let verifier = OidcVerifier::discover(settings).await.with_context(|| {
+                format!("AUTH_REQUIRED=true but the OpenID provider {issuer} cannot be used")
+            })?;
+            tracing::info!(
+                issuer = %verifier.metadata().issuer,
+                jwks_uri = %verifier.metadata().jwks_uri,
+                "verifying bearer tokens against the OpenID provider"
+            );
+            Authenticator::Oidc(Arc::new(verifier))
         }
-        Authenticator::Demo
-    };
-    let public = PublicAuthConfig {
-        auth_required: args.auth_required,
-        issuer: args.oidc_issuer_url.clone(),
-        audience: args.oidc_audience.clone(),
-        client_id: args.oidc_client_id.clone(),
+        _ => {
+            if !args.bind_addr.ip().is_loopback() {
+                tracing::warn!(bind_addr = %args.bind_addr, "AUTHENTICATION IS OFF on a non-loopback address: anyone who reaches this port acts as the demo admin");
+            }
+            Authenticator::Demo
+        }
     };
     let state = AppState::new(pool, redis, authenticator, public)
         .with_redis_prefix(&args.redis_key_prefix)

@@ -204,11 +204,16 @@ async fn demo_mode_without_a_seeded_demo_user_says_what_to_do(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
-async fn auth_required_without_token_verification_refuses_operator_routes(pool: PgPool) {
+async fn auth_required_refuses_every_operator_route_without_a_token(pool: PgPool) {
     seeded(&pool).await;
+    let provider = common::oidc::TestProvider::start().await;
+    let verifier =
+        statesight_server::oidc::OidcVerifier::discover(common::oidc::settings(&provider))
+            .await
+            .expect("discovering the test provider");
     let router = statesight_server::app(state_with(
         &pool,
-        statesight_server::auth::Authenticator::TokenRequired,
+        statesight_server::auth::Authenticator::Oidc(std::sync::Arc::new(verifier)),
     ));
     // Authentication is refused before anything is looked up, so any ids do.
     let mut routes = payments_routes(&Analysed {
@@ -222,7 +227,7 @@ async fn auth_required_without_token_verification_refuses_operator_routes(pool: 
         assert_error(&reply, StatusCode::UNAUTHORIZED, "unauthenticated");
         assert_eq!(
             reply.headers.get("www-authenticate").map(|v| v.as_bytes()),
-            Some(&b"Bearer"[..])
+            Some(&b"Bearer realm=\"statesight\""[..])
         );
     }
     // Identity headers are never authentication inputs.

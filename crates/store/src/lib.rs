@@ -12,6 +12,7 @@ pub mod incidents;
 pub mod keyset;
 pub mod onboarding;
 pub mod overview;
+pub mod provisioning;
 pub mod queue;
 pub mod redis_conn;
 pub mod rules;

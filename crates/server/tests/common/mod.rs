@@ -6,7 +6,9 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod oidc;
 pub mod schema;
+pub mod write_matrix;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,6 +53,18 @@ pub async fn seeded(pool: &PgPool) {
     )
     .await
     .expect("seeding the test database");
+}
+
+/// The URL of the database a `#[sqlx::test]` pool points at (for the real binary).
+pub fn database_url(pool: &PgPool) -> String {
+    let options = pool.connect_options();
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| String::from("postgres://postgres@127.0.0.1:5432/postgres"));
+    let database = options.get_database().unwrap_or("postgres");
+    match base.rfind('/') {
+        Some(at) => format!("{}/{database}", &base[..at]),
+        None => base,
+    }
 }
 
 pub fn repo_root() -> PathBuf {
