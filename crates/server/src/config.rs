@@ -234,3 +234,94 @@ pub fn load_dotenv() -> anyhow::Result<()> {
         Err(error) => Err(error).context("reading .env"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(issuer: Option<&str>, audience: Option<&str>, client: Option<&str>) -> OidcArgs {
+        OidcArgs {
+            oidc_issuer_url: issuer.map(str::to_owned),
+            oidc_audience: audience.map(str::to_owned),
+            oidc_client_id: client.map(str::to_owned),
+            oidc_allow_insecure_issuer: false,
+            oidc_ca_bundle: None,
+            oidc_scopes: String::from("openid  offline_access api://x/.default"),
+            oidc_audience_parameter: AudienceParameter::Resource,
+            oidc_leeway_secs: 30,
+        }
+    }
+
+    fn refusal(args: &OidcArgs, auth_required: bool) -> String {
+        format!(
+            "{:#}",
+            args.settings(auth_required)
+                .expect_err("the configuration is refused")
+        )
+    }
+
+    #[test]
+    fn auth_required_needs_an_issuer_and_an_audience() {
+        assert!(refusal(&args(None, None, None), true).contains("OIDC_ISSUER_URL"));
+        assert!(
+            refusal(&args(Some("https://login.example"), None, None), true)
+                .contains("OIDC_AUDIENCE")
+        );
+        // Demo mode needs neither.
+        assert!(
+            args(None, None, None)
+                .settings(false)
+                .expect("demo mode")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn unsafe_provider_settings_are_refused() {
+        assert!(
+            refusal(&args(Some("http://login.example"), Some("api"), None), true)
+                .contains("OIDC_ALLOW_INSECURE_ISSUER")
+        );
+        assert!(
+            refusal(
+                &args(
+                    Some("https://login.example"),
+                    Some("console"),
+                    Some("console")
+                ),
+                true
+            )
+            .contains("ID tokens")
+        );
+        assert!(
+            refusal(
+                &args(Some("https://login.example?tenant=a"), Some("api"), None),
+                true
+            )
+            .contains("query")
+        );
+        assert!(refusal(&args(Some("login.example"), Some("api"), None), true).contains("URL"));
+        let mut lenient = args(Some("https://login.example"), Some("api"), None);
+        lenient.oidc_leeway_secs = 301;
+        assert!(refusal(&lenient, true).contains("OIDC_LEEWAY_SECS"));
+    }
+
+    #[test]
+    fn settings_keep_the_issuer_exact_and_split_scopes() {
+        let settings = args(
+            Some("https://login.example/realms/ops/"),
+            Some(" api "),
+            Some("console"),
+        )
+        .settings(true)
+        .expect("valid")
+        .expect("configured");
+        assert_eq!(settings.issuer, "https://login.example/realms/ops/");
+        assert_eq!(settings.audience, "api");
+        assert_eq!(
+            settings.scopes,
+            ["openid", "offline_access", "api://x/.default"]
+        );
+        assert_eq!(settings.leeway, Duration::from_secs(30));
+    }
+}

@@ -63,6 +63,15 @@ pub fn document_url(issuer: &str) -> Result<Url, DiscoveryError> {
         issuer: issuer.to_owned(),
         reason,
     };
+    let parsed = Url::parse(issuer).map_err(|error| bad(error.to_string()))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(bad(String::from(
+            "an issuer has no query or fragment (OpenID Connect Discovery 1.0, section 2)",
+        )));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(bad(String::from("it names no host")));
+    }
     let url = Url::parse(&format!(
         "{}/.well-known/openid-configuration",
         issuer.trim_end_matches('/')
