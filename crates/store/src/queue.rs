@@ -66,13 +66,16 @@ pub struct Queue {
     prefix: String,
 }
 
-/// Puts a job on the stream and takes the application's lease. In `followup` mode, when
+/// Puts a job on the stream and takes the application's lease; idempotent for a run that
+/// already holds the lease, so a call can be retried safely. In `followup` mode, when
 /// the lease is held, the job is parked as the application's single follow-up instead
 /// (replacing an older one). In `fresh` mode (the database says nothing is in flight) a
 /// stale lease or follow-up left by a crash is overwritten.
 const ENQUEUE: &str = r"
 local inflight, followup, stream = KEYS[1], KEYS[2], KEYS[3]
 local run_id, job, ttl, mode = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+-- Already enqueued (a retried call whose first reply was lost): nothing more to do.
+if redis.call('GET', inflight) == run_id then return 'enqueued' end
 if mode == 'followup' and redis.call('EXISTS', inflight) == 1 then
   redis.call('SET', followup, job)
   return 'deferred'
@@ -154,6 +157,35 @@ impl Queue {
         Ok(manager.clone())
     }
 
+    /// Runs an idempotent command, once more if the connection turned out to be dead (Redis
+    /// restarted since the last command): the manager reconnects on the failure, and the
+    /// caller should not see an error while Redis is in fact back.
+    async fn retrying_once<T, F, Fut>(&self, command: F) -> Result<T>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match command(connection).await {
+            Err(error) if error.is_connection_dropped() || error.is_io_error() => {
+                tracing::debug!(%error, "the Redis connection was dead; retrying once");
+                let connection = self.connection().await?;
+                Ok(command(connection).await?)
+            }
+            outcome => Ok(outcome?),
+        }
+    }
+
+    /// One round trip through the shared connection (what requests use), reconnecting once
+    /// if it was dead: readiness and the next request agree.
+    pub async fn ping(&self) -> Result<()> {
+        self.retrying_once(|mut connection| async move {
+            redis::cmd("PING").query_async::<String>(&mut connection).await
+        })
+        .await?;
+        Ok(())
+    }
+
     /// `fresh`: the database has no run queued or running for the application.
     /// Otherwise the job is a follow-up behind a running one.
     pub async fn enqueue(&self, job: &Job, fresh: bool) -> Result<Enqueued> {
@@ -164,16 +196,27 @@ impl Queue {
                 error.to_string(),
             ))
         })?;
-        let mut connection = self.connection().await?;
-        let outcome: String = Script::new(ENQUEUE)
-            .key(self.inflight_key(job.application_id))
-            .key(self.followup_key(job.application_id))
-            .key(self.stream_key())
-            .arg(job.run_id.to_string())
-            .arg(payload)
-            .arg(INFLIGHT_TTL_SECONDS)
-            .arg(if fresh { "fresh" } else { "followup" })
-            .invoke_async(&mut connection)
+        let script = Script::new(ENQUEUE);
+        let keys = [
+            self.inflight_key(job.application_id),
+            self.followup_key(job.application_id),
+            self.stream_key(),
+        ];
+        let run_id = job.run_id.to_string();
+        let mode = if fresh { "fresh" } else { "followup" };
+        let outcome: String = self
+            .retrying_once(|mut connection| {
+                let mut invocation = script.prepare_invoke();
+                invocation
+                    .key(&keys[0])
+                    .key(&keys[1])
+                    .key(&keys[2])
+                    .arg(&run_id)
+                    .arg(&payload)
+                    .arg(INFLIGHT_TTL_SECONDS)
+                    .arg(mode);
+                async move { invocation.invoke_async(&mut connection).await }
+            })
             .await?;
         Ok(if outcome == "deferred" {
             Enqueued::Deferred

@@ -80,14 +80,18 @@ pub async fn healthz() -> impl IntoResponse {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let (postgres, redis) = tokio::join!(
         tokio::time::timeout(CHECK_TIMEOUT, statesight_store::db::ping(&state.pool)),
-        statesight_store::redis_conn::ping(&state.redis, CHECK_TIMEOUT),
+        tokio::time::timeout(CHECK_TIMEOUT, state.queue.ping()),
     );
     let postgres = match postgres {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err(String::from("timed out")),
     };
-    let redis = redis.map_err(|error| error.to_string());
+    let redis = match redis {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err(String::from("timed out")),
+    };
     let ready = postgres.is_ok() && redis.is_ok();
     let body = Readiness {
         status: if ready {
