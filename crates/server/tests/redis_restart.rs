@@ -47,7 +47,10 @@ impl OwnRedis {
         self.child = Some(child);
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(started.elapsed() < Duration::from_secs(10), "redis-server did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -104,7 +107,12 @@ async fn the_first_request_after_a_redis_restart_succeeds_like_readyz_says(pool:
         redis.restart();
         // Readiness and the next request agree, whatever order they come in.
         let ready = get(&router, "/readyz", None).await;
-        assert_eq!(ready.status, StatusCode::OK, "restart {restart}: {}", ready.text);
+        assert_eq!(
+            ready.status,
+            StatusCode::OK,
+            "restart {restart}: {}",
+            ready.text
+        );
         // A fresh run each time: the earlier run is finished by hand so this one is new.
         sqlx::query("UPDATE analysis_runs SET status = 'failed', finished_at = now(), error = 'test' WHERE status IN ('queued', 'running')")
             .execute(&pool)

@@ -180,7 +180,9 @@ impl Queue {
     /// if it was dead: readiness and the next request agree.
     pub async fn ping(&self) -> Result<()> {
         self.retrying_once(|mut connection| async move {
-            redis::cmd("PING").query_async::<String>(&mut connection).await
+            redis::cmd("PING")
+                .query_async::<String>(&mut connection)
+                .await
         })
         .await?;
         Ok(())

@@ -402,3 +402,32 @@ pub async fn stale_in_flight(
     .await?;
     Ok(rows)
 }
+
+/// What the database says is waiting and working: the truth the queue's gauges report
+/// (a job lost in Redis still counts here).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct InFlightStats {
+    pub queued: i64,
+    pub running: i64,
+    pub oldest_queued_seconds: f64,
+    pub oldest_running_seconds: f64,
+}
+
+pub async fn in_flight_stats(pool: &PgPool) -> Result<InFlightStats> {
+    let (queued, running, oldest_queued_seconds, oldest_running_seconds): (i64, i64, f64, f64) =
+        sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'queued'),
+                    count(*) FILTER (WHERE status = 'running'),
+                    coalesce(extract(epoch FROM now() - min(queued_at) FILTER (WHERE status = 'queued')), 0)::float8,
+                    coalesce(extract(epoch FROM now() - min(coalesce(started_at, queued_at)) FILTER (WHERE status = 'running')), 0)::float8
+               FROM analysis_runs WHERE status IN ('queued', 'running')",
+        )
+        .fetch_one(pool)
+        .await?;
+    Ok(InFlightStats {
+        queued,
+        running,
+        oldest_queued_seconds,
+        oldest_running_seconds,
+    })
+}

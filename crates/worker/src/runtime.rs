@@ -38,6 +38,8 @@ pub enum Outcome {
     RetryScheduled {
         attempt: i32,
         delay: Duration,
+        /// Why the attempt failed.
+        error: String,
     },
     Failed(String),
     Parked(String),
@@ -154,31 +156,32 @@ impl Worker {
             .as_ref()
             .map(|job| job.run_id.to_string())
             .unwrap_or_default();
-        let span =
-            tracing::info_span!("job", run_id = %run_id, entry = %delivery.entry_id, consumer);
-        let outcome = self
-            .process_inner(consumer, &delivery)
-            .instrument(span.clone())
-            .await;
-        span.in_scope(|| match &outcome {
-            Outcome::Succeeded => tracing::info!("analysis succeeded"),
-            Outcome::AlreadyFinished => tracing::info!("run already finished; acknowledged"),
-            Outcome::RetryScheduled { attempt, delay } => {
-                tracing::warn!(
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    "attempt failed; retry scheduled"
-                )
-            }
-            Outcome::Failed(error) => tracing::warn!(%error, "analysis failed"),
-            Outcome::Parked(error) => {
-                tracing::error!(%error, "job parked on the dead-letter stream")
-            }
-        });
+        // `attempt` and `delivery` are recorded once known, so every line of the job —
+        // the retry, failure or park line included — says which attempt it was.
+        let span = tracing::info_span!(
+            "job",
+            run_id = %run_id,
+            entry = %delivery.entry_id,
+            consumer,
+            attempt = tracing::field::Empty,
+            delivery = tracing::field::Empty,
+        );
+        // The lease is kept for the whole handling of the delivery — reading the run,
+        // retrying, recording a failure — not only while the analysis runs: a store call
+        // waiting out a sick database must not let another worker take the job over.
+        let lease = LeaseKeeper::start(
+            self.queue.clone(),
+            consumer.to_owned(),
+            delivery.clone(),
+            self.settings.lease_renew,
+        );
+        let outcome = self.process_inner(&delivery).instrument(span.clone()).await;
+        lease.stop().await;
+        span.in_scope(|| log_outcome(&outcome));
         outcome
     }
 
-    async fn process_inner(&self, consumer: &str, delivery: &Delivery) -> Outcome {
+    async fn process_inner(&self, delivery: &Delivery) -> Outcome {
         let Some(job) = delivery.job.clone() else {
             let error = format!("not a job: {:?}", truncate(&delivery.payload, 200));
             metrics::counter!(metrics_names::JOBS_PARKED).increment(1);
@@ -192,6 +195,7 @@ impl Worker {
             .delivery_count(&delivery.entry_id)
             .await
             .unwrap_or(1);
+        tracing::Span::current().record("delivery", deliveries);
         if deliveries > 1 {
             metrics::counter!(metrics_names::JOBS_REDELIVERED).increment(1);
         }
@@ -213,6 +217,9 @@ impl Worker {
                     Ok(()) => Outcome::RetryScheduled {
                         attempt: 0,
                         delay: Duration::from_millis(500),
+                        error: String::from(
+                            "the run is not visible yet (its request may still be committing)",
+                        ),
                     },
                     Err(error) => {
                         Outcome::Failed(format!("waiting for the run to appear: {error}"))
@@ -241,29 +248,10 @@ impl Worker {
                 return self.settle(delivery, &job, 0, error).await;
             }
         };
+        tracing::Span::current().record("attempt", attempt);
         metrics::counter!(metrics_names::JOBS_STARTED).increment(1);
         let started = Instant::now();
 
-        // Keep the lease while the analysis runs.
-        let (stop_renewing, mut renewal_stopped) = watch::channel(false);
-        let renewer = {
-            let queue = self.queue.clone();
-            let consumer = consumer.to_owned();
-            let delivery = delivery.clone();
-            let every = self.settings.lease_renew;
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        () = tokio::time::sleep(every) => {
-                            if let Err(error) = queue.renew(&consumer, &delivery).await {
-                                tracing::warn!(%error, "lease renewal failed");
-                            }
-                        }
-                        _ = renewal_stopped.changed() => return,
-                    }
-                }
-            })
-        };
         let result = match tokio::time::timeout(
             self.settings.job_timeout,
             pipeline::execute(&context, &self.settings),
@@ -275,8 +263,6 @@ impl Worker {
                 after: self.settings.job_timeout,
             }),
         };
-        let _ = stop_renewing.send(true);
-        let _ = renewer.await;
         metrics::histogram!(metrics_names::JOB_DURATION).record(started.elapsed().as_secs_f64());
 
         match result {
@@ -359,7 +345,11 @@ impl Worker {
         match self.queue.retry_later(delivery, delay).await {
             Ok(()) => {
                 metrics::counter!(metrics_names::JOBS_RETRIED).increment(1);
-                Outcome::RetryScheduled { attempt, delay }
+                Outcome::RetryScheduled {
+                    attempt,
+                    delay,
+                    error: error.to_owned(),
+                }
             }
             // Redis is gone: the entry stays pending and is redelivered later.
             Err(queue_error) => {
@@ -419,6 +409,15 @@ impl Worker {
             }
             if let Ok(stats) = self.queue.stats().await {
                 crate::telemetry::record_queue(&stats);
+            }
+            // Bounded, so a sick database does not hold up retries and sweeps.
+            if let Ok(Ok(stats)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                statesight_store::runs::in_flight_stats(&self.pool),
+            )
+            .await
+            {
+                crate::telemetry::record_runs(&stats);
             }
             if last_prune.is_none_or(|at| at.elapsed() > Duration::from_secs(3600)) {
                 last_prune = Some(Instant::now());
@@ -494,6 +493,57 @@ impl Worker {
                 }
             }
         }
+    }
+}
+
+/// One line per delivery, with the run (from the span), the attempt and the error.
+fn log_outcome(outcome: &Outcome) {
+    match outcome {
+        Outcome::Succeeded => tracing::info!("analysis succeeded"),
+        Outcome::AlreadyFinished => tracing::info!("run already finished; acknowledged"),
+        Outcome::RetryScheduled {
+            attempt,
+            delay,
+            error,
+        } => tracing::warn!(
+            attempt,
+            delay_ms = delay.as_millis() as u64,
+            %error,
+            "attempt failed; retry scheduled"
+        ),
+        Outcome::Failed(error) => tracing::warn!(%error, "analysis failed"),
+        Outcome::Parked(error) => tracing::error!(%error, "job parked on the dead-letter stream"),
+    }
+}
+
+/// Renews a delivery's lease every `every` until stopped (resets the entry's idle time so
+/// no other worker takes it over, and extends the application's in-flight marker).
+struct LeaseKeeper {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LeaseKeeper {
+    fn start(queue: Queue, consumer: String, delivery: Delivery, every: Duration) -> Self {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {
+                        if let Err(error) = queue.renew(&consumer, &delivery).await {
+                            tracing::warn!(%error, entry = %delivery.entry_id, "lease renewal failed");
+                        }
+                    }
+                    _ = stopped.changed() => return,
+                }
+            }
+        });
+        LeaseKeeper { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
     }
 }
 

@@ -61,12 +61,23 @@ pub fn install_metrics() -> PrometheusHandle {
 }
 
 pub fn record_queue(stats: &QueueStats) {
-    metrics::gauge!("statesight_worker_queue_depth").set(stats.stream_length as f64);
+    metrics::gauge!("statesight_worker_stream_length").set(stats.stream_length as f64);
     metrics::gauge!("statesight_worker_pending_jobs").set(stats.pending as f64);
     metrics::gauge!("statesight_worker_oldest_pending_age_seconds")
         .set(stats.oldest_pending_idle_ms as f64 / 1000.0);
     metrics::gauge!("statesight_worker_dead_letter_length").set(stats.dead_letters as f64);
     metrics::gauge!("statesight_worker_retries_waiting").set(stats.retries_waiting as f64);
+}
+
+/// Runs as the database has them: `queue_depth` counts queued runs whether or not their job
+/// is still in Redis, and the oldest ages let an alert fire on a stall.
+pub fn record_runs(stats: &statesight_store::runs::InFlightStats) {
+    metrics::gauge!("statesight_worker_queue_depth").set(stats.queued as f64);
+    metrics::gauge!("statesight_worker_running_runs").set(stats.running as f64);
+    metrics::gauge!("statesight_worker_oldest_queued_run_age_seconds")
+        .set(stats.oldest_queued_seconds);
+    metrics::gauge!("statesight_worker_oldest_running_run_age_seconds")
+        .set(stats.oldest_running_seconds);
 }
 
 /// Serves `/metrics` and `/healthz` until the process ends.

@@ -6,6 +6,9 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub mod processes;
+pub mod tcp_proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
