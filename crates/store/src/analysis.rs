@@ -105,7 +105,8 @@ pub enum Start {
 pub async fn start_run(pool: &PgPool, run_id: Uuid) -> Result<Start> {
     let row: Option<(i32,)> = sqlx::query_as(
         "UPDATE analysis_runs
-            SET status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1
+            SET status = 'running', started_at = coalesce(started_at, now()), attempts = attempts + 1,
+                heartbeat_at = now()
           WHERE id = $1 AND status IN ('queued', 'running')
           RETURNING attempts",
     )

@@ -81,6 +81,9 @@ if mode == 'followup' and redis.call('EXISTS', inflight) == 1 then
   return 'deferred'
 end
 if mode == 'fresh' then redis.call('DEL', followup) end
+-- Going on the stream now: it no longer waits as the follow-up.
+local waiting = redis.call('GET', followup)
+if waiting and cjson.decode(waiting)['run_id'] == run_id then redis.call('DEL', followup) end
 redis.call('SET', inflight, run_id, 'EX', ttl)
 redis.call('XADD', stream, '*', 'job', job)
 return 'enqueued'
@@ -102,6 +105,23 @@ if next_job then
 end
 redis.call('DEL', inflight)
 return 'released'
+";
+
+/// Holds the application's marker for a run being processed, for ARGV[2] milliseconds:
+/// taken when absent, extended when held, left alone when another run holds it.
+const HOLD_LEASE: &str = r"
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+";
+
+/// Makes a job the application's follow-up, giving up the marker if the job held it (it
+/// cannot run yet, so it must not block the run that can).
+const DEFER: &str = r"
+redis.call('SET', KEYS[1], ARGV[1])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
 ";
 
 /// What releasing a lease did.
@@ -488,9 +508,17 @@ impl Queue {
         Ok(1)
     }
 
-    /// Renews a long job's lease: resets the entry's idle time (without counting a
-    /// delivery) and extends the application's in-flight marker.
-    pub async fn renew(&self, consumer: &str, delivery: &Delivery) -> Result<()> {
+    /// Renews the lease of a job being processed: resets the entry's idle time (without
+    /// counting a delivery) and holds the application's in-flight marker for `ttl` — short,
+    /// so a marker outlives a dead worker by at most `ttl`. A marker that vanished (Redis
+    /// restarted) is taken again; one another run holds is left alone. Returns whether this
+    /// run holds the marker.
+    pub async fn renew(
+        &self,
+        consumer: &str,
+        delivery: &Delivery,
+        ttl: std::time::Duration,
+    ) -> Result<bool> {
         let mut connection = self.connection().await?;
         let _: redis::Value = redis::cmd("XCLAIM")
             .arg(self.stream_key())
@@ -501,14 +529,58 @@ impl Queue {
             .arg("JUSTID")
             .query_async(&mut connection)
             .await?;
-        if let Some(job) = &delivery.job {
-            let _: redis::Value = redis::cmd("EXPIRE")
-                .arg(self.inflight_key(job.application_id))
-                .arg(INFLIGHT_TTL_SECONDS)
-                .query_async(&mut connection)
-                .await?;
-        }
+        let Some(job) = &delivery.job else {
+            return Ok(false);
+        };
+        let held: i64 = Script::new(HOLD_LEASE)
+            .key(self.inflight_key(job.application_id))
+            .arg(job.run_id.to_string())
+            .arg(u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1))
+            .invoke_async(&mut connection)
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Parks `job` as its application's follow-up (it cannot start while another run of
+    /// the application runs); it goes on the stream when that run's lease is released.
+    /// Idempotent.
+    pub async fn defer(&self, job: &Job) -> Result<()> {
+        let payload = serde_json::to_string(job).map_err(|error| {
+            redis::RedisError::from((
+                redis::ErrorKind::Client,
+                "job serialization",
+                error.to_string(),
+            ))
+        })?;
+        let mut connection = self.connection().await?;
+        let _: redis::Value = Script::new(DEFER)
+            .key(self.followup_key(job.application_id))
+            .key(self.inflight_key(job.application_id))
+            .arg(payload)
+            .arg(job.run_id.to_string())
+            .invoke_async(&mut connection)
+            .await?;
         Ok(())
+    }
+
+    /// The run holding the application's marker and how long the marker still lives.
+    pub async fn lease(&self, application_id: Uuid) -> Result<Option<(Uuid, std::time::Duration)>> {
+        let mut connection = self.connection().await?;
+        let (holder, ttl_ms): (Option<String>, i64) = redis::pipe()
+            .cmd("GET")
+            .arg(self.inflight_key(application_id))
+            .cmd("PTTL")
+            .arg(self.inflight_key(application_id))
+            .query_async(&mut connection)
+            .await?;
+        Ok(holder
+            .and_then(|holder| Uuid::parse_str(&holder).ok())
+            .map(|holder| {
+                (
+                    holder,
+                    std::time::Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(0)),
+                )
+            }))
     }
 
     /// Acknowledges and deletes a finished entry.
@@ -599,6 +671,16 @@ impl Queue {
             .query_async(&mut connection)
             .await?;
         Ok(taken.is_some())
+    }
+
+    /// Releases a lock taken with [`Queue::try_lock`].
+    pub async fn unlock(&self, name: &str) -> Result<()> {
+        let mut connection = self.connection().await?;
+        let _: redis::Value = redis::cmd("DEL")
+            .arg(format!("{}:lock:{name}", self.prefix))
+            .query_async(&mut connection)
+            .await?;
+        Ok(())
     }
 
     pub async fn stats(&self) -> Result<QueueStats> {

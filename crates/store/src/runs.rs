@@ -380,29 +380,6 @@ pub async fn all_application_ids(pool: &PgPool) -> Result<Vec<Uuid>> {
     Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
-/// Runs that should have a job but may have lost it: queued longer than `queued_for`, or
-/// running longer than `running_for` (a worker died while Redis lost its stream). The
-/// worker's sweeper enqueues them again; processing is idempotent, so a duplicate job
-/// costs work, never correctness.
-pub async fn stale_in_flight(
-    pool: &PgPool,
-    queued_for: std::time::Duration,
-    running_for: std::time::Duration,
-) -> Result<Vec<(Uuid, Uuid)>> {
-    let rows: Vec<(Uuid, Uuid)> = sqlx::query_as(
-        "SELECT id, application_id FROM analysis_runs
-          WHERE (status = 'queued' AND queued_at < now() - make_interval(secs => $1))
-             OR (status = 'running' AND coalesce(started_at, queued_at) < now() - make_interval(secs => $2))
-          ORDER BY queued_at, id
-          LIMIT 500",
-    )
-    .bind(queued_for.as_secs_f64())
-    .bind(running_for.as_secs_f64())
-    .fetch_all(pool)
-    .await?;
-    Ok(rows)
-}
-
 /// What the database says is waiting and working: the truth the queue's gauges report
 /// (a job lost in Redis still counts here).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -430,4 +407,49 @@ pub async fn in_flight_stats(pool: &PgPool) -> Result<InFlightStats> {
         oldest_queued_seconds,
         oldest_running_seconds,
     })
+}
+
+/// Marks a running run alive (its worker renews its lease). A no-op for other states.
+pub async fn heartbeat(pool: &PgPool, run_id: Uuid) -> Result<()> {
+    sqlx::query(
+        "UPDATE analysis_runs SET heartbeat_at = now() WHERE id = $1 AND status = 'running'",
+    )
+    .bind(run_id)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A run that is queued or running, as the sweeper sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InFlightRun {
+    pub run_id: Uuid,
+    pub application_id: Uuid,
+    pub running: bool,
+    /// Seconds since the run's worker last renewed it (running runs), or since it was
+    /// queued.
+    pub silent_for_seconds: f64,
+}
+
+/// Every queued or running run, oldest first within each application.
+pub async fn in_flight(pool: &PgPool) -> Result<Vec<InFlightRun>> {
+    let rows: Vec<(Uuid, Uuid, String, f64)> = sqlx::query_as(
+        "SELECT id, application_id, status,
+                extract(epoch FROM now() - coalesce(heartbeat_at, started_at, queued_at))::float8
+           FROM analysis_runs
+          WHERE status IN ('queued', 'running')
+          ORDER BY application_id, queued_at, id
+          LIMIT 2000",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(run_id, application_id, status, silent)| InFlightRun {
+            run_id,
+            application_id,
+            running: status == "running",
+            silent_for_seconds: silent,
+        })
+        .collect())
 }

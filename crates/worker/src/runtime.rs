@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use statesight_store::analysis::{self, Persisted, RunResults, Start};
 use statesight_store::queue::{Delivery, Queue};
+use statesight_store::{Constraint, StoreError};
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -25,9 +26,6 @@ use crate::telemetry as metrics_names;
 /// it is parked rather than tried again.
 pub const MAX_DELIVERIES: u64 = 5;
 const BLOCK: Duration = Duration::from_secs(5);
-/// How often queued runs without a job are looked for, and how old they must be.
-const SWEEP_EVERY: Duration = Duration::from_secs(30);
-const QUEUED_WITHOUT_JOB_AFTER: Duration = Duration::from_secs(60);
 
 /// What happened to one delivery (returned for logs and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +41,8 @@ pub enum Outcome {
     },
     Failed(String),
     Parked(String),
+    /// Another run of the application is running: this one waits as its follow-up.
+    Deferred,
 }
 
 #[derive(Clone)]
@@ -171,9 +171,11 @@ impl Worker {
         // waiting out a sick database must not let another worker take the job over.
         let lease = LeaseKeeper::start(
             self.queue.clone(),
+            self.pool.clone(),
             consumer.to_owned(),
             delivery.clone(),
             self.settings.lease_renew,
+            self.settings.abandoned_after(),
         );
         let outcome = self.process_inner(&delivery).instrument(span.clone()).await;
         lease.stop().await;
@@ -243,12 +245,36 @@ impl Worker {
                 self.acknowledge(delivery, &job).await;
                 return Outcome::AlreadyFinished;
             }
+            // Another run of the application is running (this job reached the stream while
+            // its lease was lost): it waits as the follow-up instead of retrying against
+            // the database's one-running-run rule.
+            Err(StoreError::Violation(Constraint::OneRunningRun)) => {
+                return match self.queue.defer(&job).await {
+                    Ok(()) => {
+                        if let Err(error) = self.queue.finish(delivery).await {
+                            tracing::warn!(%error, "acknowledging a deferred job failed");
+                        }
+                        Outcome::Deferred
+                    }
+                    Err(error) => Outcome::Failed(format!(
+                        "another run of the application is running and deferring behind it failed: {error}"
+                    )),
+                };
+            }
             Err(error) => {
                 let error = JobError::store("starting the run")(error);
                 return self.settle(delivery, &job, 0, error).await;
             }
         };
         tracing::Span::current().record("attempt", attempt);
+        // Started again and again without ever finishing: its workers crash or hang on it
+        // (each takeover or reclaim starts it once more).
+        if attempt > i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX) {
+            let error = format!(
+                "the run was started {attempt} times without finishing (its workers crashed or hung); parked"
+            );
+            return self.park_and_fail(delivery, &job, &error).await;
+        }
         metrics::counter!(metrics_names::JOBS_STARTED).increment(1);
         let started = Instant::now();
 
@@ -437,7 +463,7 @@ impl Worker {
                     }
                 }
             }
-            if last_sweep.is_none_or(|at| at.elapsed() > SWEEP_EVERY) {
+            if last_sweep.is_none_or(|at| at.elapsed() >= self.settings.lease_renew) {
                 last_sweep = Some(Instant::now());
                 self.sweep_lost_jobs().await;
             }
@@ -453,46 +479,122 @@ impl Worker {
 }
 
 impl Worker {
-    /// Enqueues again the runs that lost their job (Redis restarted without persistence,
-    /// or a request committed its run while its job vanished). Once across all workers.
+    /// Puts every queued or running run back where it belongs when Redis lost track of it,
+    /// per application, oldest first (once across all workers, every lease renewal):
+    /// - a running run whose application marker is gone and whose heartbeat stopped for
+    ///   three renewals lost its worker: it is queued again at once;
+    /// - a queued run behind a running one is (again) that application's follow-up;
+    /// - a queued run with no marker, or behind a marker left by a run that already
+    ///   finished (its worker died before releasing it), goes on the stream now.
     pub async fn sweep_lost_jobs(&self) {
+        // One sweeper at a time across all workers (each sweeps every renewal; the lock's
+        // lifetime only bounds a sweeper that died holding it).
         if !self
             .queue
-            .try_lock("sweep", SWEEP_EVERY - Duration::from_secs(5))
+            .try_lock("sweep", Duration::from_secs(30))
             .await
             .unwrap_or(false)
         {
             return;
         }
-        let running_for = self.settings.job_timeout + QUEUED_WITHOUT_JOB_AFTER;
-        let stale = match statesight_store::runs::stale_in_flight(
-            &self.pool,
-            QUEUED_WITHOUT_JOB_AFTER,
-            running_for,
-        )
-        .await
-        {
-            Ok(stale) => stale,
+        self.sweep().await;
+        if let Err(error) = self.queue.unlock("sweep").await {
+            tracing::debug!(%error, "releasing the sweep lock failed; it expires on its own");
+        }
+    }
+
+    async fn sweep(&self) {
+        let runs = match statesight_store::runs::in_flight(&self.pool).await {
+            Ok(runs) => runs,
             Err(error) => {
                 tracing::warn!(%error, "looking for runs without a job failed");
                 return;
             }
         };
-        for (run_id, application_id) in stale {
-            if matches!(self.queue.inflight(application_id).await, Ok(Some(holder)) if holder == run_id)
+        let mut start = 0;
+        while start < runs.len() {
+            let application_id = runs[start].application_id;
+            let end = runs[start..]
+                .iter()
+                .position(|run| run.application_id != application_id)
+                .map_or(runs.len(), |offset| start + offset);
+            if let Err(error) = self
+                .sweep_application(application_id, &runs[start..end])
+                .await
             {
-                continue; // Its job holds the lease: it is alive (or will be reclaimed).
+                tracing::warn!(%error, %application_id, "putting an application's runs back on the queue failed");
             }
-            let job = statesight_store::queue::Job::new(run_id, application_id);
-            match self.queue.enqueue(&job, false).await {
-                Ok(_) => {
-                    tracing::warn!(%run_id, %application_id, "run had no job; enqueued it again")
+            start = end;
+        }
+    }
+
+    async fn sweep_application(
+        &self,
+        application_id: uuid::Uuid,
+        runs: &[statesight_store::runs::InFlightRun],
+    ) -> statesight_store::Result<()> {
+        use statesight_store::queue::Job;
+        let lease = self.queue.lease(application_id).await?;
+        let stale_after = self.settings.abandoned_after().as_secs_f64();
+        let running = runs.iter().find(|run| run.running);
+        let queued = runs.iter().find(|run| !run.running);
+        if let Some(running) = running {
+            if lease.is_none() && running.silent_for_seconds > stale_after {
+                self.queue
+                    .enqueue(&Job::new(running.run_id, application_id), true)
+                    .await?;
+                tracing::warn!(
+                    run_id = %running.run_id,
+                    silent_for_s = running.silent_for_seconds,
+                    "a running run lost its worker (no lease, no heartbeat); queued it again"
+                );
+            }
+            if let Some(queued) = queued {
+                self.queue
+                    .defer(&Job::new(queued.run_id, application_id))
+                    .await?;
+            }
+            return Ok(());
+        }
+        let Some(queued) = queued else {
+            return Ok(());
+        };
+        match lease {
+            Some((holder, _)) if holder == queued.run_id => {}
+            // A marker set by a request whose run is not committed yet looks like this
+            // for a moment: fresh markers (enqueue gives 15 minutes) are left alone.
+            Some((_, ttl))
+                if ttl
+                    > Duration::from_secs(statesight_store::queue::INFLIGHT_TTL_SECONDS)
+                        .saturating_sub(Duration::from_millis(
+                            statesight_store::queue::RUN_VISIBILITY_GRACE_MS.unsigned_abs(),
+                        )) => {}
+            Some((holder, _)) => {
+                // The holder is neither queued nor running: it finished and its worker
+                // died before releasing the marker. Release it, promoting the follow-up.
+                let released = self
+                    .queue
+                    .release(&Job::new(holder, application_id))
+                    .await?;
+                if released != statesight_store::queue::Released::Promoted {
+                    self.queue
+                        .enqueue(&Job::new(queued.run_id, application_id), false)
+                        .await?;
                 }
-                Err(error) => {
-                    tracing::warn!(%error, %run_id, "re-enqueueing a run without a job failed")
-                }
+                tracing::warn!(
+                    run_id = %queued.run_id,
+                    stale_holder = %holder,
+                    "released a lease left by a finished run; the waiting run is queued"
+                );
+            }
+            None => {
+                self.queue
+                    .enqueue(&Job::new(queued.run_id, application_id), false)
+                    .await?;
+                tracing::warn!(run_id = %queued.run_id, "a queued run had no job; queued it again");
             }
         }
+        Ok(())
     }
 }
 
@@ -513,27 +615,46 @@ fn log_outcome(outcome: &Outcome) {
         ),
         Outcome::Failed(error) => tracing::warn!(%error, "analysis failed"),
         Outcome::Parked(error) => tracing::error!(%error, "job parked on the dead-letter stream"),
+        Outcome::Deferred => tracing::info!(
+            "another run of the application is running; this one waits as its follow-up"
+        ),
     }
 }
 
-/// Renews a delivery's lease every `every` until stopped (resets the entry's idle time so
-/// no other worker takes it over, and extends the application's in-flight marker).
+/// Renews a delivery's lease at once and then every `every` until stopped: resets the
+/// entry's idle time so no other worker takes it over, holds the application's marker for
+/// `ttl` (three renewals: a dead worker's marker is gone that soon), and touches the run's
+/// heartbeat in the database (best effort, bounded, so a sick database never delays the
+/// Redis renewal).
 struct LeaseKeeper {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl LeaseKeeper {
-    fn start(queue: Queue, consumer: String, delivery: Delivery, every: Duration) -> Self {
+    fn start(
+        queue: Queue,
+        pool: PgPool,
+        consumer: String,
+        delivery: Delivery,
+        every: Duration,
+        ttl: Duration,
+    ) -> Self {
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             loop {
+                if let Err(error) = queue.renew(&consumer, &delivery, ttl).await {
+                    tracing::warn!(%error, entry = %delivery.entry_id, "lease renewal failed");
+                }
+                if let Some(job) = &delivery.job {
+                    let _ = tokio::time::timeout(
+                        every.min(Duration::from_secs(2)),
+                        statesight_store::runs::heartbeat(&pool, job.run_id),
+                    )
+                    .await;
+                }
                 tokio::select! {
-                    () = tokio::time::sleep(every) => {
-                        if let Err(error) = queue.renew(&consumer, &delivery).await {
-                            tracing::warn!(%error, entry = %delivery.entry_id, "lease renewal failed");
-                        }
-                    }
+                    () = tokio::time::sleep(every) => {}
                     _ = stopped.changed() => return,
                 }
             }

@@ -700,3 +700,170 @@ async fn suppressions_name_the_rule_that_matched_even_when_names_repeat(pool: Pg
     );
     prefix.cleanup().await;
 }
+
+/// Inserts a run of the ledger application in `status`, queued `queued_ago` seconds ago and
+/// (when running) last heard of `silent_for` seconds ago.
+async fn insert_run(pool: &PgPool, status: &str, queued_ago: i64, silent_for: i64) -> Uuid {
+    let run_id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO analysis_runs (id, workspace_id, application_id, status, queued_at, started_at, heartbeat_at, finished_at)
+         VALUES ($1, $2, $3, $4, now() - make_interval(secs => $5), CASE WHEN $4 <> 'queued' THEN now() - make_interval(secs => $5) END,
+                 CASE WHEN $4 = 'running' THEN now() - make_interval(secs => $6) END,
+                 CASE WHEN $4 IN ('succeeded', 'failed') THEN now() END)",
+    )
+    .bind(run_id)
+    .bind(seed_workspace())
+    .bind(LEDGER)
+    .bind(status)
+    .bind(queued_ago as f64)
+    .bind(silent_for as f64)
+    .execute(pool)
+    .await
+    .expect("insert run");
+    run_id
+}
+
+/// Fault 1: a worker killed after acknowledging its job but before releasing the
+/// application's lease left the lease behind with a follow-up waiting on it. Bound: one
+/// sweep (one lease renewal) — the sweeper sees the holder finished, releases the lease
+/// and the follow-up goes on the stream (it used to wait out the lease's 15 minutes).
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_lease_left_by_a_finished_run_is_released_within_one_sweep(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
+    let finished = insert_run(&pool, "succeeded", 120, 0).await;
+    let follow_up = insert_run(&pool, "queued", 60, 0).await;
+    // The state the crash leaves: the finished run's lease (worst case, the full
+    // enqueue-time lifetime) and the follow-up parked behind it.
+    let queue = &worker.queue;
+    let mut redis = queue.connection().await.expect("redis");
+    let _: () = redis::cmd("SET")
+        .arg(queue.inflight_key(LEDGER))
+        .arg(finished.to_string())
+        .arg("PX")
+        .arg(600_000)
+        .query_async(&mut redis)
+        .await
+        .expect("stale lease");
+    queue
+        .defer(&statesight_store::queue::Job::new(follow_up, LEDGER))
+        .await
+        .expect("follow-up");
+    assert!(queue.stream_jobs().await.expect("jobs").is_empty());
+
+    worker.sweep_lost_jobs().await;
+    let jobs: Vec<Uuid> = queue
+        .stream_jobs()
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|job| job.run_id)
+        .collect();
+    assert_eq!(jobs, vec![follow_up]);
+    assert_eq!(
+        queue.inflight(LEDGER).await.expect("lease"),
+        Some(follow_up)
+    );
+    let mut connection = consumer_connection(&worker).await;
+    let delivery = take_job(&worker, &mut connection).await;
+    assert_eq!(
+        worker.process("test-worker-0", delivery).await,
+        Outcome::Succeeded
+    );
+    assert_eq!(queue.inflight(LEDGER).await.expect("lease"), None);
+    prefix.cleanup().await;
+}
+
+/// Fault 2: a worker and Redis killed together leave a run `running` with no job and no
+/// lease, and a newer run queued with nothing in Redis. Bound: three lease renewals of
+/// silence — the sweeper queues the orphan again (it used to wait for the job timeout),
+/// parks the newer run as its follow-up, leaves a live run alone, and a newer run that
+/// reached the stream anyway waits instead of retrying against the database forever.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_running_run_that_lost_its_worker_is_queued_again_after_three_renewals(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
+    let queue = &worker.queue;
+    let stale_after = worker.settings.abandoned_after().as_secs() as i64;
+
+    // Still within three renewals of silence: presumed alive, left alone.
+    let orphan = insert_run(&pool, "running", 60, stale_after - 1).await;
+    let newer = insert_run(&pool, "queued", 30, 0).await;
+    worker.sweep_lost_jobs().await;
+    assert!(queue.stream_jobs().await.expect("jobs").is_empty());
+
+    // Silent for longer: its worker is gone. It goes back on the stream, the newer run
+    // waits behind it.
+    sqlx::query(
+        "UPDATE analysis_runs SET heartbeat_at = now() - make_interval(secs => $2) WHERE id = $1",
+    )
+    .bind(orphan)
+    .bind((stale_after + 1) as f64)
+    .execute(&pool)
+    .await
+    .expect("silence");
+    worker.sweep_lost_jobs().await;
+    let jobs: Vec<Uuid> = queue
+        .stream_jobs()
+        .await
+        .expect("jobs")
+        .iter()
+        .map(|job| job.run_id)
+        .collect();
+    assert_eq!(jobs, vec![orphan]);
+    assert_eq!(queue.inflight(LEDGER).await.expect("lease"), Some(orphan));
+
+    // The newer run reaching the stream while the orphan runs waits as the follow-up
+    // (it used to fail on the one-running-run index, retried forever with 0 attempts).
+    let mut connection = consumer_connection(&worker).await;
+    let orphan_delivery = take_job(&worker, &mut connection).await;
+    sqlx::query("UPDATE analysis_runs SET heartbeat_at = now() WHERE id = $1")
+        .bind(orphan)
+        .execute(&pool)
+        .await
+        .expect("alive again");
+    queue
+        .enqueue(&statesight_store::queue::Job::new(newer, LEDGER), true)
+        .await
+        .expect("newer on the stream");
+    let newer_delivery = take_job(&worker, &mut connection).await;
+    assert_eq!(
+        worker.process("test-worker-0", newer_delivery).await,
+        Outcome::Deferred
+    );
+    let attempts: (i32, String) =
+        sqlx::query_as("SELECT attempts, status FROM analysis_runs WHERE id = $1")
+            .bind(newer)
+            .fetch_one(&pool)
+            .await
+            .expect("newer run");
+    assert_eq!(attempts, (0, String::from("queued")));
+
+    // The orphan finishes; releasing its lease promotes the newer run, which finishes too.
+    assert_eq!(
+        worker.process("test-worker-0", orphan_delivery).await,
+        Outcome::Succeeded
+    );
+    let delivery = take_job(&worker, &mut connection).await;
+    assert_eq!(delivery.job.as_ref().map(|job| job.run_id), Some(newer));
+    assert_eq!(
+        worker.process("test-worker-0", delivery).await,
+        Outcome::Succeeded
+    );
+    for run in [orphan, newer] {
+        assert_eq!(
+            runs::get(&pool, run)
+                .await
+                .expect("get")
+                .map(|run| run.status),
+            Some(RunStatus::Succeeded)
+        );
+    }
+    prefix.cleanup().await;
+}

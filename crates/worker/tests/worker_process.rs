@@ -126,8 +126,29 @@ async fn ledger_on_test_api(
     api
 }
 
-/// Everything a run wrote, to prove it was written exactly once.
+/// Everything a run wrote, to prove it was written exactly once (the only run of the
+/// application: its incidents were each seen once).
 async fn written_once(pool: &PgPool, run_id: Uuid) {
+    run_written_once(pool, run_id).await;
+    let occurrences: Vec<(i32, i64)> = sqlx::query_as(
+        "SELECT i.occurrence_count, (SELECT count(*) FROM incident_timeline_events e WHERE e.incident_id = i.id AND e.kind = 'first_seen')
+           FROM incidents i WHERE i.application_id = $1",
+    )
+    .bind(LEDGER)
+    .fetch_all(pool)
+    .await
+    .expect("incidents");
+    assert!(!occurrences.is_empty());
+    assert!(
+        occurrences
+            .iter()
+            .all(|&(count, first_seen)| count == 1 && first_seen == 1),
+        "{occurrences:?}"
+    );
+}
+
+/// A run's findings and provenance, each written once.
+async fn run_written_once(pool: &PgPool, run_id: Uuid) {
     let (findings, expected): (i64, Option<i32>) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM findings WHERE run_id = $1), (SELECT finding_count FROM analysis_runs WHERE id = $1)",
     )
@@ -148,21 +169,6 @@ async fn written_once(pool: &PgPool, run_id: Uuid) {
             .await
             .expect("provenance");
     assert_eq!(provenance, 1);
-    let occurrences: Vec<(i32, i64)> = sqlx::query_as(
-        "SELECT i.occurrence_count, (SELECT count(*) FROM incident_timeline_events e WHERE e.incident_id = i.id AND e.kind = 'first_seen')
-           FROM incidents i WHERE i.application_id = $1",
-    )
-    .bind(LEDGER)
-    .fetch_all(pool)
-    .await
-    .expect("incidents");
-    assert!(!occurrences.is_empty());
-    assert!(
-        occurrences
-            .iter()
-            .all(|&(count, first_seen)| count == 1 && first_seen == 1),
-        "{occurrences:?}"
-    );
 }
 
 async fn wait_for_held(api: &support::kube_api::TestKubeApi, log: &std::path::Path) {
@@ -284,4 +290,80 @@ async fn another_worker_takes_over_a_job_abandoned_by_a_killed_one(pool: PgPool)
     );
     assert!(second.terminate().success());
     prefix.cleanup().await;
+}
+
+/// Fault 2 with real processes: the worker holding a job is killed and Redis is wiped at
+/// the same moment, while a newer revision waits. Bound: the orphan is queued again after
+/// three lease renewals of silence (here 3 s, plus one sweep) and both runs succeed, each
+/// once — it used to stay `running` until the job timeout (10 minutes) passed.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_worker_and_redis_killed_together_recover_within_three_renewals(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, revisions) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let api = ledger_on_test_api(&pool, scratch.path()).await;
+    api.hold();
+    let redis = OwnRedis::start(free_port(), tempfile::tempdir().expect("redis dir"));
+    let redis_url = redis.url();
+    let prefix = format!("wipe-{}", Uuid::new_v4());
+    let queue = Queue::new(
+        statesight_store::redis_conn::client(&redis_url).expect("client"),
+        prefix.clone(),
+    );
+    let log = scratch.path().join("worker.log");
+    let doomed = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url,
+        &prefix,
+        "doomed",
+        &scratch.path().join("cache-doomed"),
+        &log,
+    );
+    let orphan = request(&pool, &queue).await;
+    wait_for_held(&api, &log).await;
+    let actor = statesight_store::audit::Actor {
+        user_id: Some(EDITOR),
+        request_id: String::from("test"),
+    };
+    let newer = match runs::request_analysis(
+        &pool,
+        &queue,
+        &actor,
+        LEDGER,
+        revisions.first().cloned(),
+        statesight_core::wire::RunTrigger::Manual,
+    )
+    .await
+    .expect("newer revision")
+    {
+        runs::AnalysisRequest::Created(run) => run.id,
+        other => panic!("expected a follow-up run, got {other:?}"),
+    };
+
+    // Both die together: the job, its lease and the follow-up are gone from Redis.
+    doomed.kill_hard();
+    let (port, dir) = redis.stop();
+    let _redis = OwnRedis::start(port, dir);
+    api.release();
+    let killed = Instant::now();
+    let _survivor = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url,
+        &prefix,
+        "survivor",
+        &scratch.path().join("cache-survivor"),
+        &log,
+    );
+    for run_id in [orphan, newer] {
+        let run = wait_for_run(&pool, run_id, Duration::from_secs(30), &log).await;
+        assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    }
+    let recovered = killed.elapsed();
+    assert!(
+        recovered < Duration::from_secs(15),
+        "recovered after {recovered:?}; bound: 3 renewals + a sweep + two analyses"
+    );
+    run_written_once(&pool, orphan).await;
+    run_written_once(&pool, newer).await;
+    eprintln!("worker and Redis killed together: both runs succeeded {recovered:?} later");
 }
