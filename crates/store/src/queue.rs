@@ -32,6 +32,14 @@ pub struct Job {
     /// waits for the run this long after enqueueing before dropping the job.
     #[serde(default)]
     pub enqueued_at_ms: i64,
+    /// Failed attempts that ended before the run could be started (so the database's
+    /// attempt count did not see them), outages excepted: they count towards parking too.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub early_failures: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 /// How long a job may wait for its run's transaction to commit.
@@ -43,6 +51,7 @@ impl Job {
             run_id,
             application_id,
             enqueued_at_ms: chrono::Utc::now().timestamp_millis(),
+            early_failures: 0,
         }
     }
 
@@ -618,15 +627,25 @@ impl Queue {
         self.finish(delivery).await
     }
 
-    /// Schedules another attempt of a job after `delay`, and acknowledges this delivery.
-    pub async fn retry_later(&self, delivery: &Delivery, delay: std::time::Duration) -> Result<()> {
+    /// Schedules another attempt of a job after `delay` (as `job` says, when given: its
+    /// counters may have changed), and acknowledges this delivery.
+    pub async fn retry_later(
+        &self,
+        delivery: &Delivery,
+        job: Option<&Job>,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        let payload = match job {
+            Some(job) => serde_json::to_string(job).unwrap_or_else(|_| delivery.payload.clone()),
+            None => delivery.payload.clone(),
+        };
         let mut connection = self.connection().await?;
         let due = chrono::Utc::now().timestamp_millis()
             + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         let _: redis::Value = redis::cmd("ZADD")
             .arg(self.retry_key())
             .arg(due)
-            .arg(&delivery.payload)
+            .arg(&payload)
             .query_async(&mut connection)
             .await?;
         self.finish(delivery).await

@@ -68,6 +68,18 @@ impl JobError {
         }
     }
 
+    /// The database (or the pool) could not be reached: an outage, not a fault of the job.
+    /// Outages are retried without counting towards parking.
+    pub fn is_outage(&self) -> bool {
+        matches!(
+            self,
+            JobError::Store {
+                source: StoreError::Unavailable(_),
+                ..
+            }
+        )
+    }
+
     /// A store error met while `during` (e.g. "writing the results").
     pub fn store(during: &'static str) -> impl FnOnce(StoreError) -> JobError {
         move |source| JobError::Store { during, source }

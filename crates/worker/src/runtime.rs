@@ -213,7 +213,7 @@ impl Worker {
                 // Enqueued just before its run's transaction committed: look again shortly.
                 return match self
                     .queue
-                    .retry_later(delivery, Duration::from_millis(500))
+                    .retry_later(delivery, None, Duration::from_millis(500))
                     .await
                 {
                     Ok(()) => Outcome::RetryScheduled {
@@ -339,14 +339,22 @@ impl Worker {
     ) -> Outcome {
         let message = error.to_string();
         if error.is_transient() {
-            return self.retry_or_park(delivery, job, attempt, &message).await;
+            return self
+                .retry_or_park(delivery, job, attempt, &message, error.is_outage())
+                .await;
         }
         if let Err(source) = analysis::fail_run(&self.pool, job.run_id, &message).await {
             // The failure could not be recorded: retrying is the only way to record it
             // later, whatever the store's error, so this does not ask `is_transient`.
             let error = JobError::store("recording the failure")(source);
             return self
-                .retry_or_park(delivery, job, attempt, &error.to_string())
+                .retry_or_park(
+                    delivery,
+                    job,
+                    attempt,
+                    &error.to_string(),
+                    error.is_outage(),
+                )
                 .await;
         }
         metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
@@ -354,21 +362,33 @@ impl Worker {
         Outcome::Failed(message)
     }
 
+    /// `attempt` is the database's count (0 when the run could not be started); failures
+    /// before the start count in the job itself, except outages, which never park a job.
     async fn retry_or_park(
         &self,
         delivery: &Delivery,
         job: &statesight_store::queue::Job,
         attempt: i32,
         error: &str,
+        outage: bool,
     ) -> Outcome {
-        let attempt_number = u32::try_from(attempt.max(1)).unwrap_or(u32::MAX);
-        if attempt_number >= self.settings.max_attempts {
+        let mut next = job.clone();
+        let attempt_number = if attempt > 0 {
+            u32::try_from(attempt).unwrap_or(u32::MAX)
+        } else if outage {
+            1
+        } else {
+            next.early_failures = next.early_failures.saturating_add(1);
+            next.early_failures
+        };
+        let counted = attempt > 0 || !outage;
+        if counted && attempt_number >= self.settings.max_attempts {
             let error = format!("gave up after {attempt_number} attempts: {error}");
             return self.park_and_fail(delivery, job, &error).await;
         }
         let _ = analysis::note_attempt_error(&self.pool, job.run_id, error).await;
         let delay = self.settings.retry_delay(attempt_number);
-        match self.queue.retry_later(delivery, delay).await {
+        match self.queue.retry_later(delivery, Some(&next), delay).await {
             Ok(()) => {
                 metrics::counter!(metrics_names::JOBS_RETRIED).increment(1);
                 Outcome::RetryScheduled {

@@ -867,3 +867,74 @@ async fn a_running_run_that_lost_its_worker_is_queued_again_after_three_renewals
     }
     prefix.cleanup().await;
 }
+
+/// Fault 2's other half: an error from PostgreSQL that is not an outage (here the
+/// database refuses the worker's query) before the run can even start used to be retried
+/// forever with 0 attempts. It now counts: after `WORKER_MAX_ATTEMPTS` (3 here) the job is
+/// parked, with the database's error, and no further delivery happens.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn database_errors_before_the_start_count_as_attempts_and_park(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, _) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let prefix = Prefix::new();
+    let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
+    let actor = Actor {
+        user_id: Some(EDITOR),
+        request_id: String::from("test"),
+    };
+    let run_id = match runs::request_analysis(
+        &pool,
+        &worker.queue,
+        &actor,
+        LEDGER,
+        None,
+        RunTrigger::Manual,
+    )
+    .await
+    .expect("request")
+    {
+        AnalysisRequest::Created(run) => run.id,
+        other => panic!("expected a new run, got {other:?}"),
+    };
+    // The worker's query now fails in the database (a refused statement, not an outage).
+    sqlx::query("ALTER TABLE applications RENAME COLUMN default_namespace TO namespace_default")
+        .execute(&pool)
+        .await
+        .expect("break the worker's query");
+    let mut connection = consumer_connection(&worker).await;
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        let delivery = loop {
+            worker.queue.promote_due_retries().await.expect("promote");
+            if let Some(delivery) = worker
+                .queue
+                .next(&mut connection, "test-worker-0", Duration::from_millis(200))
+                .await
+                .expect("stream")
+            {
+                break delivery;
+            }
+        };
+        let outcome = worker.process("test-worker-0", delivery).await;
+        let parked = matches!(outcome, Outcome::Parked(_));
+        outcomes.push(outcome);
+        if parked {
+            break;
+        }
+    }
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert!(
+        matches!(&outcomes[2], Outcome::Parked(error) if error.contains("gave up after 3 attempts") && error.contains("namespace")),
+        "{outcomes:?}"
+    );
+    let stats = worker.queue.stats().await.expect("stats");
+    assert_eq!((stats.dead_letters, stats.retries_waiting), (1, 0));
+    sqlx::query("ALTER TABLE applications RENAME COLUMN namespace_default TO default_namespace")
+        .execute(&pool)
+        .await
+        .expect("repair");
+    let run = runs::get(&pool, run_id).await.expect("get").expect("run");
+    assert_eq!(run.status, RunStatus::Failed);
+    prefix.cleanup().await;
+}
