@@ -1,5 +1,5 @@
 //! The command line: global connection options, then the console (no subcommand), sign-in,
-//! and the scripting commands. Exit codes are in `docs/console.md`.
+//! and the scripting commands. Exit codes are in `docs/console-cli.md`.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,13 @@ pub enum TokenStorage {
     None,
 }
 
+impl TokenStorage {
+    /// `keyring`, `kernel-keyring`, `file` or `none` (as on the command line).
+    pub fn from_name(name: &str) -> Option<TokenStorage> {
+        <TokenStorage as ValueEnum>::from_str(name.trim(), false).ok()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorMode {
     Auto,
@@ -110,9 +117,9 @@ pub struct LoginArgs {
 pub struct ApiArgs {
     /// The route, e.g. `/api/v1/incidents?status=open`.
     pub path: String,
-    /// HTTP method.
-    #[arg(short = 'X', long, default_value = "GET")]
-    pub method: String,
+    /// HTTP method (default GET, or POST with --data).
+    #[arg(short = 'X', long)]
+    pub method: Option<String>,
     /// JSON body, or `@file` (`@-` for standard input).
     #[arg(long, short = 'd')]
     pub data: Option<String>,

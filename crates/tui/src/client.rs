@@ -2,6 +2,11 @@
 //! [`Credentials`] provides, the `{"data", "meta"}` envelope decoded, and every failure a
 //! typed [`ClientError`] whose message says what to do.
 
+#![allow(
+    clippy::result_large_err,
+    reason = "ClientError carries the server's error body for `api`; requests are not hot"
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -101,16 +106,32 @@ pub fn ensure_crypto_provider() {
 
 /// An HTTP client honouring the proxy variables and, when given, an extra CA bundle.
 pub fn http_client(ca_bundle: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+    http_client_with(ca_bundle, true)
+}
+
+/// [`http_client`], optionally following no redirects (for the identity provider: a token
+/// request must never be sent on to wherever a redirect points).
+pub fn http_client_with(
+    ca_bundle: Option<&Path>,
+    follow_redirects: bool,
+) -> anyhow::Result<reqwest::Client> {
     ensure_crypto_provider();
     let mut builder = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .connect_timeout(Duration::from_secs(10))
         .user_agent(concat!("statesight-tui/", env!("CARGO_PKG_VERSION")));
+    if !follow_redirects {
+        builder = builder.redirect(reqwest::redirect::Policy::none());
+    }
     if let Some(path) = ca_bundle {
-        let pem = std::fs::read(path)
-            .map_err(|error| anyhow::anyhow!("reading the CA bundle {}: {error}", path.display()))?;
+        let pem = std::fs::read(path).map_err(|error| {
+            anyhow::anyhow!("reading the CA bundle {}: {error}", path.display())
+        })?;
         let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
-            anyhow::anyhow!("{} is not a PEM certificate bundle: {error}", path.display())
+            anyhow::anyhow!(
+                "{} is not a PEM certificate bundle: {error}",
+                path.display()
+            )
         })?;
         builder = builder.tls_certs_merge(certificates);
     }
@@ -135,6 +156,11 @@ impl ApiClient {
 
     pub fn server(&self) -> &Url {
         &self.server
+    }
+
+    /// The bearer token requests carry now (refreshed if needed); `None` without one.
+    pub async fn bearer(&self) -> Result<Option<String>, CredentialError> {
+        self.credentials.bearer().await
     }
 
     /// `GET path` decoded into `T` (the envelope's `data`).
@@ -185,24 +211,31 @@ impl ApiClient {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            let response = request.send().await.map_err(|error| ClientError::Unreachable {
-                server: self.server.to_string(),
-                reason: describe(&error),
-            })?;
+            let response = request
+                .send()
+                .await
+                .map_err(|error| ClientError::Unreachable {
+                    server: self.server.to_string(),
+                    reason: describe(&error),
+                })?;
             let status = response.status();
             // A token the server refused may have been revoked or expired early: one retry
             // with whatever the credentials produce next (a refresh, or a sign-in error).
-            if status == StatusCode::UNAUTHORIZED && !retried {
-                if let Some(token) = &token {
-                    self.credentials.refused(token).await;
-                    retried = true;
-                    continue;
-                }
+            if status == StatusCode::UNAUTHORIZED
+                && !retried
+                && let Some(token) = &token
+            {
+                self.credentials.refused(token).await;
+                retried = true;
+                continue;
             }
-            let bytes = response.bytes().await.map_err(|error| ClientError::Unreachable {
-                server: self.server.to_string(),
-                reason: describe(&error),
-            })?;
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|error| ClientError::Unreachable {
+                    server: self.server.to_string(),
+                    reason: describe(&error),
+                })?;
             let body = if bytes.is_empty() {
                 Value::Null
             } else {
@@ -226,9 +259,9 @@ impl ApiClient {
         // Relative to the server URL (which ends in `/`), so a path prefix such as
         // `https://ops.example.com/statesight/` is kept.
         let path = path.trim_start_matches('/');
-        self.server
-            .join(path)
-            .map_err(|error| ClientError::Protocol(format!("{path:?} is not a usable path: {error}")))
+        self.server.join(path).map_err(|error| {
+            ClientError::Protocol(format!("{path:?} is not a usable path: {error}"))
+        })
     }
 }
 

@@ -6,4 +6,8 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod console;
+pub mod exit;
+pub mod fsutil;
+pub mod output;
 pub mod scripting;
+pub mod state;

@@ -19,13 +19,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(run(cli)) {
+    let outcome = runtime.block_on(run(cli));
+    // A keyring call that timed out may still hold a blocking thread: do not wait for it.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    match outcome {
         Ok(code) => code,
         Err(error) => {
-            let text = statesight_core::terminal::escape_for_terminal(&format!("{error:#}"))
-                .into_owned();
+            let text =
+                statesight_core::terminal::escape_for_terminal(&format!("{error:#}")).into_owned();
             eprintln!("error: {text}");
-            ExitCode::from(2)
+            ExitCode::from(statesight_tui::exit::code_for(&error))
         }
     }
 }

@@ -2,3 +2,7 @@
 //! memory), refreshing them safely across processes, and the `auth` commands.
 
 pub mod commands;
+pub mod oidc;
+pub mod present;
+pub mod session;
+pub mod store;
