@@ -22,6 +22,7 @@ use openidconnect::{
     Nonce, OAuth2TokenResponse, ProviderMetadata, RefreshToken, RequestTokenError, RevocationUrl,
     Scope, TokenResponse as _,
 };
+use openidconnect::url;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use statesight_core::wire::{AudienceParameter, PublicAuthConfig};
@@ -468,11 +469,20 @@ impl Provider {
         else {
             return Ok(false);
         };
-        let client = self.token_client()?.set_revocation_url(endpoint);
+        let client = self.token_client()?.set_revocation_url(endpoint.clone());
         let token = CoreRevocableToken::from(RefreshToken::new(refresh_token.to_owned()));
-        let request = client
-            .revoke_token(token)
-            .map_err(|error| SignInError::Misconfigured(error.to_string()))?;
+        let request = match client.revoke_token(token) {
+            Ok(request) => request,
+            // oauth2 sends revocations over HTTPS only. A provider on loopback (tests, a
+            // local development provider) gets the same RFC 7009 request by hand; a token is
+            // never sent over plain HTTP to another host.
+            Err(openidconnect::ConfigurationError::InsecureUrl(_))
+                if is_loopback(endpoint.url()) =>
+            {
+                return self.revoke_on_loopback(endpoint.url(), refresh_token).await;
+            }
+            Err(error) => return Err(SignInError::Misconfigured(error.to_string())),
+        };
         request
             .request_async(&self.http)
             .await
@@ -485,6 +495,35 @@ impl Provider {
                 other => self.transport_or_parse(other),
             })?;
         Ok(true)
+    }
+
+    /// RFC 7009 revocation of a refresh token, as a public client (`client_id` in the form).
+    async fn revoke_on_loopback(&self, endpoint: &Url, refresh_token: &str) -> Result<bool, SignInError> {
+        let response = self
+            .http
+            .client
+            .post(endpoint.clone())
+            .form(&[
+                ("token", refresh_token),
+                ("token_type_hint", "refresh_token"),
+                ("client_id", self.client_id.as_str()),
+            ])
+            .send()
+            .await
+            .map_err(|error| SignInError::Unreachable {
+                what: format!("the identity provider {}", self.issuer),
+                reason: describe(&error),
+            })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(true);
+        }
+        let body = response.bytes().await.unwrap_or_default();
+        Err(SignInError::Provider(format!(
+            "revocation answered HTTP {}{}",
+            status.as_u16(),
+            body_error(&body).map(|code| format!(" ({code})")).unwrap_or_default()
+        )))
     }
 
     fn token_error(
@@ -528,6 +567,15 @@ fn tokens_from(response: &CoreTokenResponse, subject: Option<String>) -> Tokens 
             .and_then(|lifetime| chrono::Duration::from_std(lifetime).ok())
             .map(|lifetime| now + lifetime),
         subject,
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
     }
 }
 
