@@ -51,7 +51,11 @@ async fn device_flow_signs_in_and_every_command_uses_the_stored_token(pool: PgPo
     tui.run(&["auth", "status"]).await.expect_code(1);
     let refused = tui.run(&["get", "applications"]).await;
     refused.expect_code(3);
-    assert!(refused.stderr.contains("statesight-tui login"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("statesight-tui login"),
+        "{}",
+        refused.stderr
+    );
 
     let login = Login::start(&tui, &["auth", "login", "--no-browser"]).await;
     // The code is printed first, in the provider's format.
@@ -64,31 +68,55 @@ async fn device_flow_signs_in_and_every_command_uses_the_stored_token(pool: PgPo
     let done = login.finish().await;
     done.expect_code(0);
     let out = &done.stdout;
-    assert!(out.contains(&format!("Open {}/device ", provider.issuer)), "{out}");
     assert!(
-        out.contains(&format!("{}/device?user_code={}", provider.issuer, done_code(out))),
+        out.contains(&format!("Open {}/device ", provider.issuer)),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{}/device?user_code={}",
+            provider.issuer,
+            done_code(out)
+        )),
         "{out}"
     );
     // Not a terminal: no QR code, no colour.
-    assert!(!out.contains('\u{2580}') && !out.contains('\u{1b}'), "{out}");
+    assert!(
+        !out.contains('\u{2580}') && !out.contains('\u{1b}'),
+        "{out}"
+    );
     assert!(out.contains("Signed in to"), "{out}");
-    assert!(out.contains("You are Vera Viewer <vera.viewer@acme.example>."), "{out}");
+    assert!(
+        out.contains("You are Vera Viewer <vera.viewer@acme.example>."),
+        "{out}"
+    );
     assert!(out.contains("acme-payments (viewer)"), "{out}");
     assert!(out.contains("acme-platform (editor)"), "{out}");
 
     let status = tui.run(&["auth", "status"]).await;
     status.expect_code(0);
     let text = &status.stdout;
-    assert!(text.contains(&format!("Server:     {}", server.url)), "{text}");
-    assert!(text.contains(&format!("Identity:   vera at {}", provider.issuer)), "{text}");
-    assert!(text.contains("Vera Viewer <vera.viewer@acme.example>"), "{text}");
+    assert!(
+        text.contains(&format!("Server:     {}", server.url)),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("Identity:   vera at {}", provider.issuer)),
+        "{text}"
+    );
+    assert!(
+        text.contains("Vera Viewer <vera.viewer@acme.example>"),
+        "{text}"
+    );
     assert!(text.contains("acme-payments  viewer"), "{text}");
     assert!(text.contains("acme-platform  editor"), "{text}");
     assert!(text.contains("Token:      expires in"), "{text}");
     assert!(text.contains("renewed automatically"), "{text}");
     assert!(text.contains("Stored in:  "), "{text}");
 
-    let applications = tui.run(&["get", "applications", "-w", "acme-payments"]).await;
+    let applications = tui
+        .run(&["get", "applications", "-w", "acme-payments"])
+        .await;
     applications.expect_code(0);
     let table = &applications.stdout;
     assert!(table.starts_with("NAME "), "{table}");
@@ -153,7 +181,8 @@ async fn an_expired_code_exits_3_with_a_clear_message(pool: PgPool) {
     let done = login.finish().await;
     done.expect_code(3);
     assert!(
-        done.stderr.contains("the code expired before the sign-in was approved"),
+        done.stderr
+            .contains("the code expired before the sign-in was approved"),
         "{}",
         done.stderr
     );
@@ -253,7 +282,9 @@ async fn a_revoked_sign_in_asks_to_sign_in_again(pool: PgPool) {
     assert!(!tokens.exists());
     std::fs::write(&tokens, saved).expect("restoring the token file");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let refused = tui.run(&["get", "applications", "-w", "acme-payments"]).await;
+    let refused = tui
+        .run(&["get", "applications", "-w", "acme-payments"])
+        .await;
     refused.expect_code(3);
     let expected = format!(
         "your sign-in to {} was revoked or expired: run `statesight-tui login`",

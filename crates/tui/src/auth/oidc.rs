@@ -16,13 +16,13 @@ use openidconnect::core::{
     CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreResponseMode,
     CoreResponseType, CoreRevocableToken, CoreSubjectIdentifierType, CoreTokenResponse,
 };
+use openidconnect::url;
 use openidconnect::{
     AdditionalProviderMetadata, AsyncHttpClient, AuthType, ClientId, DeviceAuthorizationUrl,
     DeviceCodeErrorResponseType, EndpointNotSet, EndpointSet, HttpRequest, HttpResponse, IssuerUrl,
     Nonce, OAuth2TokenResponse, ProviderMetadata, RefreshToken, RequestTokenError, RevocationUrl,
     Scope, TokenResponse as _,
 };
-use openidconnect::url;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use statesight_core::wire::{AudienceParameter, PublicAuthConfig};
@@ -498,7 +498,11 @@ impl Provider {
     }
 
     /// RFC 7009 revocation of a refresh token, as a public client (`client_id` in the form).
-    async fn revoke_on_loopback(&self, endpoint: &Url, refresh_token: &str) -> Result<bool, SignInError> {
+    async fn revoke_on_loopback(
+        &self,
+        endpoint: &Url,
+        refresh_token: &str,
+    ) -> Result<bool, SignInError> {
         let response = self
             .http
             .client
@@ -522,7 +526,9 @@ impl Provider {
         Err(SignInError::Provider(format!(
             "revocation answered HTTP {}{}",
             status.as_u16(),
-            body_error(&body).map(|code| format!(" ({code})")).unwrap_or_default()
+            body_error(&body)
+                .map(|code| format!(" ({code})"))
+                .unwrap_or_default()
         )))
     }
 

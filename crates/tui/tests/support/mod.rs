@@ -195,7 +195,19 @@ impl Run {
     }
 }
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_statesight-tui");
+/// The real binary. Under nextest the path it gives at run time is used (it follows a build
+/// reused from an archive, e.g. `cargo nextest archive` then `run --archive-file`); otherwise
+/// the one cargo built next to this test.
+pub fn bin() -> PathBuf {
+    [
+        "NEXTEST_BIN_EXE_statesight-tui",
+        "NEXTEST_BIN_EXE_statesight_tui",
+    ]
+    .iter()
+    .find_map(|name| std::env::var_os(name))
+    .map(PathBuf::from)
+    .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_statesight-tui")))
+}
 
 impl Tui {
     pub fn new(server: &str) -> Tui {
@@ -217,7 +229,7 @@ impl Tui {
 
     /// The binary with `args`, in the clean environment, `--server` first.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         self.prepare(&mut command);
         command.arg("--server").arg(&self.server).args(args);
         command
@@ -225,7 +237,7 @@ impl Tui {
 
     /// The binary without `--server` (config file or environment tests).
     pub fn command_bare(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
+        let mut command = Command::new(bin());
         self.prepare(&mut command);
         command.args(args);
         command
@@ -259,6 +271,26 @@ impl Tui {
     pub fn spawn(&self, args: &[&str]) -> Child {
         self.command(args).spawn().expect("starting statesight-tui")
     }
+
+    /// The binary with `args` inside a D-Bus session of its own (`dbus-run-session`) whose
+    /// GNOME Keyring is started and unlocked first, as on a desktop after login. The keyring
+    /// files live in this `HOME`, so every such session sees what earlier ones stored.
+    pub fn command_in_keyring_session(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("dbus-run-session");
+        self.prepare(&mut command);
+        command
+            .args(["--", "sh", "-c"])
+            .arg(
+                "printf %s statesight-test | gnome-keyring-daemon --unlock --components=secrets \
+                 >/dev/null 2>&1; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(bin())
+            .arg("--server")
+            .arg(&self.server)
+            .args(args);
+        command
+    }
 }
 
 pub async fn finish(mut command: Command, args: &[&str]) -> Run {
@@ -284,9 +316,14 @@ pub struct Login {
 impl Login {
     /// Starts `statesight-tui <args>` and reads the code, which must be on the FIRST line.
     pub async fn start(tui: &Tui, args: &[&str]) -> Login {
+        Login::start_command(tui.command(args)).await
+    }
+
+    /// [`Login::start`] for a prepared command.
+    pub async fn start_command(mut command: Command) -> Login {
         use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _};
         let started = std::time::Instant::now();
-        let mut child = tui.spawn(args);
+        let mut child = command.spawn().expect("starting statesight-tui");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut stderr = child.stderr.take().expect("piped stderr");
         let stderr = tokio::spawn(async move {

@@ -42,10 +42,7 @@ impl TestProvider {
             .args(["--port", "0", "--audience", AUDIENCE])
             .args(extra)
             // Every request and grant error on stderr, for debugging a test.
-            .args(
-                std::env::var_os("STATESIGHT_TEST_PROVIDER_VERBOSE")
-                    .map(|_| "--verbose"),
-            )
+            .args(std::env::var_os("STATESIGHT_TEST_PROVIDER_VERBOSE").map(|_| "--verbose"))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
