@@ -204,7 +204,7 @@ pub fn bin() -> PathBuf {
         "NEXTEST_BIN_EXE_statesight_tui",
     ]
     .iter()
-    .find_map(|name| std::env::var_os(name))
+    .find_map(std::env::var_os)
     .map(PathBuf::from)
     .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_statesight-tui")))
 }
