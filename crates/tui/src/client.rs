@@ -133,6 +133,12 @@ pub fn http_client_with(
                 path.display()
             )
         })?;
+        if certificates.is_empty() {
+            anyhow::bail!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            );
+        }
         builder = builder.tls_certs_merge(certificates);
     }
     Ok(builder.build()?)

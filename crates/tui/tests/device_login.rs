@@ -296,3 +296,125 @@ async fn a_revoked_sign_in_asks_to_sign_in_again(pool: PgPool) {
     assert!(status.stdout.contains(&expected), "{}", status.stdout);
     tui.run(&["auth", "token"]).await.expect_code(3);
 }
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn statesight_token_overrides_the_stored_sign_in(pool: PgPool) {
+    let (provider, server) = setup(&pool, &[]).await;
+    let signed_in = Tui::new(&server.url);
+    sign_in(&signed_in, &provider, "vera").await.expect_code(0);
+    let token = signed_in.run(&["auth", "token"]).await;
+    token.expect_code(0);
+    let token = token.stdout.trim().to_owned();
+
+    // A machine with nothing stored, given the token in the environment.
+    let ci = Tui::new(&server.url).env("STATESIGHT_TOKEN", &token);
+    ci.run(&["get", "applications", "-w", "acme-payments"])
+        .await
+        .expect_code(0);
+    let printed = ci.run(&["auth", "token"]).await;
+    printed.expect_code(0);
+    assert_eq!(printed.stdout.trim(), token);
+    let status = ci.run(&["auth", "status"]).await;
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains("from STATESIGHT_TOKEN"),
+        "{}",
+        status.stdout
+    );
+    assert!(status.stdout.contains("Vera Viewer"), "{}", status.stdout);
+    assert!(!ci.config_dir.join("tokens.json").exists());
+
+    // It wins over a stored sign-in, even a bad one: the server refuses it (exit 3).
+    signed_in.run(&["get", "applications"]).await.expect_code(0);
+    let overridden = Tui::new(&server.url).env("STATESIGHT_TOKEN", "not-a-token");
+    let refused = overridden.run(&["get", "applications"]).await;
+    refused.expect_code(3);
+    assert!(refused.stderr.contains("HTTP 401"), "{}", refused.stderr);
+    let raw = overridden.run(&["api", "me"]).await;
+    raw.expect_code(3);
+    assert!(raw.stderr.contains("unauthenticated"), "{}", raw.stderr);
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn an_https_provider_is_trusted_through_the_ca_bundle(pool: PgPool) {
+    seed_rows(&pool).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (ca, cert, key) = support::make_certificates(dir.path());
+    let (cert, key) = (cert.display().to_string(), key.display().to_string());
+    let provider = TestProvider::start_with(&[
+        "--device-interval",
+        "1",
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--issuer-host",
+        "localhost",
+    ])
+    .await
+    .trusting(&ca);
+    assert!(
+        provider.issuer.starts_with("https://localhost:"),
+        "{}",
+        provider.issuer
+    );
+    let server = TestServer::oidc_trusting(&pool, &provider, Some(ca.clone())).await;
+    provision(&pool, &provider.issuer, "vera", VERA).await;
+    let tui = Tui::new(&server.url);
+
+    // The system store does not know the test CA.
+    let untrusted = tui.run(&["login", "--no-browser"]).await;
+    untrusted.expect_code(4);
+    assert!(
+        untrusted.stderr.contains(&format!(
+            "cannot reach the identity provider {}",
+            provider.issuer
+        )),
+        "{}",
+        untrusted.stderr
+    );
+
+    // --ca-bundle: discovery, device flow, ID token keys and revocation over HTTPS.
+    let ca_arg = ca.display().to_string();
+    let login = Login::start(&tui, &["--ca-bundle", &ca_arg, "login", "--no-browser"]).await;
+    provider.approve(&login.code, "vera").await;
+    login.finish().await.expect_code(0);
+    // STATESIGHT_CA_BUNDLE, and a profile's ca_bundle relative to the config directory.
+    let mut command = tui.command(&["auth", "status"]);
+    command.env("STATESIGHT_CA_BUNDLE", &ca);
+    support::finish(command, &["status"]).await.expect_code(0);
+    std::fs::copy(&ca, tui.config_dir.join("acme-ca.pem")).expect("copying the CA");
+    std::fs::write(
+        tui.config_dir.join("config.toml"),
+        format!(
+            "default_profile = \"tls\"\n[profiles.tls]\nserver = \"{}\"\nca_bundle = \"acme-ca.pem\"\n",
+            server.url
+        ),
+    )
+    .expect("config.toml");
+    let logout = tui.run_bare(&["logout"]).await;
+    logout.expect_code(0);
+    assert!(
+        !logout.stderr.contains("warning"),
+        "revoked over HTTPS: {}",
+        logout.stderr
+    );
+
+    // A bundle that is not PEM is a configuration error.
+    let not_pem = dir.path().join("not.pem");
+    std::fs::write(&not_pem, "hello").expect("writing");
+    let bad = tui
+        .run(&[
+            "--ca-bundle",
+            &not_pem.display().to_string(),
+            "auth",
+            "status",
+        ])
+        .await;
+    bad.expect_code(2);
+    assert!(
+        bad.stderr.contains("holds no PEM certificate"),
+        "{}",
+        bad.stderr
+    );
+}

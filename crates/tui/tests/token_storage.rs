@@ -241,3 +241,46 @@ async fn the_secret_service_keyring_holds_the_tokens(pool: PgPool) {
     .await
     .expect_code(1);
 }
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_kernel_keyring_holds_the_tokens_when_asked(pool: PgPool) {
+    let (provider, server) = setup(&pool).await;
+    let tui = Tui::new(&server.url).env("STATESIGHT_TOKEN_STORAGE", "kernel-keyring");
+    let done = sign_in(&tui, &provider, &["login", "--no-browser"]).await;
+    done.expect_code(0);
+    if !done
+        .stdout
+        .contains("Tokens are kept in the Linux kernel keyring.")
+    {
+        // Containers often forbid the keyutils system calls: then the file, said once.
+        eprintln!(
+            "\n\n********************************************************************\n\
+             the kernel keyring is not usable here; checked the file fallback instead:\n{}\n\
+             ********************************************************************\n",
+            done.stderr
+        );
+        assert!(done.stderr.contains("plain text"), "{}", done.stderr);
+        assert!(tui.config_dir.join("tokens.json").is_file());
+        return;
+    }
+    assert!(!tui.config_dir.join("tokens.json").exists());
+    // A new process (same session keyring) finds them.
+    let status = tui.run(&["auth", "status"]).await;
+    status.expect_code(0);
+    assert!(
+        status
+            .stdout
+            .contains("Stored in:  the Linux kernel keyring"),
+        "{}",
+        status.stdout
+    );
+    tui.run(&["get", "applications", "-w", "acme-payments"])
+        .await
+        .expect_code(0);
+    // Only there: the file holds nothing.
+    tui.run(&["--token-storage", "file", "auth", "status"])
+        .await
+        .expect_code(1);
+    tui.run(&["logout"]).await.expect_code(0);
+    tui.run(&["auth", "status"]).await.expect_code(1);
+}

@@ -313,12 +313,16 @@ impl TokenStore {
             Some(Err(reason)) => reason.clone(),
             _ => String::from("it did not answer"),
         };
+        let keyring = match self.keyring {
+            Some(Keyring::Kernel) => "the Linux kernel keyring",
+            _ => "the system keyring",
+        };
         let first = StateFile::new(&self.config_dir)
             .update(|state| !std::mem::replace(&mut state.plaintext_token_notice_shown, true))
             .unwrap_or(true);
         if first {
             let text = format!(
-                "note: the system keyring is not available ({reason}), so sign-in tokens are \
+                "note: {keyring} is not available ({reason}), so sign-in tokens are \
                  stored in plain text in {} (readable only by you). To choose otherwise, pass \
                  --token-storage keyring|kernel-keyring|file|none, set STATESIGHT_TOKEN_STORAGE, \
                  or set token_storage in a profile of {}. This note is shown once.",

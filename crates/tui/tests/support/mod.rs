@@ -98,12 +98,21 @@ impl TestServer {
     /// `AUTH_REQUIRED=true` against `provider`: bearer tokens verified, identities mapped to
     /// users, and `/api/v1/auth/config` publishing what the console needs to sign in.
     pub async fn oidc(pool: &PgPool, provider: &TestProvider) -> TestServer {
+        TestServer::oidc_trusting(pool, provider, None).await
+    }
+
+    /// [`TestServer::oidc`] for an HTTPS provider whose certificate `ca_bundle` vouches for.
+    pub async fn oidc_trusting(
+        pool: &PgPool,
+        provider: &TestProvider,
+        ca_bundle: Option<PathBuf>,
+    ) -> TestServer {
         let settings = OidcSettings {
             issuer: provider.issuer.clone(),
             audience: AUDIENCE.to_owned(),
             client_id: Some(CONSOLE_CLIENT.to_owned()),
-            allow_insecure: true,
-            ca_bundle: None,
+            allow_insecure: ca_bundle.is_none(),
+            ca_bundle,
             leeway: Duration::from_secs(0),
             min_key_refresh: Duration::from_millis(500),
             key_max_age: statesight_server::oidc::DEFAULT_KEY_MAX_AGE,
@@ -463,4 +472,76 @@ async fn remove_redis_keys(prefix: &str) {
             .status()
             .await;
     }
+}
+
+/// A test CA (`ca.pem`) and a certificate for `localhost` and 127.0.0.1 it signed
+/// (`server.pem`, `server.key`), made in `dir` with the `openssl` command.
+pub fn make_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = |args: &[&str]| {
+        let output = std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("running openssl (apt-get install openssl)");
+        assert!(
+            output.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("leaf.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         extendedKeyUsage=serverAuth\nkeyUsage=digitalSignature,keyEncipherment\n",
+    )
+    .expect("writing the extensions");
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=statesight-tui test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-days",
+        "1",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "server.pem",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
 }

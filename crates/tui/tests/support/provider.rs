@@ -72,6 +72,17 @@ impl TestProvider {
         }
     }
 
+    /// The harness's own requests trust `ca` (an HTTPS provider with a test CA).
+    pub fn trusting(mut self, ca: &std::path::Path) -> TestProvider {
+        let pem = std::fs::read(ca).expect("reading the CA");
+        self.http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).expect("a PEM CA"))
+            .build()
+            .expect("HTTP client");
+        self
+    }
+
     async fn post_test(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
             .http
