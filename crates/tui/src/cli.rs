@@ -38,8 +38,8 @@ pub struct GlobalArgs {
     /// Colours: `auto` follows the terminal and NO_COLOR.
     #[arg(long, global = true, value_enum, default_value_t = ColorMode::Auto)]
     pub color: ColorMode,
-    /// Directory of `config.toml`, `keys.toml` and the token file (default: the XDG config
-    /// directory, `~/.config/statesight`).
+    /// Directory of `config.toml`, `state.json` and the token file (default:
+    /// `$XDG_CONFIG_HOME/statesight`, else `~/.config/statesight`).
     #[arg(long, global = true, env = "STATESIGHT_CONFIG_DIR")]
     pub config_dir: Option<PathBuf>,
 }
