@@ -232,7 +232,7 @@ pub async fn status(context: &Context) -> anyhow::Result<ExitCode> {
             };
             say(&format!("Token:      {expiry}; {refresh}"));
         }
-        let location = context.session.store().location().await;
+        let location = context.session.store().current_location().await;
         say(&format!("Stored in:  {location}"));
         if let Some(problem) = context.session.store().keyring_problem().await {
             say(&format!("            (the keyring is not used: {problem})"));

@@ -141,6 +141,8 @@ struct Inner {
     connection: Option<Result<Arc<CredentialStore>, String>>,
     /// With `none`: the session of this process.
     memory: Option<StoredSession>,
+    /// Where the session was last found or put by this process.
+    source: Option<Location>,
 }
 
 impl TokenStore {
@@ -196,13 +198,34 @@ impl TokenStore {
         }
     }
 
+    /// Where this server's tokens are: where this process last found or put them, else
+    /// where they would go.
+    pub async fn current_location(&self) -> Location {
+        if let Some(source) = self.inner().source.clone() {
+            return source;
+        }
+        self.location().await
+    }
+
+    fn found(&self, location: Location) {
+        self.inner().source = Some(location);
+    }
+
     /// The stored session, if any: from the keyring (when asked for and usable), else from
     /// the file.
     pub async fn load(&self) -> anyhow::Result<Option<StoredSession>> {
-        if self.memory_only {
-            return Ok(self.inner().memory.clone());
+        let (session, location) = self.load_from().await?;
+        if session.is_some() {
+            self.found(location);
         }
-        if let Some(Ok(store)) = self.keyring().await {
+        Ok(session)
+    }
+
+    async fn load_from(&self) -> anyhow::Result<(Option<StoredSession>, Location)> {
+        if self.memory_only {
+            return Ok((self.inner().memory.clone(), Location::Memory));
+        }
+        if let (Some(kind), Some(Ok(store))) = (self.keyring, self.keyring().await) {
             let server = self.server.clone();
             match keyring_call(move || {
                 let entry = Entry::new_in_store(&store, KEYRING_SERVICE, &server)?;
@@ -215,11 +238,9 @@ impl TokenStore {
             .await
             {
                 Ok(Some(secret)) => {
-                    return match serde_json::from_str::<StoredSession>(&secret) {
-                        Ok(session) => Ok(Some(session)),
-                        // Unreadable (another version wrote it): as if signed out.
-                        Err(_) => Ok(None),
-                    };
+                    // Unreadable (another version wrote it): as if signed out.
+                    let session = serde_json::from_str::<StoredSession>(&secret).ok();
+                    return Ok((session, kind.location()));
                 }
                 // Nothing in the keyring: tokens may be in the file from a time the keyring
                 // was unavailable.
@@ -227,11 +248,17 @@ impl TokenStore {
                 Err(reason) => self.keyring_failed(reason),
             }
         }
-        self.load_file().await
+        Ok((self.load_file().await?, Location::File(self.token_file())))
     }
 
     /// Stores `session`, replacing what was stored for this server. Returns where it went.
     pub async fn save(&self, session: &StoredSession) -> anyhow::Result<Location> {
+        let location = self.save_somewhere(session).await?;
+        self.found(location.clone());
+        Ok(location)
+    }
+
+    async fn save_somewhere(&self, session: &StoredSession) -> anyhow::Result<Location> {
         if self.memory_only {
             self.inner().memory = Some(session.clone());
             return Ok(Location::Memory);
@@ -274,6 +301,7 @@ impl TokenStore {
     /// Forgets this server's tokens everywhere they may be (keyring and file). Returns
     /// whether anything was removed.
     pub async fn delete(&self) -> anyhow::Result<bool> {
+        self.inner().source = None;
         if self.memory_only {
             return Ok(self.inner().memory.take().is_some());
         }
