@@ -418,3 +418,71 @@ async fn an_https_provider_is_trusted_through_the_ca_bundle(pool: PgPool) {
         bad.stderr
     );
 }
+
+/// What the console does when a sign-in is revoked: `DeviceSignIn::begin` from the library,
+/// the code shown in a modal, the completion storing the tokens; then the API client (its
+/// `Credentials`) works, and so does a new process reading what was stored.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_console_signs_in_again_through_device_sign_in(pool: PgPool) {
+    use statesight_core::wire::Me;
+    use statesight_tui::cli::{ColorMode, GlobalArgs, TokenStorage};
+    use statesight_tui::client::CredentialError;
+    use statesight_tui::config::{Context, resolve_workspace};
+
+    let (provider, server) = setup(&pool, &[]).await;
+    let home = tempfile::tempdir().expect("temporary config dir");
+    let global = GlobalArgs {
+        server: Some(server.url.clone()),
+        profile: None,
+        workspace: None,
+        token_storage: Some(TokenStorage::File),
+        ca_bundle: None,
+        color: ColorMode::Never,
+        config_dir: Some(home.path().to_path_buf()),
+    };
+    let context = Context::resolve(&global).await.expect("context");
+    let before = context.client.get::<Me>("/api/v1/me", None).await;
+    assert!(
+        matches!(
+            before,
+            Err(statesight_tui::client::ClientError::Credentials(
+                CredentialError::SignInRequired(_)
+            ))
+        ),
+        "{before:?}"
+    );
+    let sign_in = context.sign_in.clone().expect("a device sign-in");
+    let pending = sign_in.begin().await.expect("a device authorization");
+    assert!(pending.verification_uri.starts_with(&provider.issuer));
+    assert!(
+        pending
+            .verification_uri_complete
+            .as_deref()
+            .is_some_and(|uri| uri.ends_with(&pending.user_code))
+    );
+    provider.approve(&pending.user_code, "vera").await;
+    pending.completion.await.expect("signed in");
+    let me = context
+        .client
+        .get::<Me>("/api/v1/me", None)
+        .await
+        .expect("/me with the new tokens")
+        .data;
+    assert_eq!(me.user.id, VERA);
+
+    // The workspace choice the console shares with `get`: remembered per server.
+    let platform = resolve_workspace(&context, Some("acme-platform"))
+        .await
+        .expect("acme-platform");
+    assert_eq!(
+        context.last_workspace().map(|w| w.name),
+        Some(String::from("acme-platform"))
+    );
+    let again = Context::resolve(&global).await.expect("a new context");
+    let remembered = resolve_workspace(&again, None).await.expect("remembered");
+    assert_eq!(remembered, platform);
+    let error = resolve_workspace(&again, Some("acme-nope"))
+        .await
+        .expect_err("unknown");
+    assert_eq!(statesight_tui::exit::code_for(&error), 2);
+}
