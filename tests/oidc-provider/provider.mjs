@@ -31,8 +31,8 @@ const { default: Provider, errors } = await import('oidc-provider');
 const USAGE = `usage: node provider.mjs [--port N] [--host ADDR] [--issuer-host HOST]
        [--audience URL] [--console-client-id ID] [--machine-client-id ID]
        [--machine-client-secret SECRET] [--tls-cert PATH --tls-key PATH]
-       [--device-interval SECS] [--access-token-ttl SECS] [--refresh-token-ttl SECS]
-       [--verbose] [--ignore-stdin]`;
+       [--device-interval SECS] [--device-code-ttl SECS] [--access-token-ttl SECS]
+       [--refresh-token-ttl SECS] [--verbose] [--ignore-stdin]`;
 
 function fail(message) {
   process.stderr.write(`oidc test provider: ${message}\n${USAGE}\n`);
@@ -53,6 +53,7 @@ try {
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
       'device-interval': { type: 'string' },
+      'device-code-ttl': { type: 'string', default: '600' },
       'access-token-ttl': { type: 'string', default: '300' },
       'refresh-token-ttl': { type: 'string', default: '3600' },
       verbose: { type: 'boolean', default: false },
@@ -87,6 +88,7 @@ const MACHINE_CLIENT_ID = args['machine-client-id'];
 const MACHINE_CLIENT_SECRET = args['machine-client-secret'];
 const ACCESS_TOKEN_TTL = integerArg('access-token-ttl', { min: 1 });
 const REFRESH_TOKEN_TTL = integerArg('refresh-token-ttl', { min: 1 });
+const DEVICE_CODE_TTL = integerArg('device-code-ttl', { min: 1 });
 const DEVICE_INTERVAL = args['device-interval'] === undefined
   ? undefined
   : integerArg('device-interval', { min: 0 });
@@ -119,6 +121,8 @@ function log(message) {
 // grant id) simply scan instead of maintaining indexes that could drift.
 
 const store = new Map(); // `${model}:${id}` -> { payload, expiresAt (ms epoch or Infinity) }
+// Seconds an expired device code stays findable (see upsert).
+const DEVICE_CODE_GRACE = 600;
 
 // Models whose entries belong to a grant and die with it (revokeByGrantId).
 const GRANT_BOUND = new Set([
@@ -155,7 +159,11 @@ class SharedMemoryAdapter {
   // Copies in and out, so that a model instance mutating its payload never changes what is
   // stored without a save (a real database would behave the same way).
   async upsert(id, payload, expiresIn) {
-    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : Infinity;
+    // Device codes are kept a while past their expiry: oidc-provider then finds the expired
+    // code and answers a poll with `expired_token` (RFC 8628) instead of `invalid_grant`. The
+    // code's own `exp` still decides when it expires.
+    const grace = this.model === 'DeviceCode' ? DEVICE_CODE_GRACE : 0;
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + (expiresIn + grace) * 1000 : Infinity;
     store.set(this.key(id), { payload: structuredClone(payload), expiresAt });
   }
 
@@ -314,7 +322,7 @@ function configuration() {
       ClientCredentials: ACCESS_TOKEN_TTL,
       RefreshToken: REFRESH_TOKEN_TTL,
       IdToken: ACCESS_TOKEN_TTL,
-      DeviceCode: 600,
+      DeviceCode: DEVICE_CODE_TTL,
       // The grant must outlive every token issued from it.
       Grant: Math.max(REFRESH_TOKEN_TTL, ACCESS_TOKEN_TTL, 24 * 3600),
       Session: 24 * 3600,
