@@ -37,3 +37,21 @@ build_workspace() {
 }
 
 pid_alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# Makes sure the commands the tests drive exist: each argument is `command:debian-package`.
+# Missing ones are installed from Debian's packages when running as root with apt (CI and
+# fresh machines); otherwise the message says what to install.
+ensure_commands() {
+  local missing=() pair
+  for pair in "$@"; do
+    command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair##*:}")
+  done
+  (( ${#missing[@]} )) || return 0
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    say "installing ${missing[*]} from Debian's packages (the tests drive them)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null \
+      || die "installing ${missing[*]} failed; install them (apt-get install ${missing[*]}) and re-run"
+  else
+    die "the tests need ${missing[*]}: install them (Debian: sudo apt-get install ${missing[*]}) and re-run"
+  fi
+}

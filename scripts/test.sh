@@ -12,7 +12,9 @@ fi
 # The authentication tests start a real OpenID provider (npm oidc-provider, pinned by its
 # lock file) on loopback.
 "$ROOT/scripts/oidc-provider.sh" install
-command -v openssl >/dev/null 2>&1 || die "the TLS tests need the openssl command: install it (apt-get install openssl)"
+# TLS tests make certificates with openssl; the console's end-to-end tests drive tmux; the
+# keyring test runs GNOME Keyring on a private D-Bus session.
+ensure_commands openssl:openssl tmux:tmux gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus
 # sqlx::test creates one database per test from this server's maintenance database.
 export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 say "building and running every test (target dir $CARGO_TARGET_DIR)"
