@@ -4,4 +4,7 @@
 mod docs;
 mod draw;
 mod fixtures;
+mod live;
+mod served;
+mod tmux;
 mod update;
