@@ -214,3 +214,142 @@ async fn every_page_of_a_long_list_is_loaded_in_the_background(pool: PgPool) {
     assert!(screen.contains("Applications 1053"), "{screen}");
     server.stop().await;
 }
+
+/// Credentials that are refused until the device sign-in completes, and a device sign-in
+/// that completes when the test approves it: the console's re-login flow end to end against
+/// the real server (which needs no token in demo mode once "signed in").
+struct Gate {
+    signed_in: std::sync::atomic::AtomicBool,
+    approve: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
+    begun: std::sync::atomic::AtomicUsize,
+}
+
+struct GateCredentials(std::sync::Arc<Gate>);
+
+impl statesight_tui::client::Credentials for GateCredentials {
+    fn bearer(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<Option<String>, statesight_tui::client::CredentialError>,
+    > {
+        Box::pin(async move {
+            if self.0.signed_in.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(None)
+            } else {
+                Err(statesight_tui::client::CredentialError::SignInRequired(
+                    String::from("the refresh token was revoked"),
+                ))
+            }
+        })
+    }
+
+    fn refused(&self, _token: &str) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+struct GateSignIn(std::sync::Arc<Gate>);
+
+impl statesight_tui::client::DeviceSignIn for GateSignIn {
+    fn begin(
+        &self,
+    ) -> futures::future::BoxFuture<
+        '_,
+        Result<statesight_tui::client::PendingSignIn, statesight_tui::client::CredentialError>,
+    > {
+        Box::pin(async move {
+            self.0
+                .begun
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let approval = self.0.approve.lock().await.take();
+            let gate = self.0.clone();
+            Ok(statesight_tui::client::PendingSignIn {
+                user_code: String::from("WDJB-MJHT"),
+                verification_uri: String::from("https://id.example.com/device"),
+                verification_uri_complete: None,
+                expires_at: std::time::Instant::now() + Duration::from_secs(600),
+                completion: Box::pin(async move {
+                    let approved = match approval {
+                        Some(approval) => approval.await.is_ok(),
+                        None => false,
+                    };
+                    if !approved {
+                        return Err(statesight_tui::client::CredentialError::SignInRequired(
+                            String::from("access_denied"),
+                        ));
+                    }
+                    gate.signed_in
+                        .store(true, std::sync::atomic::Ordering::SeqCst);
+                    Ok(())
+                }),
+            })
+        })
+    }
+}
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn signing_in_again_in_the_modal_retries_the_requests(pool: PgPool) {
+    seeded(&pool).await;
+    let server = Server::start(&pool).await;
+    let (approve, approval) = tokio::sync::oneshot::channel();
+    let gate = std::sync::Arc::new(Gate {
+        signed_in: std::sync::atomic::AtomicBool::new(false),
+        approve: tokio::sync::Mutex::new(Some(approval)),
+        begun: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let client = statesight_tui::client::ApiClient::new(
+        statesight_tui::client::http_client(None).expect("http client"),
+        server.url.parse().expect("url"),
+        std::sync::Arc::new(GateCredentials(gate.clone())),
+    );
+    let sign_in: std::sync::Arc<dyn statesight_tui::client::DeviceSignIn> =
+        std::sync::Arc::new(GateSignIn(gate.clone()));
+    let mut app = super::fixtures::new_app_with(
+        Depth::TrueColor,
+        (80, 24),
+        statesight_tui::console::keys::Keymap::defaults(),
+        true,
+    );
+    let start = app.start();
+    // The first request is refused: the modal asks the provider for a code and shows it.
+    let approve = std::cell::RefCell::new(Some(approve));
+    let modal_seen = std::cell::Cell::new(false);
+    let done = |app: &App| {
+        if let Some(sign_in) = &app.sign_in
+            && matches!(
+                sign_in.phase,
+                statesight_tui::console::app::SignInPhase::Waiting { .. }
+            )
+        {
+            let screen = text(render(app).backend().buffer());
+            if screen.contains("Sign in again") && screen.contains("WDJB-MJHT") {
+                modal_seen.set(true);
+                // The user approves on another device.
+                if let Some(approve) = approve.borrow_mut().take() {
+                    let _ = approve.send(());
+                }
+            }
+        }
+        loaded(app)
+    };
+    assert!(
+        drive(
+            &mut app,
+            client,
+            Some(sign_in),
+            start,
+            Duration::from_secs(20),
+            done
+        )
+        .await,
+        "the console did not load after signing in:\n{}",
+        text(render(&app).backend().buffer())
+    );
+    assert!(modal_seen.get());
+    assert!(app.sign_in.is_none());
+    assert_eq!(gate.begun.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(app.apps.len(), 3);
+    assert_eq!(app.connection, statesight_tui::console::app::Connection::Ok);
+    server.stop().await;
+}

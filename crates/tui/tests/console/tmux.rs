@@ -170,8 +170,13 @@ fn quote(path: &Path) -> String {
 /// `statesight-tui` for `server` with a config dir, with a colour-capable TERM and
 /// NO_COLOR removed (the test's environment must not decide the theme).
 fn console_command(server: &Server, config: &Path, trace: &Path) -> String {
+    console_command_with(server, config, trace, "")
+}
+
+/// [`console_command`] with more variables (`NAME=value …`).
+fn console_command_with(server: &Server, config: &Path, trace: &Path, variables: &str) -> String {
     format!(
-        "env -u NO_COLOR -u COLORTERM TERM=xterm-256color STATESIGHT_TUI_TRACE_FIRST_FRAME={} {} --server {} --config-dir {}",
+        "env -u NO_COLOR -u COLORTERM TERM=xterm-256color {variables} STATESIGHT_TUI_TRACE_FIRST_FRAME={} {} --server {} --config-dir {}",
         quote(trace),
         quote(Path::new(BINARY)),
         server.url,
@@ -439,8 +444,35 @@ async fn signals_and_ctrl_c_restore_the_terminal(pool: PgPool) {
     tmux.keys(&["C-c"]).await;
     assert_eq!(tmux.wait_exit(&exit).await, "EXIT=0");
     assert_eq!(tmux.display("#{alternate_on} #{cursor_flag}").await, "0 1");
-    // A bad keys.toml: the console starts with the default keys and says why.
     drop(tmux);
+    // NO_COLOR: no colour reaches the terminal, and the selection is still reverse video
+    // (crossterm's own NO_COLOR handling would have reset it).
+    let tmux = Tmux::start(&format!(
+        "exec {}",
+        console_command_with(&server, dir.path(), &trace, "NO_COLOR=1")
+    ))
+    .await;
+    tmux.wait("the applications", |s| {
+        s.contains("billing-worker") && s.contains("● ok")
+    })
+    .await;
+    let styled = tmux.screen_with_escapes().await;
+    let selected = styled
+        .lines()
+        .find(|line| line.contains("▶"))
+        .expect("a selected row");
+    // tmux writes reverse video as `ESC[7m` or `ESC[0;7m`.
+    assert!(
+        selected.contains("\u{1b}[7m") || selected.contains("\u{1b}[0;7m"),
+        "{selected:?}"
+    );
+    for colour in [
+        "[38;", "[48;", "[31m", "[32m", "[33m", "[34m", "[36m", "[91m",
+    ] {
+        assert!(!styled.contains(colour), "{colour} in {styled:?}");
+    }
+    drop(tmux);
+    // A bad keys.toml: the console starts with the default keys and says why.
     std::fs::write(
         dir.path().join("keys.toml"),
         "[applications]\nsort = [\"ctl-s\"]\n",
