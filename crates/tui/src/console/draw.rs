@@ -472,11 +472,12 @@ fn not_loaded(app: &App) -> Option<&'static str> {
     })
 }
 
-fn load_note(app: &App, loading: bool, rows: usize) -> String {
-    if loading {
-        format!("{} loading {rows}…", spinner(app))
-    } else {
-        String::new()
+/// `◐ loading 1500…` while a load runs (with the rows so far, when it is a list).
+fn load_note(app: &App, loading: bool, rows: Option<usize>) -> String {
+    match (loading, rows) {
+        (false, _) => String::new(),
+        (true, Some(rows)) => format!("{} loading {rows}…", spinner(app)),
+        (true, None) => format!("{} loading…", spinner(app)),
     }
 }
 
@@ -516,7 +517,7 @@ fn table_title(buf: &mut Buffer, area: Rect, app: &App, view: &TableView, title:
     } else {
         format!("filter “{}”", view.filter)
     };
-    let note = load_note(app, loading, total);
+    let note = load_note(app, loading, Some(total));
     let mut spans: Vec<(&str, Style)> =
         vec![(name, theme.title), (" ", theme.base), (&count, theme.bold)];
     for extra in [&sort, &filter] {
@@ -743,7 +744,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App) {
         .as_ref()
         .map(|w| w.name.clone())
         .unwrap_or_default();
-    let note = load_note(app, app.overview_loading, 0).replace(" 0…", "…");
+    let note = load_note(app, app.overview_loading, None);
     let mut spans: Vec<(&str, Style)> = vec![
         ("Overview", theme.title),
         (" ", theme.base),
