@@ -28,6 +28,9 @@ const SPINNER: [&str; 4] = ["◐", "◓", "◑", "◒"];
 pub fn draw(frame: &mut Frame<'_>, app: &App) {
     let area = frame.area();
     let theme = &app.theme;
+    if area.width == 0 || area.height == 0 {
+        return;
+    }
     if area.width < 30 || area.height < 8 {
         let buf = frame.buffer_mut();
         put(
