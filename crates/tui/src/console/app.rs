@@ -239,9 +239,12 @@ pub struct App {
     pub apps: Vec<AppRow>,
     pub apps_view: TableView,
     pub apps_load: LoadState,
+    /// The widest value of each applications column, for the layout.
+    pub apps_natural: Vec<u16>,
     pub incidents: Vec<IncidentRow>,
     pub incidents_view: TableView,
     pub incidents_load: LoadState,
+    pub incidents_natural: Vec<u16>,
     counts: Option<HashMap<Uuid, SeverityCounts>>,
     pub overlay: Option<Overlay>,
     pub sign_in: Option<SignIn>,
@@ -272,9 +275,11 @@ impl App {
             apps: Vec::new(),
             apps_view: TableView::sorted_by(0, false),
             apps_load: LoadState::default(),
+            apps_natural: Vec::new(),
             incidents: Vec::new(),
             incidents_view: TableView::sorted_by(0, true),
             incidents_load: LoadState::default(),
+            incidents_natural: Vec::new(),
             counts: None,
             overlay: None,
             sign_in: None,
@@ -381,12 +386,14 @@ impl App {
 
     fn rebuild_apps(&mut self) {
         let height = self.table_rows();
+        self.apps_natural = model::app_widths(&self.apps);
         self.apps_view.rebuild(&self.apps, compare_apps);
         self.apps_view.scroll(height);
     }
 
     fn rebuild_incidents(&mut self) {
         let height = self.table_rows();
+        self.incidents_natural = model::incident_widths(&self.incidents);
         self.incidents_view
             .rebuild(&self.incidents, compare_incidents);
         self.incidents_view.scroll(height);

@@ -232,8 +232,12 @@ const fn right(column: Column) -> Column {
     }
 }
 
-/// Where each column goes (`None`: dropped), given the width after the selection mark.
-fn layout_columns(columns: &[Column], width: u16) -> Vec<Option<(u16, u16)>> {
+/// Where each column goes (`None`: dropped), given the width after the selection mark and
+/// each column's natural width (its widest value; empty when unknown). Columns below their
+/// minimum are dropped, least important first; then the columns closest to their natural
+/// width get it first (so short values are shown whole and the long ones are cut); what is
+/// left is shared by weight up to each column's maximum.
+fn layout_columns(columns: &[Column], natural: &[u16], width: u16) -> Vec<Option<(u16, u16)>> {
     let mut shown: Vec<bool> = vec![true; columns.len()];
     loop {
         let count = shown.iter().filter(|s| **s).count() as u16;
@@ -266,6 +270,45 @@ fn layout_columns(columns: &[Column], width: u16) -> Vec<Option<(u16, u16)>> {
         .sum::<u16>()
         + count.saturating_sub(1);
     let mut spare = width.saturating_sub(need);
+    // Water-filling towards the natural widths: every column short of its natural width
+    // grows by the same amount, so short columns are whole first and only the longest ones
+    // stay cut; a last odd cell goes to the most important column.
+    let wanted: Vec<u16> = (0..columns.len())
+        .map(|i| {
+            let mut wanted = natural.get(i).copied().unwrap_or(0).max(columns[i].min);
+            if columns[i].max > 0 {
+                wanted = wanted.min(columns[i].max);
+            }
+            wanted
+        })
+        .collect();
+    loop {
+        let mut open: Vec<usize> = (0..columns.len())
+            .filter(|&i| shown[i] && widths[i] < wanted[i])
+            .collect();
+        if open.is_empty() || spare == 0 {
+            break;
+        }
+        let count = open.len() as u16;
+        let step = open
+            .iter()
+            .map(|&i| wanted[i] - widths[i])
+            .min()
+            .unwrap_or(0)
+            .min(spare / count);
+        if step == 0 {
+            open.sort_by_key(|&i| std::cmp::Reverse(columns[i].priority));
+            for i in open.into_iter().take(usize::from(spare)) {
+                widths[i] += 1;
+                spare -= 1;
+            }
+            break;
+        }
+        for i in open {
+            widths[i] += step;
+        }
+        spare -= step * count;
+    }
     // Hand out the spare width by weight, up to each column's maximum.
     while spare > 0 {
         let open: Vec<usize> = (0..columns.len())
@@ -323,6 +366,8 @@ fn cell(text: impl Into<std::borrow::Cow<'static, str>>, style: Style) -> Cell<'
 struct Grid<'a> {
     theme: &'a Theme,
     columns: &'a [Column],
+    /// The widest value of each column, when known.
+    natural: &'a [u16],
     sorted: Option<(&'a str, bool)>,
     empty: &'a str,
 }
@@ -344,7 +389,17 @@ fn draw_grid<'r>(
     let theme = grid.theme;
     let mark_width = 2u16;
     let inner = area.width.saturating_sub(mark_width);
-    let places = layout_columns(grid.columns, inner);
+    // The sorted column's title also needs its `▲`.
+    let natural: Vec<u16> = grid
+        .natural
+        .iter()
+        .zip(grid.columns)
+        .map(|(width, column)| match grid.sorted {
+            Some((name, _)) if name == column.title => width + 1,
+            _ => *width,
+        })
+        .collect();
+    let places = layout_columns(grid.columns, &natural, inner);
     for (column, place) in grid.columns.iter().zip(&places) {
         let Some((x, w)) = *place else { continue };
         let mut title = column.title.to_owned();
@@ -651,6 +706,7 @@ fn draw_applications(buf: &mut Buffer, area: Rect, app: &App) {
     let grid = Grid {
         theme,
         columns: &APP_COLUMNS,
+        natural: &app.apps_natural,
         sorted,
         empty,
     };
@@ -715,6 +771,7 @@ fn draw_incidents(buf: &mut Buffer, area: Rect, app: &App) {
     let grid = Grid {
         theme,
         columns: &INCIDENT_COLUMNS,
+        natural: &app.incidents_natural,
         sorted,
         empty,
     };
@@ -886,6 +943,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App) {
         &Grid {
             theme,
             columns: &TOP_INCIDENT_COLUMNS,
+            natural: &[],
             sorted: None,
             empty: "no open incidents",
         },
@@ -922,6 +980,7 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App) {
         &Grid {
             theme,
             columns: &RUN_COLUMNS,
+            natural: &[],
             sorted: None,
             empty: "no analyses yet",
         },
@@ -1088,6 +1147,7 @@ fn draw_summary(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
         &Grid {
             theme,
             columns: &SUMMARY_INCIDENT_COLUMNS,
+            natural: &[],
             sorted: None,
             empty: "no open incidents",
         },
@@ -1625,7 +1685,7 @@ mod tests {
 
     #[test]
     fn columns_fill_the_width_and_the_least_important_go_first() {
-        let places = layout_columns(&APP_COLUMNS, 78);
+        let places = layout_columns(&APP_COLUMNS, &[], 78);
         assert!(places.iter().all(Option::is_some));
         let last = places
             .iter()
@@ -1634,11 +1694,11 @@ mod tests {
             .max()
             .unwrap_or_default();
         assert!(last <= 78, "{places:?}");
-        let places = layout_columns(&APP_COLUMNS, 50);
+        let places = layout_columns(&APP_COLUMNS, &[], 50);
         // NAMESPACE (priority 4) goes first, then SOURCE@REV (5).
         assert_eq!(places[2], None);
         assert!(places[0].is_some());
-        let places = layout_columns(&APP_COLUMNS, 158);
+        let places = layout_columns(&APP_COLUMNS, &[], 158);
         assert_eq!(places[0].map(|(_, w)| w), Some(40));
     }
 }

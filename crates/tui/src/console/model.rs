@@ -264,6 +264,73 @@ pub fn compare_incidents(column: usize, a: &IncidentRow, b: &IncidentRow) -> Ord
     }
 }
 
+fn cells(text: &str) -> u16 {
+    u16::try_from(super::text::width(text)).unwrap_or(u16::MAX)
+}
+
+/// Cells of `1c 3h 2m 2l` (zeros left out, `—` when all are zero).
+fn severity_counts_width(counts: &SeverityCounts) -> u16 {
+    let parts: Vec<u16> = [counts.critical, counts.high, counts.medium, counts.low]
+        .iter()
+        .filter(|n| **n > 0)
+        .map(|n| cells(&n.to_string()) + 1)
+        .collect();
+    if parts.is_empty() {
+        1
+    } else {
+        parts.iter().sum::<u16>() + parts.len() as u16 - 1
+    }
+}
+
+/// The widest value of each applications column (at least its title and a sort mark), so
+/// the table can give short columns their whole width.
+pub fn app_widths(rows: &[AppRow]) -> Vec<u16> {
+    let mut widths: Vec<u16> = APP_SORTS
+        .iter()
+        .map(|(title, _)| cells(title) + 1)
+        .collect();
+    for row in rows {
+        let source = cells(&row.source)
+            + row
+                .revision
+                .as_deref()
+                .map_or(0, |r| 1 + cells(&super::text::short_revision(r)));
+        let incidents = match &row.counts {
+            Some(counts) => severity_counts_width(counts),
+            None if row.open_total > 0 => cells(&row.open_total.to_string()) + 5,
+            None => 1,
+        };
+        let values = [
+            cells(&row.name),
+            cells(&row.cluster),
+            cells(&row.namespace),
+            source,
+            // `failed 59m`; `running 12s` may lose a cell while it lasts.
+            10,
+            incidents,
+        ];
+        for (width, value) in widths.iter_mut().zip(values) {
+            *width = (*width).max(value);
+        }
+    }
+    widths
+}
+
+/// The widest value of each incidents column.
+pub fn incident_widths(rows: &[IncidentRow]) -> Vec<u16> {
+    let mut widths: Vec<u16> = INCIDENT_SORTS
+        .iter()
+        .map(|(title, _)| cells(title))
+        .collect();
+    for row in rows {
+        let values = [4, cells(&row.application), cells(&row.title), 11, 4];
+        for (width, value) in widths.iter_mut().zip(values) {
+            *width = (*width).max(value);
+        }
+    }
+    widths
+}
+
 /// Open incidents by severity, per application.
 pub fn counts_by_application(incidents: &[IncidentRow]) -> HashMap<Uuid, SeverityCounts> {
     let mut counts: HashMap<Uuid, SeverityCounts> = HashMap::new();
