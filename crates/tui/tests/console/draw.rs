@@ -482,21 +482,21 @@ fn random_keys_never_break_the_console() {
     ];
     let mut app = hostile_app(Depth::Mono, SMALL);
     let mut state: u64 = 0x5eed;
-    for step in 0..6000 {
+    for step in 0..6000u32 {
         state = state
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         let code = keys[(state >> 33) as usize % keys.len()];
-        let message = if (state >> 20) % 53 == 0 {
+        let message = if (state >> 20).is_multiple_of(53) {
             ctrl('w')
-        } else if (state >> 20) % 59 == 0 {
+        } else if (state >> 20).is_multiple_of(59) {
             Msg::Paste(String::from("pa\u{1b}[2Jste"))
         } else {
             key(code)
         };
         // Quitting and reloading are the runtime's business; the state must stay usable.
         let _ = update(&mut app, message);
-        if step % 40 == 0 {
+        if step.is_multiple_of(40) {
             assert_inert(render(&app).backend().buffer());
         }
     }
