@@ -542,6 +542,14 @@ impl App {
                 format!("{what}: {message} (HTTP {status} {code})"),
                 request_id,
             ),
+            ClientError::Unreachable { server, reason } => (
+                format!(
+                    "{what}: cannot reach {}: {}",
+                    server.trim_end_matches('/'),
+                    root_cause(&reason)
+                ),
+                None,
+            ),
             other => (format!("{what}: {other}"), None),
         };
         self.status = Some(Status {
@@ -564,6 +572,22 @@ impl App {
         {
             self.status = None;
         }
+    }
+}
+
+/// The most specific part of a transport error chain (`…: tcp connect error: Connection
+/// refused (os error 111)`), which is what a one-line status has room for.
+fn root_cause(reason: &str) -> String {
+    let parts: Vec<&str> = reason
+        .split(": ")
+        .filter(|part| !part.starts_with("error sending request"))
+        .collect();
+    let start = parts.len().saturating_sub(2);
+    let tail = parts[start..].join(": ");
+    if tail.is_empty() {
+        reason.to_owned()
+    } else {
+        tail
     }
 }
 

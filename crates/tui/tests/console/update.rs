@@ -671,3 +671,29 @@ fn pasted_text_goes_into_prompts_without_controls_and_is_ignored_elsewhere() {
     update(&mut app, Msg::Paste(String::from("led\u{1b}[2Jger\n")));
     assert_eq!(app.apps_view.filter, "led[2Jger");
 }
+
+#[test]
+fn an_unreachable_server_is_reported_by_its_root_cause() {
+    let mut app = new_app(Depth::TrueColor, (80, 24));
+    app.start();
+    update(
+        &mut app,
+        Msg::Me {
+            seq: 1,
+            result: Err(ClientError::Unreachable {
+                server: String::from("http://127.0.0.1:1/"),
+                reason: String::from(
+                    "error sending request for url (http://127.0.0.1:1/api/v1/me): client error \
+                     (Connect): tcp connect error: Connection refused (os error 111)",
+                ),
+            }),
+        },
+    );
+    let status = app.status.clone().expect("an error");
+    assert_eq!(
+        status.text,
+        "loading your workspaces: cannot reach http://127.0.0.1:1: tcp connect error: \
+         Connection refused (os error 111)"
+    );
+    assert_eq!(app.connection, Connection::Error);
+}
