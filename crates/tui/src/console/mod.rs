@@ -1,7 +1,22 @@
-//! The interactive console.
+//! The interactive console: what `statesight-tui` opens with no command.
+//!
+//! - [`app`]: the state and its one transition, `update(&mut App, Msg) -> Vec<Cmd>` (pure).
+//! - [`draw`]: a pure function of the state onto a frame.
+//! - [`runtime`]: the terminal, the event loop and the background requests.
+//! - [`keys`], [`palette`], [`theme`], [`table`], [`model`], [`text`]: key bindings and
+//!   `keys.toml`, the `:` palette, colours and `NO_COLOR`, table state, the screens' rows
+//!   built from the API's wire types, and terminal-safe text.
+//!
+//! `docs/console.md` is the user's guide.
 
-use crate::config::Context;
+pub mod app;
+pub mod draw;
+pub mod keys;
+pub mod model;
+pub mod palette;
+pub mod runtime;
+pub mod table;
+pub mod text;
+pub mod theme;
 
-pub async fn run(_context: Context) -> anyhow::Result<()> {
-    anyhow::bail!("the console is being built on this branch")
-}
+pub use runtime::run;

@@ -1,0 +1,1139 @@
+//! The console's state and its one state transition, [`update`]: a message in (a key, a
+//! tick, an API reply), the state changed, commands out (requests to make, quitting).
+//! Nothing here touches the network, the terminal or the clock, so every behaviour is a
+//! unit test: `update(&mut app, msg)` and look at the state and the commands.
+//!
+//! Requests carry a sequence number; the app remembers the latest one per kind and drops
+//! any reply that is not for it, so a slow answer for a workspace the user already left
+//! never overwrites the current one (the latest request wins).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use statesight_core::wire::{Application, Incident, Me, Overview, SeverityCounts};
+use uuid::Uuid;
+
+use super::keys::{Action, KeyChord, Keymap, Scope};
+use super::model::{
+    self, AppRow, IncidentRow, MeView, OverviewView, WorkspaceView, choose_workspace, compare_apps,
+    compare_incidents, counts_by_application,
+};
+use super::palette::{self, Command, Palette};
+use super::table::TableView;
+use super::text::{clean, typed};
+use super::theme::Theme;
+use crate::client::{ClientError, CredentialError, Reply};
+
+/// Rows of the screen that are not the body: header, status line, key hints.
+pub const CHROME_ROWS: u16 = 3;
+/// Rows of a table that are not data: its title line and column header.
+pub const TABLE_CHROME_ROWS: u16 = 2;
+/// How long an informational status message stays.
+const INFO_SECONDS: i64 = 6;
+/// Rows per request when paginating lists.
+pub const PAGE_SIZE: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Overview,
+    Applications,
+    Incidents,
+    /// The summary of one application: its fields and open incidents.
+    Application(Uuid),
+}
+
+impl Screen {
+    /// The `keys.toml` section of the screen's own keys.
+    pub fn scope(self) -> Option<Scope> {
+        match self {
+            Screen::Applications => Some(Scope::Applications),
+            Screen::Incidents => Some(Scope::Incidents),
+            Screen::Overview | Screen::Application(_) => None,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Overview => "Overview",
+            Screen::Applications => "Applications",
+            Screen::Incidents => "Incidents",
+            Screen::Application(_) => "Application",
+        }
+    }
+}
+
+/// How the console stands with the server, for the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Connection {
+    Connecting,
+    Ok,
+    Error,
+    SignedOut,
+}
+
+/// What a request is for; a status error remembers it so a later success clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Me,
+    Overview,
+    Applications,
+    Incidents,
+    SignIn,
+    Palette,
+    Keys,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Status {
+    pub text: String,
+    pub error: bool,
+    pub request_id: Option<String>,
+    pub source: Option<Kind>,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelpState {
+    pub filter: String,
+    pub scroll: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Overlay {
+    Help(HelpState),
+    Palette(Palette),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInPhase {
+    /// Asking the identity provider for a code.
+    Starting,
+    Waiting {
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        deadline: DateTime<Utc>,
+    },
+    Failed(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub seq: u64,
+    pub phase: SignInPhase,
+}
+
+/// Progress of a paginated list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LoadState {
+    pub loading: bool,
+    /// Pages received for the current load.
+    pub pages: usize,
+    /// Every page of the current load arrived.
+    pub complete: bool,
+}
+
+/// Requests the runtime makes for the app, each answered by a [`Msg`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    FetchMe {
+        seq: u64,
+    },
+    FetchOverview {
+        seq: u64,
+        workspace: Uuid,
+    },
+    FetchApplications {
+        seq: u64,
+        workspace: Uuid,
+        cursor: Option<String>,
+    },
+    FetchIncidents {
+        seq: u64,
+        workspace: Uuid,
+        cursor: Option<String>,
+    },
+    /// Start a device sign-in and wait for it (answered by `SignInCode`, then `SignInDone`).
+    BeginSignIn {
+        seq: u64,
+    },
+    CancelSignIn,
+    Quit,
+}
+
+#[derive(Debug)]
+pub enum Msg {
+    Key(KeyEvent),
+    Paste(String),
+    Resize(u16, u16),
+    Tick(DateTime<Utc>),
+    Me {
+        seq: u64,
+        result: Result<Reply<Me>, ClientError>,
+    },
+    Overview {
+        seq: u64,
+        result: Result<Reply<Overview>, ClientError>,
+    },
+    Applications {
+        seq: u64,
+        /// The first page of this load (it replaces the rows; later pages append).
+        first: bool,
+        result: Result<Reply<Vec<Application>>, ClientError>,
+    },
+    Incidents {
+        seq: u64,
+        first: bool,
+        result: Result<Reply<Vec<Incident>>, ClientError>,
+    },
+    SignInCode {
+        seq: u64,
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        expires_in: Duration,
+    },
+    SignInDone {
+        seq: u64,
+        result: Result<(), String>,
+    },
+}
+
+/// What the console starts with.
+pub struct Settings {
+    pub server: String,
+    /// `-w`: a workspace name or id.
+    pub workspace: Option<String>,
+    /// Whether signing in again inside the console is possible.
+    pub sign_in_available: bool,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    pub now: DateTime<Utc>,
+    pub size: (u16, u16),
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Pending {
+    me: Option<u64>,
+    overview: Option<u64>,
+    applications: Option<u64>,
+    incidents: Option<u64>,
+}
+
+pub struct App {
+    pub server: String,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub now: DateTime<Utc>,
+    pub size: (u16, u16),
+    pub sign_in_available: bool,
+    requested_workspace: Option<String>,
+    pub me: Option<MeView>,
+    pub workspace: Option<WorkspaceView>,
+    pub connection: Connection,
+    pub screens: Vec<Screen>,
+    pub overview: Option<OverviewView>,
+    pub overview_loading: bool,
+    pub apps: Vec<AppRow>,
+    pub apps_view: TableView,
+    pub apps_load: LoadState,
+    /// The widest value of each applications column, for the layout.
+    pub apps_natural: Vec<u16>,
+    pub incidents: Vec<IncidentRow>,
+    pub incidents_view: TableView,
+    pub incidents_load: LoadState,
+    pub incidents_natural: Vec<u16>,
+    counts: Option<HashMap<Uuid, SeverityCounts>>,
+    pub overlay: Option<Overlay>,
+    pub sign_in: Option<SignIn>,
+    pub status: Option<Status>,
+    pub summary_scroll: usize,
+    /// Ticks seen, for the loading spinner.
+    pub ticks: u64,
+    next_seq: u64,
+    pending: Pending,
+}
+
+impl App {
+    pub fn new(settings: Settings) -> App {
+        App {
+            server: clean(&settings.server),
+            theme: settings.theme,
+            keymap: settings.keymap,
+            now: settings.now,
+            size: settings.size,
+            sign_in_available: settings.sign_in_available,
+            requested_workspace: settings.workspace,
+            me: None,
+            workspace: None,
+            connection: Connection::Connecting,
+            screens: vec![Screen::Applications],
+            overview: None,
+            overview_loading: false,
+            apps: Vec::new(),
+            apps_view: TableView::sorted_by(0, false),
+            apps_load: LoadState::default(),
+            apps_natural: Vec::new(),
+            incidents: Vec::new(),
+            incidents_view: TableView::sorted_by(0, true),
+            incidents_load: LoadState::default(),
+            incidents_natural: Vec::new(),
+            counts: None,
+            overlay: None,
+            sign_in: None,
+            status: None,
+            summary_scroll: 0,
+            ticks: 0,
+            next_seq: 0,
+            pending: Pending::default(),
+        }
+    }
+
+    /// The first requests: who am I, which workspaces.
+    pub fn start(&mut self) -> Vec<Cmd> {
+        self.connection = Connection::Connecting;
+        let seq = self.seq();
+        self.pending.me = Some(seq);
+        vec![Cmd::FetchMe { seq }]
+    }
+
+    pub fn screen(&self) -> Screen {
+        self.screens.last().copied().unwrap_or(Screen::Applications)
+    }
+
+    /// Whether anything from the server is on screen yet (for the first-frame trace).
+    pub fn has_data(&self) -> bool {
+        self.apps_load.pages > 0 || self.overview.is_some()
+    }
+
+    /// An error to show in the status line (e.g. a bad `keys.toml`).
+    pub fn set_error(&mut self, text: &str, source: Option<Kind>) {
+        self.status = Some(Status {
+            text: clean(text),
+            error: true,
+            request_id: None,
+            source,
+            at: self.now,
+        });
+    }
+
+    fn set_info(&mut self, text: &str) {
+        self.status = Some(Status {
+            text: clean(text),
+            error: false,
+            request_id: None,
+            source: None,
+            at: self.now,
+        });
+    }
+
+    fn seq(&mut self) -> u64 {
+        self.next_seq += 1;
+        self.next_seq
+    }
+
+    /// How many data rows a table shows at the current size.
+    pub fn table_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(CHROME_ROWS + TABLE_CHROME_ROWS))
+    }
+
+    /// The table of the current screen.
+    fn table_mut(&mut self) -> Option<(&mut TableView, TableKind)> {
+        match self.screen() {
+            Screen::Applications => Some((&mut self.apps_view, TableKind::Applications)),
+            Screen::Incidents => Some((&mut self.incidents_view, TableKind::Incidents)),
+            _ => None,
+        }
+    }
+
+    pub fn filter_editing(&self) -> bool {
+        match self.screen() {
+            Screen::Applications => self.apps_view.editing,
+            Screen::Incidents => self.incidents_view.editing,
+            _ => false,
+        }
+    }
+
+    pub fn workspaces(&self) -> &[WorkspaceView] {
+        self.me.as_ref().map_or(&[], |me| me.workspaces.as_slice())
+    }
+
+    /// The open incidents of one application, in the incidents table's order.
+    pub fn incidents_of(&self, application: Uuid) -> impl Iterator<Item = &IncidentRow> {
+        let mut rows: Vec<&IncidentRow> = self
+            .incidents
+            .iter()
+            .filter(|row| row.application_id == application)
+            .collect();
+        rows.sort_by(|a, b| {
+            b.severity
+                .cmp(&a.severity)
+                .then_with(|| b.last_seen.cmp(&a.last_seen))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        rows.into_iter()
+    }
+
+    /// The name of an application of this workspace, by id.
+    pub fn application_name(&self, id: Uuid) -> Option<&str> {
+        self.apps
+            .iter()
+            .find(|row| row.id == id)
+            .map(|row| row.name.as_str())
+    }
+
+    fn rebuild_apps(&mut self) {
+        let height = self.table_rows();
+        self.apps_natural = model::app_widths(&self.apps);
+        self.apps_view.rebuild(&self.apps, compare_apps);
+        self.apps_view.scroll(height);
+    }
+
+    fn rebuild_incidents(&mut self) {
+        let height = self.table_rows();
+        self.incidents_natural = model::incident_widths(&self.incidents);
+        self.incidents_view
+            .rebuild(&self.incidents, compare_incidents);
+        self.incidents_view.scroll(height);
+    }
+
+    fn rebuild(&mut self, kind: TableKind) {
+        match kind {
+            TableKind::Applications => self.rebuild_apps(),
+            TableKind::Incidents => self.rebuild_incidents(),
+        }
+    }
+
+    fn apply_counts(&mut self) {
+        for row in &mut self.apps {
+            row.counts = self
+                .counts
+                .as_ref()
+                .map(|counts| counts.get(&row.id).cloned().unwrap_or_default());
+        }
+    }
+
+    /// Requests everything of the current workspace again; what is shown stays until the
+    /// answers replace it.
+    fn load_workspace(&mut self) -> Vec<Cmd> {
+        let Some(workspace) = self.workspace.as_ref().map(|w| w.id) else {
+            return Vec::new();
+        };
+        let overview = self.seq();
+        let applications = self.seq();
+        let incidents = self.seq();
+        self.pending.overview = Some(overview);
+        self.pending.applications = Some(applications);
+        self.pending.incidents = Some(incidents);
+        self.overview_loading = true;
+        self.apps_load = LoadState {
+            loading: true,
+            ..LoadState::default()
+        };
+        self.incidents_load = LoadState {
+            loading: true,
+            ..LoadState::default()
+        };
+        vec![
+            Cmd::FetchApplications {
+                seq: applications,
+                workspace,
+                cursor: None,
+            },
+            Cmd::FetchOverview {
+                seq: overview,
+                workspace,
+            },
+            Cmd::FetchIncidents {
+                seq: incidents,
+                workspace,
+                cursor: None,
+            },
+        ]
+    }
+
+    /// Opens `workspace`: forgets the previous one's data and loads this one's.
+    fn switch_workspace(&mut self, workspace: WorkspaceView) -> Vec<Cmd> {
+        let changed = self.workspace.as_ref().map(|w| w.id) != Some(workspace.id);
+        self.workspace = Some(workspace);
+        if changed {
+            self.overview = None;
+            self.apps.clear();
+            self.incidents.clear();
+            self.counts = None;
+            let (apps_sort, apps_descending) = (self.apps_view.sort, self.apps_view.descending);
+            let (incidents_sort, incidents_descending) =
+                (self.incidents_view.sort, self.incidents_view.descending);
+            self.apps_view = TableView::sorted_by(apps_sort, apps_descending);
+            self.incidents_view = TableView::sorted_by(incidents_sort, incidents_descending);
+            let root = self
+                .screens
+                .first()
+                .copied()
+                .unwrap_or(Screen::Applications);
+            self.screens = vec![root];
+        }
+        self.load_workspace()
+    }
+
+    /// `r`: everything again (and who am I, when that failed).
+    fn reload(&mut self) -> Vec<Cmd> {
+        if self.me.is_none() {
+            return self.start();
+        }
+        if self.workspace.is_none() {
+            return match choose_workspace(self.workspaces(), self.requested_workspace.as_deref()) {
+                Ok(workspace) => self.switch_workspace(workspace),
+                Err(error) => {
+                    self.set_error(&error, Some(Kind::Me));
+                    Vec::new()
+                }
+            };
+        }
+        self.load_workspace()
+    }
+
+    /// A request failed: say so, and start signing in again when that is what it needs.
+    fn failed(&mut self, kind: Kind, what: &str, error: ClientError) -> Vec<Cmd> {
+        let signed_out = match &error {
+            ClientError::Credentials(CredentialError::SignInRequired(message)) => {
+                Some(message.clone())
+            }
+            ClientError::Api {
+                status: 401,
+                message,
+                ..
+            } => Some(message.clone()),
+            _ => None,
+        };
+        if let Some(message) = signed_out {
+            self.connection = Connection::SignedOut;
+            if self.sign_in_available {
+                if self.sign_in.is_none() {
+                    let seq = self.seq();
+                    self.sign_in = Some(SignIn {
+                        seq,
+                        phase: SignInPhase::Starting,
+                    });
+                    return vec![Cmd::BeginSignIn { seq }];
+                }
+                return Vec::new();
+            }
+            self.set_error(
+                &format!(
+                    "signed out: {message} (sign in with `statesight-tui login`, or set \
+                     STATESIGHT_TOKEN, then press r)"
+                ),
+                Some(kind),
+            );
+            return Vec::new();
+        }
+        self.connection = Connection::Error;
+        let (text, request_id) = match error {
+            ClientError::Api {
+                status,
+                code,
+                message,
+                request_id,
+                ..
+            } => (
+                format!("{what}: {message} (HTTP {status} {code})"),
+                request_id,
+            ),
+            ClientError::Unreachable { server, reason } => (
+                format!(
+                    "{what}: cannot reach {}: {}",
+                    server.trim_end_matches('/'),
+                    root_cause(&reason)
+                ),
+                None,
+            ),
+            other => (format!("{what}: {other}"), None),
+        };
+        self.status = Some(Status {
+            text: clean(&text),
+            error: true,
+            request_id: request_id.as_deref().map(clean),
+            source: Some(kind),
+            at: self.now,
+        });
+        Vec::new()
+    }
+
+    /// A request of `kind` succeeded: the connection is fine and its old error is moot.
+    fn succeeded(&mut self, kind: Kind) {
+        self.connection = Connection::Ok;
+        if self
+            .status
+            .as_ref()
+            .is_some_and(|status| status.error && status.source == Some(kind))
+        {
+            self.status = None;
+        }
+    }
+}
+
+/// The most specific part of a transport error chain (`…: tcp connect error: Connection
+/// refused (os error 111)`), which is what a one-line status has room for.
+fn root_cause(reason: &str) -> String {
+    let parts: Vec<&str> = reason
+        .split(": ")
+        .filter(|part| !part.starts_with("error sending request"))
+        .collect();
+    let start = parts.len().saturating_sub(2);
+    let tail = parts[start..].join(": ");
+    if tail.is_empty() {
+        reason.to_owned()
+    } else {
+        tail
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TableKind {
+    Applications,
+    Incidents,
+}
+
+/// The one state transition.
+pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
+    match msg {
+        Msg::Key(event) => on_key(app, &event),
+        Msg::Paste(text) => {
+            on_paste(app, &text);
+            Vec::new()
+        }
+        Msg::Resize(width, height) => {
+            app.size = (width, height);
+            let rows = app.table_rows();
+            app.apps_view.scroll(rows);
+            app.incidents_view.scroll(rows);
+            Vec::new()
+        }
+        Msg::Tick(now) => {
+            app.now = now;
+            app.ticks = app.ticks.wrapping_add(1);
+            if app
+                .status
+                .as_ref()
+                .is_some_and(|s| !s.error && (now - s.at).num_seconds() >= INFO_SECONDS)
+            {
+                app.status = None;
+            }
+            Vec::new()
+        }
+        Msg::Me { seq, result } => {
+            if app.pending.me != Some(seq) {
+                return Vec::new();
+            }
+            app.pending.me = None;
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Me);
+                    let me = MeView::new(&reply.data);
+                    app.me = Some(me);
+                    if let Some(current) = app.workspace.clone() {
+                        // Signed in again: the workspace may be gone for this user.
+                        if app.workspaces().iter().any(|w| w.id == current.id) {
+                            return app.load_workspace();
+                        }
+                    }
+                    match choose_workspace(app.workspaces(), app.requested_workspace.as_deref()) {
+                        Ok(workspace) => app.switch_workspace(workspace),
+                        Err(error) => {
+                            app.set_error(&error, Some(Kind::Me));
+                            Vec::new()
+                        }
+                    }
+                }
+                Err(error) => app.failed(Kind::Me, "loading your workspaces", error),
+            }
+        }
+        Msg::Overview { seq, result } => {
+            if app.pending.overview != Some(seq) {
+                return Vec::new();
+            }
+            app.pending.overview = None;
+            app.overview_loading = false;
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Overview);
+                    app.overview = Some(OverviewView::new(&reply.data));
+                    Vec::new()
+                }
+                Err(error) => app.failed(Kind::Overview, "loading the overview", error),
+            }
+        }
+        Msg::Applications { seq, first, result } => {
+            if app.pending.applications != Some(seq) {
+                return Vec::new();
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Applications);
+                    let rows = reply.data.iter().map(AppRow::new);
+                    if first {
+                        app.apps = rows.collect();
+                    } else {
+                        app.apps.extend(rows);
+                    }
+                    app.apply_counts();
+                    app.rebuild_apps();
+                    app.apps_load.pages += 1;
+                    let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
+                    match next {
+                        Some((cursor, workspace)) => vec![Cmd::FetchApplications {
+                            seq,
+                            workspace,
+                            cursor: Some(cursor),
+                        }],
+                        None => {
+                            app.pending.applications = None;
+                            app.apps_load.loading = false;
+                            app.apps_load.complete = true;
+                            Vec::new()
+                        }
+                    }
+                }
+                Err(error) => {
+                    app.pending.applications = None;
+                    app.apps_load.loading = false;
+                    app.failed(Kind::Applications, "loading applications", error)
+                }
+            }
+        }
+        Msg::Incidents { seq, first, result } => {
+            if app.pending.incidents != Some(seq) {
+                return Vec::new();
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Incidents);
+                    let rows = reply.data.iter().map(IncidentRow::new);
+                    if first {
+                        app.incidents = rows.collect();
+                    } else {
+                        app.incidents.extend(rows);
+                    }
+                    app.rebuild_incidents();
+                    app.incidents_load.pages += 1;
+                    let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
+                    match next {
+                        Some((cursor, workspace)) => vec![Cmd::FetchIncidents {
+                            seq,
+                            workspace,
+                            cursor: Some(cursor),
+                        }],
+                        None => {
+                            app.pending.incidents = None;
+                            app.incidents_load.loading = false;
+                            app.incidents_load.complete = true;
+                            app.counts = Some(counts_by_application(&app.incidents));
+                            app.apply_counts();
+                            app.rebuild_apps();
+                            Vec::new()
+                        }
+                    }
+                }
+                Err(error) => {
+                    app.pending.incidents = None;
+                    app.incidents_load.loading = false;
+                    app.failed(Kind::Incidents, "loading incidents", error)
+                }
+            }
+        }
+        Msg::SignInCode {
+            seq,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_in,
+        } => {
+            let now = app.now;
+            if let Some(sign_in) = app.sign_in.as_mut().filter(|s| s.seq == seq) {
+                sign_in.phase = SignInPhase::Waiting {
+                    user_code: clean(&user_code),
+                    verification_uri: clean(&verification_uri),
+                    verification_uri_complete: verification_uri_complete.as_deref().map(clean),
+                    deadline: now
+                        + chrono::Duration::from_std(expires_in)
+                            .unwrap_or_else(|_| chrono::Duration::minutes(10)),
+                };
+            }
+            Vec::new()
+        }
+        Msg::SignInDone { seq, result } => {
+            if app.sign_in.as_ref().is_none_or(|s| s.seq != seq) {
+                return Vec::new();
+            }
+            match result {
+                Ok(()) => {
+                    app.sign_in = None;
+                    app.connection = Connection::Connecting;
+                    app.set_info("signed in");
+                    // Retry: who am I (the user may have changed), then the workspace.
+                    app.start()
+                }
+                Err(error) => {
+                    if let Some(sign_in) = app.sign_in.as_mut() {
+                        sign_in.phase = SignInPhase::Failed(clean(&error));
+                    }
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+fn on_paste(app: &mut App, text: &str) {
+    let text = typed(text);
+    let workspaces = app.workspaces().to_vec();
+    match app.overlay.as_mut() {
+        Some(Overlay::Palette(palette)) => {
+            let input = format!("{}{text}", palette.input);
+            palette.set_input(input, &workspaces);
+        }
+        Some(Overlay::Help(help)) => {
+            help.filter.push_str(&text);
+            help.scroll = 0;
+        }
+        None => {
+            if let Some((view, kind)) = app.table_mut().filter(|(view, _)| view.editing) {
+                view.filter.push_str(&text);
+                app.rebuild(kind);
+            }
+        }
+    }
+}
+
+/// How a prompt's line changed.
+enum Edit {
+    Changed,
+    Unchanged,
+    NotHandled,
+}
+
+/// The line editor shared by the prompts: characters, backspace, ctrl-w, ctrl-u.
+fn edit_line(line: &mut String, chord: KeyChord) -> Edit {
+    let plain = chord.modifiers == KeyModifiers::NONE;
+    match chord.code {
+        KeyCode::Char(c) if plain || chord.modifiers == KeyModifiers::SHIFT => {
+            if statesight_core::terminal::is_control_or_invisible(c) {
+                return Edit::Unchanged;
+            }
+            line.push(c);
+            Edit::Changed
+        }
+        KeyCode::Backspace => {
+            if line.pop().is_some() {
+                Edit::Changed
+            } else {
+                Edit::Unchanged
+            }
+        }
+        KeyCode::Char('w') if chord.modifiers == KeyModifiers::CONTROL => {
+            let trimmed = line.trim_end().len();
+            line.truncate(trimmed);
+            let cut = line.rfind(char::is_whitespace).map_or(0, |at| at + 1);
+            line.truncate(cut);
+            Edit::Changed
+        }
+        KeyCode::Char('u') if chord.modifiers == KeyModifiers::CONTROL => {
+            line.clear();
+            Edit::Changed
+        }
+        _ => Edit::NotHandled,
+    }
+}
+
+fn on_key(app: &mut App, event: &KeyEvent) -> Vec<Cmd> {
+    let Some(chord) = KeyChord::from_event(event) else {
+        return Vec::new();
+    };
+    if chord == KeyChord::ctrl('c') {
+        return vec![Cmd::Quit];
+    }
+    if app.sign_in.is_some() {
+        return on_sign_in_key(app, chord);
+    }
+    match app.overlay.take() {
+        Some(Overlay::Palette(palette)) => return on_palette_key(app, palette, chord),
+        Some(Overlay::Help(help)) => {
+            on_help_key(app, help, chord);
+            return Vec::new();
+        }
+        None => {}
+    }
+    if app.filter_editing() {
+        return on_filter_key(app, chord);
+    }
+    match app.keymap.action(app.screen().scope(), chord) {
+        Some(action) => on_action(app, action),
+        None => Vec::new(),
+    }
+}
+
+fn on_sign_in_key(app: &mut App, chord: KeyChord) -> Vec<Cmd> {
+    match chord.code {
+        KeyCode::Esc => {
+            app.sign_in = None;
+            app.set_error(
+                "sign-in cancelled; press r to try again",
+                Some(Kind::SignIn),
+            );
+            vec![Cmd::CancelSignIn]
+        }
+        KeyCode::Enter
+            if app
+                .sign_in
+                .as_ref()
+                .is_some_and(|s| matches!(s.phase, SignInPhase::Failed(_))) =>
+        {
+            let seq = app.seq();
+            app.sign_in = Some(SignIn {
+                seq,
+                phase: SignInPhase::Starting,
+            });
+            vec![Cmd::BeginSignIn { seq }]
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn on_palette_key(app: &mut App, mut palette: Palette, chord: KeyChord) -> Vec<Cmd> {
+    let workspaces = app.workspaces().to_vec();
+    match chord.code {
+        KeyCode::Esc => return Vec::new(),
+        KeyCode::Enter => {
+            return match palette::parse(&palette.input) {
+                Ok(command) => run_command(app, command),
+                Err(error) => {
+                    app.set_error(&error, Some(Kind::Palette));
+                    Vec::new()
+                }
+            };
+        }
+        KeyCode::Tab | KeyCode::Down => palette.complete(true, &workspaces),
+        KeyCode::BackTab | KeyCode::Up => palette.complete(false, &workspaces),
+        _ => {
+            let mut line = palette.input.clone();
+            if let Edit::Changed = edit_line(&mut line, chord) {
+                palette.set_input(line, &workspaces);
+            }
+        }
+    }
+    app.overlay = Some(Overlay::Palette(palette));
+    Vec::new()
+}
+
+fn run_command(app: &mut App, command: Command) -> Vec<Cmd> {
+    match command {
+        Command::Applications => go(app, Screen::Applications),
+        Command::Incidents => go(app, Screen::Incidents),
+        Command::Overview => go(app, Screen::Overview),
+        Command::Refresh => app.reload(),
+        Command::Help => {
+            app.overlay = Some(Overlay::Help(HelpState::default()));
+            Vec::new()
+        }
+        Command::Quit => vec![Cmd::Quit],
+        Command::Workspace(name) => {
+            if app.me.is_none() {
+                app.set_error(
+                    "your workspaces are not loaded yet; press r to retry",
+                    Some(Kind::Palette),
+                );
+                return Vec::new();
+            }
+            match choose_workspace(app.workspaces(), Some(&name)) {
+                Ok(workspace) => {
+                    app.set_info(&format!("workspace {}", workspace.name));
+                    app.switch_workspace(workspace)
+                }
+                Err(error) => {
+                    app.set_error(&error, Some(Kind::Palette));
+                    Vec::new()
+                }
+            }
+        }
+    }
+}
+
+fn go(app: &mut App, screen: Screen) -> Vec<Cmd> {
+    app.screens = vec![screen];
+    Vec::new()
+}
+
+fn on_help_key(app: &mut App, mut help: HelpState, chord: KeyChord) {
+    let page = app.table_rows().max(1);
+    match chord.code {
+        KeyCode::Esc | KeyCode::Enter => return,
+        KeyCode::Char('?') if help.filter.is_empty() && chord.modifiers.is_empty() => return,
+        KeyCode::Up => help.scroll = help.scroll.saturating_sub(1),
+        KeyCode::Down => help.scroll = help.scroll.saturating_add(1),
+        KeyCode::PageUp => help.scroll = help.scroll.saturating_sub(page),
+        KeyCode::PageDown => help.scroll = help.scroll.saturating_add(page),
+        _ => {
+            if let Edit::Changed = edit_line(&mut help.filter, chord) {
+                help.scroll = 0;
+            }
+        }
+    }
+    app.overlay = Some(Overlay::Help(help));
+}
+
+fn on_filter_key(app: &mut App, chord: KeyChord) -> Vec<Cmd> {
+    let height = app.table_rows();
+    let Some((view, kind)) = app.table_mut() else {
+        return Vec::new();
+    };
+    match chord.code {
+        KeyCode::Enter => view.editing = false,
+        KeyCode::Esc => {
+            view.editing = false;
+            view.filter.clear();
+            app.rebuild(kind);
+        }
+        KeyCode::Up => move_selection(app, kind, -1, height),
+        KeyCode::Down => move_selection(app, kind, 1, height),
+        KeyCode::PageUp => move_selection(app, kind, -(height.max(1) as isize), height),
+        KeyCode::PageDown => move_selection(app, kind, height.max(1) as isize, height),
+        _ => {
+            if let Edit::Changed = edit_line(&mut view.filter, chord) {
+                app.rebuild(kind);
+            }
+        }
+    }
+    Vec::new()
+}
+
+fn move_selection(app: &mut App, kind: TableKind, delta: isize, height: usize) {
+    match kind {
+        TableKind::Applications => app.apps_view.move_by(&app.apps, delta, height),
+        TableKind::Incidents => app.incidents_view.move_by(&app.incidents, delta, height),
+    }
+}
+
+fn select(app: &mut App, kind: TableKind, position: usize, height: usize) {
+    match kind {
+        TableKind::Applications => app.apps_view.select(&app.apps, position, height),
+        TableKind::Incidents => app.incidents_view.select(&app.incidents, position, height),
+    }
+}
+
+fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
+    let height = app.table_rows();
+    let page = height.max(1) as isize;
+    let table = app.table_mut().map(|(_, kind)| kind);
+    match action {
+        Action::Quit => {
+            if app.screens.len() > 1 {
+                app.screens.pop();
+                Vec::new()
+            } else {
+                vec![Cmd::Quit]
+            }
+        }
+        Action::Back => {
+            if let Some((view, kind)) = app.table_mut().filter(|(view, _)| !view.filter.is_empty())
+            {
+                view.filter.clear();
+                app.rebuild(kind);
+            } else if app.screens.len() > 1 {
+                app.screens.pop();
+            } else {
+                app.status = None;
+            }
+            Vec::new()
+        }
+        Action::Help => {
+            app.overlay = Some(Overlay::Help(HelpState::default()));
+            Vec::new()
+        }
+        Action::Palette => {
+            app.overlay = Some(Overlay::Palette(Palette::new(app.workspaces())));
+            Vec::new()
+        }
+        Action::Filter => {
+            if let Some((view, _)) = app.table_mut() {
+                view.editing = true;
+            }
+            Vec::new()
+        }
+        Action::Refresh => {
+            app.set_info("reloading…");
+            app.reload()
+        }
+        Action::Overview => go(app, Screen::Overview),
+        Action::Applications => go(app, Screen::Applications),
+        Action::Incidents => go(app, Screen::Incidents),
+        Action::Up
+        | Action::Down
+        | Action::PageUp
+        | Action::PageDown
+        | Action::Top
+        | Action::Bottom => {
+            let delta = match action {
+                Action::Up => -1,
+                Action::Down => 1,
+                Action::PageUp => -page,
+                Action::PageDown => page,
+                Action::Top => isize::MIN / 2,
+                _ => isize::MAX / 2,
+            };
+            match table {
+                Some(kind) => match action {
+                    Action::Top => select(app, kind, 0, height),
+                    Action::Bottom => select(app, kind, usize::MAX, height),
+                    _ => move_selection(app, kind, delta, height),
+                },
+                None => {
+                    if let Screen::Application(id) = app.screen() {
+                        let last = app.incidents_of(id).count().saturating_sub(1);
+                        app.summary_scroll = if delta < 0 {
+                            app.summary_scroll.saturating_sub(delta.unsigned_abs())
+                        } else {
+                            app.summary_scroll.saturating_add(delta.unsigned_abs())
+                        }
+                        .min(last);
+                    }
+                }
+            }
+            Vec::new()
+        }
+        Action::Open => {
+            if app.screen() == Screen::Applications
+                && let Some(id) = app.apps_view.selected_id()
+            {
+                app.summary_scroll = 0;
+                app.screens.push(Screen::Application(id));
+            }
+            Vec::new()
+        }
+        Action::Sort | Action::ReverseSort => {
+            let Some((view, kind)) = app.table_mut() else {
+                return Vec::new();
+            };
+            let sorts = match kind {
+                TableKind::Applications => model::APP_SORTS,
+                TableKind::Incidents => model::INCIDENT_SORTS,
+            };
+            if action == Action::Sort {
+                view.sort = (view.sort + 1) % sorts.len();
+                view.descending = sorts[view.sort].1;
+            } else {
+                view.descending = !view.descending;
+            }
+            let (column, descending) = (sorts[view.sort].0, view.descending);
+            app.rebuild(kind);
+            app.set_info(&format!(
+                "sorted by {} {}",
+                column.to_lowercase(),
+                if descending { "▼" } else { "▲" }
+            ));
+            Vec::new()
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The console's tests, in one binary: `update` (pure), drawing (snapshots), the docs, a
+//! real server in process, and the real binary in tmux.
+
+mod docs;
+mod draw;
+mod fixtures;
+mod live;
+mod served;
+mod tmux;
+mod update;
