@@ -46,9 +46,9 @@ api: migrate-up ## run the API server in the foreground (AUTH_REQUIRED from the 
 worker: migrate-up ## run the worker in the foreground (consumes analysis jobs)
 	$(BIN)/statesight-worker run
 
-tui: ## run the terminal console (today: its help)
+tui: ## open the terminal console against the demo server (STATESIGHT_SERVER to change)
 	@source scripts/lib.sh && build_workspace
-	$(BIN)/statesight-tui --help
+	$(BIN)/statesight-tui --server $${STATESIGHT_SERVER:-http://127.0.0.1:8080}
 
 fmt: ## format the code
 	cargo fmt --all

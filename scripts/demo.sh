@@ -68,10 +68,6 @@ if ! "$BIN/statesight-server" admin analyse-examples --timeout-secs 180; then
   die "a demo analysis did not succeed; worker log: $DATA_DIR/worker.log"
 fi
 
-if [[ -t 0 && -t 1 ]] && "$BIN/statesight-tui" --help 2>/dev/null | grep -q '^  console'; then
-  exec "$BIN/statesight-tui" --server "$SERVER_URL" console
-fi
-
 cat <<TXT
 
 StateSight demo is running.
@@ -81,3 +77,8 @@ StateSight demo is running.
   Logs:     $DATA_DIR/server.log, $DATA_DIR/worker.log   Worker metrics: http://${WORKER_METRICS_ADDR:-127.0.0.1:9091}/metrics
   Stop:     make down
 TXT
+if [[ -t 0 && -t 1 ]]; then
+  say "opening the console (q quits; make tui opens it again)"
+  exec "$BIN/statesight-tui" --server "$SERVER_URL"
+fi
+echo "  Console:  make tui   (in a terminal; the console needs one)"

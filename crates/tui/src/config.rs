@@ -139,12 +139,17 @@ impl Context {
 
     /// Remembers `workspace` as the last one used with this server.
     pub fn remember_workspace(&self, workspace: &WorkspaceAccess) -> anyhow::Result<()> {
+        self.remember_workspace_id(workspace.id, &workspace.name)
+    }
+
+    /// Remembers the workspace `id` (shown as `name`) as the last one used with this server.
+    pub fn remember_workspace_id(&self, id: Uuid, name: &str) -> anyhow::Result<()> {
         StateFile::new(&self.config_dir).update(|state| {
             state.remember_workspace(
                 &self.server,
                 RememberedWorkspace {
-                    id: workspace.id,
-                    name: workspace.name.clone(),
+                    id,
+                    name: name.to_owned(),
                 },
             );
         })
@@ -203,20 +208,7 @@ pub fn choose_workspace(
         }
     };
     if let Some(wanted) = wanted.map(str::trim) {
-        let by_id = Uuid::parse_str(wanted).ok();
-        let found = available
-            .iter()
-            .find(|w| Some(w.id) == by_id)
-            .or_else(|| available.iter().find(|w| w.name == wanted))
-            .or_else(|| {
-                let mut folded = available
-                    .iter()
-                    .filter(|w| w.name.eq_ignore_ascii_case(wanted));
-                match (folded.next(), folded.next()) {
-                    (Some(only), None) => Some(only),
-                    _ => None,
-                }
-            });
+        let found = find_workspace(available, wanted, |w| (w.id, w.name.as_str()));
         return match found {
             Some(workspace) => Ok(workspace.clone()),
             None => {
@@ -236,6 +228,30 @@ pub fn choose_workspace(
         ))
         .into()),
     }
+}
+
+/// The workspace `wanted` names among `available`: by id, else by exact name, else by the
+/// one name equal ignoring case. Shared by the commands (`-w`) and the console (`-w`,
+/// `:ws NAME`), whatever type each lists workspaces as (`key` gives id and name).
+pub fn find_workspace<'a, T>(
+    available: &'a [T],
+    wanted: &str,
+    key: impl Fn(&T) -> (Uuid, &str),
+) -> Option<&'a T> {
+    let by_id = Uuid::parse_str(wanted).ok();
+    available
+        .iter()
+        .find(|w| Some(key(w).0) == by_id)
+        .or_else(|| available.iter().find(|w| key(w).1 == wanted))
+        .or_else(|| {
+            let mut folded = available
+                .iter()
+                .filter(|w| key(w).1.eq_ignore_ascii_case(wanted));
+            match (folded.next(), folded.next()) {
+                (Some(only), None) => Some(only),
+                _ => None,
+            }
+        })
 }
 
 pub const CONFIG_FILE: &str = "config.toml";

@@ -160,6 +160,11 @@ pub enum Cmd {
         seq: u64,
     },
     CancelSignIn,
+    /// Remember the workspace now open as the last one used with this server.
+    RememberWorkspace {
+        id: Uuid,
+        name: String,
+    },
     Quit,
 }
 
@@ -206,6 +211,8 @@ pub struct Settings {
     pub server: String,
     /// `-w`: a workspace name or id.
     pub workspace: Option<String>,
+    /// The workspace last used with this server (opened when `-w` is not given).
+    pub remembered_workspace: Option<Uuid>,
     /// Whether signing in again inside the console is possible.
     pub sign_in_available: bool,
     pub keymap: Keymap,
@@ -230,6 +237,7 @@ pub struct App {
     pub size: (u16, u16),
     pub sign_in_available: bool,
     requested_workspace: Option<String>,
+    remembered_workspace: Option<Uuid>,
     pub me: Option<MeView>,
     pub workspace: Option<WorkspaceView>,
     pub connection: Connection,
@@ -266,6 +274,7 @@ impl App {
             size: settings.size,
             sign_in_available: settings.sign_in_available,
             requested_workspace: settings.workspace,
+            remembered_workspace: settings.remembered_workspace,
             me: None,
             workspace: None,
             connection: Connection::Connecting,
@@ -475,7 +484,14 @@ impl App {
                 .unwrap_or(Screen::Applications);
             self.screens = vec![root];
         }
-        self.load_workspace()
+        let mut commands = self.load_workspace();
+        if changed && let Some(workspace) = &self.workspace {
+            commands.push(Cmd::RememberWorkspace {
+                id: workspace.id,
+                name: workspace.name.clone(),
+            });
+        }
+        commands
     }
 
     /// `r`: everything again (and who am I, when that failed).
@@ -484,7 +500,11 @@ impl App {
             return self.start();
         }
         if self.workspace.is_none() {
-            return match choose_workspace(self.workspaces(), self.requested_workspace.as_deref()) {
+            return match choose_workspace(
+                self.workspaces(),
+                self.requested_workspace.as_deref(),
+                self.remembered_workspace,
+            ) {
                 Ok(workspace) => self.switch_workspace(workspace),
                 Err(error) => {
                     self.set_error(&error, Some(Kind::Me));
@@ -640,7 +660,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                             return app.load_workspace();
                         }
                     }
-                    match choose_workspace(app.workspaces(), app.requested_workspace.as_deref()) {
+                    match choose_workspace(
+                        app.workspaces(),
+                        app.requested_workspace.as_deref(),
+                        app.remembered_workspace,
+                    ) {
                         Ok(workspace) => app.switch_workspace(workspace),
                         Err(error) => {
                             app.set_error(&error, Some(Kind::Me));
@@ -947,7 +971,7 @@ fn run_command(app: &mut App, command: Command) -> Vec<Cmd> {
                 );
                 return Vec::new();
             }
-            match choose_workspace(app.workspaces(), Some(&name)) {
+            match choose_workspace(app.workspaces(), Some(&name), None) {
                 Ok(workspace) => {
                     app.set_info(&format!("workspace {}", workspace.name));
                     app.switch_workspace(workspace)

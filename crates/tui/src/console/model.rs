@@ -381,12 +381,13 @@ impl MeView {
     }
 }
 
-/// Which workspace to open: the one asked for (`-w`, by id or name; a name is matched
-/// exactly, then ignoring case), else the first. The one place to swap for the shared
-/// resolution (profiles, the last workspace used) when it exists.
+/// Which workspace to open: the one asked for (`-w` or `:ws`, by id or name; a name is
+/// matched exactly, then ignoring case — `config::find_workspace`), else the last one used
+/// with this server when it is still yours, else the first.
 pub fn choose_workspace(
     workspaces: &[WorkspaceView],
     requested: Option<&str>,
+    remembered: Option<Uuid>,
 ) -> Result<WorkspaceView, String> {
     let names = || {
         workspaces
@@ -396,26 +397,15 @@ pub fn choose_workspace(
             .join(", ")
     };
     match requested.map(str::trim).filter(|r| !r.is_empty()) {
-        None => workspaces.first().cloned().ok_or_else(|| {
-            String::from("you belong to no workspace on this server; ask an admin to add you")
-        }),
+        None => remembered
+            .and_then(|id| workspaces.iter().find(|w| w.id == id))
+            .or_else(|| workspaces.first())
+            .cloned()
+            .ok_or_else(|| {
+                String::from("you belong to no workspace on this server; ask an admin to add you")
+            }),
         Some(wanted) => {
-            let by_id = Uuid::parse_str(wanted)
-                .ok()
-                .and_then(|id| workspaces.iter().find(|w| w.id == id));
-            let exact = || workspaces.iter().find(|w| w.name == wanted);
-            let folded = || {
-                let mut matches = workspaces
-                    .iter()
-                    .filter(|w| w.name.to_lowercase() == wanted.to_lowercase());
-                match (matches.next(), matches.next()) {
-                    (Some(one), None) => Some(one),
-                    _ => None,
-                }
-            };
-            by_id
-                .or_else(exact)
-                .or_else(folded)
+            crate::config::find_workspace(workspaces, wanted, |w| (w.id, w.name.as_str()))
                 .cloned()
                 .ok_or_else(|| {
                     format!(
@@ -505,24 +495,38 @@ mod tests {
     fn the_workspace_is_the_one_asked_for_else_the_first() {
         let all = [workspace(1, "acme-payments"), workspace(2, "acme-platform")];
         assert_eq!(
-            choose_workspace(&all, None).map(|w| w.id),
+            choose_workspace(&all, None, None).map(|w| w.id),
             Ok(Uuid::from_u128(1))
         );
         assert_eq!(
-            choose_workspace(&all, Some("acme-platform")).map(|w| w.id),
+            choose_workspace(&all, Some("acme-platform"), None).map(|w| w.id),
             Ok(Uuid::from_u128(2))
         );
         assert_eq!(
-            choose_workspace(&all, Some("ACME-Platform")).map(|w| w.id),
+            choose_workspace(&all, Some("ACME-Platform"), None).map(|w| w.id),
             Ok(Uuid::from_u128(2))
         );
         assert_eq!(
-            choose_workspace(&all, Some(&Uuid::from_u128(2).to_string())).map(|w| w.id),
+            choose_workspace(&all, Some(&Uuid::from_u128(2).to_string()), None).map(|w| w.id),
             Ok(Uuid::from_u128(2))
         );
-        let error = choose_workspace(&all, Some("prod\u{1b}[2J")).expect_err("unknown");
+        let error = choose_workspace(&all, Some("prod\u{1b}[2J"), None).expect_err("unknown");
         assert!(error.contains("\\u{1b}[2J"), "{error}");
         assert!(error.contains("acme-payments, acme-platform"), "{error}");
-        assert!(choose_workspace(&[], None).is_err());
+        assert!(choose_workspace(&[], None, None).is_err());
+        // Without -w: the last workspace used, while it is still yours; else the first.
+        assert_eq!(
+            choose_workspace(&all, None, Some(Uuid::from_u128(2))).map(|w| w.id),
+            Ok(Uuid::from_u128(2))
+        );
+        assert_eq!(
+            choose_workspace(&all, None, Some(Uuid::from_u128(9))).map(|w| w.id),
+            Ok(Uuid::from_u128(1))
+        );
+        // -w wins over the remembered one.
+        assert_eq!(
+            choose_workspace(&all, Some("acme-payments"), Some(Uuid::from_u128(2))).map(|w| w.id),
+            Ok(Uuid::from_u128(1))
+        );
     }
 }

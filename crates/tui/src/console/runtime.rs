@@ -51,6 +51,7 @@ pub async fn run(context: Context) -> anyhow::Result<()> {
     let mut app = App::new(Settings {
         server: context.server.to_string(),
         workspace: context.workspace.clone(),
+        remembered_workspace: context.last_workspace().map(|workspace| workspace.id),
         sign_in_available: context.sign_in.is_some(),
         keymap,
         theme,
@@ -61,7 +62,12 @@ pub async fn run(context: Context) -> anyhow::Result<()> {
         app.set_error(&error, Some(Kind::Keys));
     }
     let (sender, mut replies) = mpsc::unbounded_channel();
-    let mut executor = Executor::new(context.client.clone(), context.sign_in.clone(), sender);
+    let remembering = context.clone();
+    let mut executor = Executor::new(context.client.clone(), context.sign_in.clone(), sender)
+        .remembering(Arc::new(move |id, name: &str| {
+            // A convenience: a read-only config directory must not disturb the console.
+            let _ = remembering.remember_workspace_id(id, name);
+        }));
     // The first request leaves before the terminal is even set up.
     for command in app.start() {
         executor.execute(command);
@@ -230,11 +236,15 @@ enum Slot {
 }
 
 /// Runs [`Cmd`]s as tokio tasks that send their answer back as a [`Msg`].
+/// Stores the last workspace used (its id and name).
+pub type RememberWorkspace = dyn Fn(uuid::Uuid, &str) + Send + Sync;
+
 pub struct Executor {
     client: ApiClient,
     sign_in: Option<Arc<dyn DeviceSignIn>>,
     sender: mpsc::UnboundedSender<Msg>,
     tasks: HashMap<Slot, AbortHandle>,
+    remember: Option<Arc<RememberWorkspace>>,
 }
 
 impl Executor {
@@ -248,7 +258,14 @@ impl Executor {
             sign_in,
             sender,
             tasks: HashMap::new(),
+            remember: None,
         }
+    }
+
+    /// Where `Cmd::RememberWorkspace` goes (the config directory's state file).
+    pub fn remembering(mut self, remember: Arc<RememberWorkspace>) -> Executor {
+        self.remember = Some(remember);
+        self
     }
 
     /// Starts `command` in the background (`Quit` is the loop's business and ignored here).
@@ -319,6 +336,13 @@ impl Executor {
                         }
                     }
                 });
+            }
+            Cmd::RememberWorkspace { id, name } => {
+                if let Some(remember) = &self.remember {
+                    let remember = Arc::clone(remember);
+                    // A small file write, off the event loop.
+                    tokio::task::spawn_blocking(move || remember(id, &name));
+                }
             }
             Cmd::CancelSignIn => {
                 if let Some(task) = self.tasks.remove(&Slot::SignIn) {

@@ -423,9 +423,25 @@ pub fn new_app(depth: Depth, size: (u16, u16)) -> App {
 }
 
 pub fn new_app_with(depth: Depth, size: (u16, u16), keymap: Keymap, sign_in: bool) -> App {
+    app_from(depth, size, keymap, sign_in, None)
+}
+
+/// An app that remembers `workspace` as the last one used with the server.
+pub fn new_app_remembering(depth: Depth, size: (u16, u16), workspace: Option<Uuid>) -> App {
+    app_from(depth, size, Keymap::defaults(), false, workspace)
+}
+
+fn app_from(
+    depth: Depth,
+    size: (u16, u16),
+    keymap: Keymap,
+    sign_in: bool,
+    remembered_workspace: Option<Uuid>,
+) -> App {
     App::new(Settings {
         server: String::from("http://127.0.0.1:8080/"),
         workspace: None,
+        remembered_workspace,
         sign_in_available: sign_in,
         keymap,
         theme: Theme::new(depth),

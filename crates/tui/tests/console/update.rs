@@ -697,3 +697,44 @@ fn an_unreachable_server_is_reported_by_its_root_cause() {
     );
     assert_eq!(app.connection, Connection::Error);
 }
+
+/// The workspace opened is remembered for the next start (`-w` not given): once when the
+/// first one opens, again on `:ws`, and a remembered workspace is what opens next time.
+#[test]
+fn the_workspace_opened_is_remembered_and_reopened() {
+    let remembered = |commands: &[Cmd]| -> Vec<Uuid> {
+        commands
+            .iter()
+            .filter_map(|command| match command {
+                Cmd::RememberWorkspace { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut app = new_app(Depth::TrueColor, (80, 24));
+    app.start();
+    let opened = update(
+        &mut app,
+        Msg::Me {
+            seq: 1,
+            result: Ok(reply(me())),
+        },
+    );
+    assert_eq!(remembered(&opened), vec![PAYMENTS]);
+    update(&mut app, key(KeyCode::Char(':')));
+    type_text(&mut app, "ws acme-platform");
+    let switched = press(&mut app, KeyCode::Enter);
+    assert_eq!(remembered(&switched), vec![PLATFORM]);
+
+    // Next start: the remembered workspace opens, not the first.
+    let mut next = new_app_remembering(Depth::TrueColor, (80, 24), Some(PLATFORM));
+    next.start();
+    let reopened = update(
+        &mut next,
+        Msg::Me {
+            seq: 1,
+            result: Ok(reply(me())),
+        },
+    );
+    assert_eq!(workspace_fetches(&reopened), vec![PLATFORM; 3]);
+}
