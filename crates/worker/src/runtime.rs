@@ -427,6 +427,10 @@ impl Worker {
         if let Err(error) = self.queue.finish(delivery).await {
             tracing::warn!(%error, "acknowledging the job failed; it may be redelivered (harmless: results are written once)");
         }
+        if failpoint("exit-after-ack") {
+            tracing::error!("failpoint exit-after-ack: exiting before releasing the lease");
+            std::process::exit(137);
+        }
         self.release(job).await;
     }
 
@@ -616,6 +620,18 @@ impl Worker {
         }
         Ok(())
     }
+}
+
+/// Fault injection for the recovery tests, off unless `STATESIGHT_FAILPOINT` names one:
+/// `exit-after-ack` ends the process (as a kill would) right after a job is acknowledged and
+/// before its application's lease is released — the one moment a crash leaves a lease
+/// behind a finished run.
+fn failpoint(name: &str) -> bool {
+    static FAILPOINT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    FAILPOINT
+        .get_or_init(|| std::env::var("STATESIGHT_FAILPOINT").ok())
+        .as_deref()
+        == Some(name)
 }
 
 /// One line per delivery, with the run (from the span), the attempt and the error.

@@ -105,6 +105,7 @@ async fn a_database_outage_causes_no_takeovers_and_parks_nothing(pool: PgPool) {
             "{line}"
         );
     }
+    assert_every_run_terminal_and_written_once(&pool).await;
     drop(workers);
     prefix.cleanup().await;
 }

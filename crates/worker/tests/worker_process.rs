@@ -365,5 +365,94 @@ async fn a_worker_and_redis_killed_together_recover_within_three_renewals(pool: 
     );
     run_written_once(&pool, orphan).await;
     run_written_once(&pool, newer).await;
+    assert_every_run_terminal_and_written_once(&pool).await;
     eprintln!("worker and Redis killed together: both runs succeeded {recovered:?} later");
+}
+
+/// Fault 1 with real processes: the worker finishing a run is killed right after
+/// acknowledging it and before releasing the application's lease (a failpoint), while a
+/// newer revision waits behind that lease. Bound: the waiting run succeeds within three
+/// lease renewals (here 3 s) plus its analysis — it used to wait out the lease's 15 minutes.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_worker_killed_before_releasing_its_lease_holds_up_nothing(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (repo, revisions) = ledger_repository(scratch.path());
+    seed_ledger(&pool, &repo).await;
+    let api = ledger_on_test_api(&pool, scratch.path()).await;
+    api.hold();
+    let prefix = Prefix::new();
+    let queue = prefix.queue();
+    let log = scratch.path().join("worker.log");
+    let mut doomed = WorkerProcess::start_env(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "dies-after-ack",
+        &scratch.path().join("cache-doomed"),
+        &log,
+        "1s",
+        &[("STATESIGHT_FAILPOINT", "exit-after-ack")],
+    );
+    let first = request(&pool, &queue).await;
+    wait_for_held(&api, &log).await;
+    let actor = statesight_store::audit::Actor {
+        user_id: Some(EDITOR),
+        request_id: String::from("test"),
+    };
+    let waiting = match runs::request_analysis(
+        &pool,
+        &queue,
+        &actor,
+        LEDGER,
+        revisions.first().cloned(),
+        statesight_core::wire::RunTrigger::Manual,
+    )
+    .await
+    .expect("newer revision")
+    {
+        runs::AnalysisRequest::Created(run) => run.id,
+        other => panic!("expected a follow-up run, got {other:?}"),
+    };
+    api.release();
+    // The first run finishes, then the process dies holding the lease.
+    let run = wait_for_run(&pool, first, Duration::from_secs(30), &log).await;
+    assert_eq!(run.status, RunStatus::Succeeded);
+    let died = Instant::now();
+    let status = loop {
+        if let Ok(Some(status)) = doomed.0.try_wait() {
+            break status;
+        }
+        assert!(
+            died.elapsed() < Duration::from_secs(10),
+            "the failpoint did not fire"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(status.code(), Some(137));
+    assert_eq!(
+        queue.inflight(LEDGER).await.expect("lease"),
+        Some(first),
+        "the lease was left behind"
+    );
+
+    let _survivor = WorkerProcess::start(
+        &database_url(&pool),
+        &redis_url(),
+        &prefix.0,
+        "survivor",
+        &scratch.path().join("cache-survivor"),
+        &log,
+    );
+    let run = wait_for_run(&pool, waiting, Duration::from_secs(30), &log).await;
+    assert_eq!(run.status, RunStatus::Succeeded, "{run:?}");
+    let recovered = died.elapsed();
+    assert!(
+        recovered < Duration::from_secs(10),
+        "the waiting run finished {recovered:?} after the crash; bound: 3 renewals + an analysis"
+    );
+    assert_every_run_terminal_and_written_once(&pool).await;
+    eprintln!(
+        "worker killed before releasing its lease: the waiting run succeeded {recovered:?} later"
+    );
+    prefix.cleanup().await;
 }

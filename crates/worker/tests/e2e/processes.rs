@@ -148,6 +148,32 @@ impl WorkerProcess {
         log: &std::path::Path,
         lease_renew: &str,
     ) -> Self {
+        Self::start_env(
+            database_url,
+            redis_url,
+            prefix,
+            worker_id,
+            cache,
+            log,
+            lease_renew,
+            &[],
+        )
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a test helper spelling out the worker's environment"
+    )]
+    pub fn start_env(
+        database_url: &str,
+        redis_url: &str,
+        prefix: &str,
+        worker_id: &str,
+        cache: &std::path::Path,
+        log: &std::path::Path,
+        lease_renew: &str,
+        extra: &[(&str, &str)],
+    ) -> Self {
         let log_file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -182,6 +208,7 @@ impl WorkerProcess {
                         .display()
                 ),
             )
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -255,5 +282,36 @@ pub async fn request(pool: &PgPool, queue: &Queue) -> Uuid {
     {
         AnalysisRequest::Created(run) => run.id,
         other => panic!("expected a new run, got {other:?}"),
+    }
+}
+
+/// The general properties after a fault and its recovery: every run of the database is
+/// terminal, and each succeeded run's findings and provenance were written exactly once.
+pub async fn assert_every_run_terminal_and_written_once(pool: &PgPool) {
+    let unfinished: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT id, status FROM analysis_runs WHERE status NOT IN ('succeeded', 'failed')",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("runs");
+    assert!(
+        unfinished.is_empty(),
+        "runs left unfinished: {unfinished:?}"
+    );
+    let miscounted: Vec<(Uuid, i64, Option<i32>, i64)> = sqlx::query_as(
+        "SELECT r.id, (SELECT count(*) FROM findings f WHERE f.run_id = r.id), r.finding_count,
+                (SELECT count(*) FROM desired_provenance p WHERE p.run_id = r.id)
+           FROM analysis_runs r WHERE r.status = 'succeeded'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("counts");
+    for (run, findings, expected, provenance) in miscounted {
+        assert_eq!(
+            Some(findings),
+            expected.map(i64::from),
+            "run {run}: findings"
+        );
+        assert_eq!(provenance, 1, "run {run}: provenance");
     }
 }
