@@ -271,7 +271,7 @@ impl ApiClient {
     }
 }
 
-fn decode<T: DeserializeOwned>(raw: RawReply) -> Result<Reply<T>, ClientError> {
+pub(crate) fn decode<T: DeserializeOwned>(raw: RawReply) -> Result<Reply<T>, ClientError> {
     let meta = &raw.body["meta"];
     let request_id = meta["request_id"].as_str().map(str::to_owned);
     let next_cursor = meta["next_cursor"].as_str().map(str::to_owned);

@@ -12,9 +12,12 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use statesight_core::wire::{Application, Incident, Me, Overview, SeverityCounts};
+use statesight_core::wire::{
+    AnalysisRun, Application, ApplicationDetail, Incident, Me, Overview, SeverityCounts,
+};
 use uuid::Uuid;
 
+use super::appscreen::{AppScreen, RunRow, Tab};
 use super::keys::{Action, KeyChord, Keymap, Scope};
 use super::model::{
     self, AppRow, IncidentRow, MeView, OverviewView, WorkspaceView, choose_workspace, compare_apps,
@@ -32,6 +35,10 @@ pub const CHROME_ROWS: u16 = 3;
 pub const TABLE_CHROME_ROWS: u16 = 2;
 /// How long an informational status message stays.
 const INFO_SECONDS: i64 = 6;
+/// How often a requested analysis is polled until it ends.
+pub const ANALYSIS_POLL: Duration = Duration::from_secs(1);
+/// Rows of the application screen's body that are not data: the tab bar, column header.
+pub const TAB_CHROME_ROWS: u16 = 2;
 /// Rows per request when paginating lists.
 pub const PAGE_SIZE: usize = 500;
 
@@ -40,7 +47,7 @@ pub enum Screen {
     Overview,
     Applications,
     Incidents,
-    /// The summary of one application: its fields and open incidents.
+    /// One application, in tabs: incidents, suppressed findings, ignore rules, analyses.
     Application(Uuid),
 }
 
@@ -50,7 +57,8 @@ impl Screen {
         match self {
             Screen::Applications => Some(Scope::Applications),
             Screen::Incidents => Some(Scope::Incidents),
-            Screen::Overview | Screen::Application(_) => None,
+            Screen::Application(_) => Some(Scope::Application),
+            Screen::Overview => None,
         }
     }
 
@@ -83,6 +91,8 @@ pub enum Kind {
     SignIn,
     Palette,
     Keys,
+    Application,
+    Analyze,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +165,35 @@ pub enum Cmd {
         workspace: Uuid,
         cursor: Option<String>,
     },
+    /// `GET /api/v1/applications/:id`.
+    FetchApplication {
+        seq: u64,
+        id: Uuid,
+    },
+    /// The first page of an application's incidents of one status (`open`/`resolved`).
+    FetchApplicationIncidents {
+        seq: u64,
+        workspace: Uuid,
+        id: Uuid,
+        resolved: bool,
+    },
+    /// `GET /api/v1/applications/:id/analyses`, one page.
+    FetchAnalyses {
+        seq: u64,
+        id: Uuid,
+        cursor: Option<String>,
+    },
+    /// `POST /api/v1/applications/:id/analyze`.
+    Analyze {
+        seq: u64,
+        id: Uuid,
+    },
+    /// `GET /api/v1/analyses/:id` after waiting `after`.
+    PollAnalysis {
+        seq: u64,
+        run: Uuid,
+        after: Duration,
+    },
     /// Start a device sign-in and wait for it (answered by `SignInCode`, then `SignInDone`).
     BeginSignIn {
         seq: u64,
@@ -192,6 +231,30 @@ pub enum Msg {
         seq: u64,
         first: bool,
         result: Result<Reply<Vec<Incident>>, ClientError>,
+    },
+    ApplicationDetail {
+        seq: u64,
+        result: Result<Reply<ApplicationDetail>, ClientError>,
+    },
+    ApplicationIncidents {
+        seq: u64,
+        resolved: bool,
+        result: Result<Reply<Vec<Incident>>, ClientError>,
+    },
+    Analyses {
+        seq: u64,
+        first: bool,
+        result: Result<Reply<Vec<AnalysisRun>>, ClientError>,
+    },
+    /// The answer to `Analyze`: `created` for a 202 (a new run), else an existing one.
+    Analyzed {
+        seq: u64,
+        created: bool,
+        result: Result<Reply<AnalysisRun>, ClientError>,
+    },
+    Analysis {
+        seq: u64,
+        result: Result<Reply<AnalysisRun>, ClientError>,
     },
     SignInCode {
         seq: u64,
@@ -257,7 +320,8 @@ pub struct App {
     pub overlay: Option<Overlay>,
     pub sign_in: Option<SignIn>,
     pub status: Option<Status>,
-    pub summary_scroll: usize,
+    /// The application screen, while one is open.
+    pub application: Option<AppScreen>,
     /// Ticks seen, for the loading spinner.
     pub ticks: u64,
     next_seq: u64,
@@ -293,7 +357,7 @@ impl App {
             overlay: None,
             sign_in: None,
             status: None,
-            summary_scroll: 0,
+            application: None,
             ticks: 0,
             next_seq: 0,
             pending: Pending::default(),
@@ -346,6 +410,80 @@ impl App {
     /// How many data rows a table shows at the current size.
     pub fn table_rows(&self) -> usize {
         usize::from(self.size.1.saturating_sub(CHROME_ROWS + TABLE_CHROME_ROWS))
+    }
+
+    /// How many data rows a tab of the application screen shows at the current size.
+    pub fn tab_rows(&self) -> usize {
+        let progress = u16::from(
+            self.application
+                .as_ref()
+                .is_some_and(|screen| screen.run.is_some()),
+        );
+        usize::from(
+            self.size
+                .1
+                .saturating_sub(CHROME_ROWS + TAB_CHROME_ROWS + progress),
+        )
+    }
+
+    /// Opens the application screen of `id` and loads its tabs.
+    pub fn open_application(&mut self, id: Uuid) -> Vec<Cmd> {
+        self.application = Some(AppScreen::new(id));
+        self.screens.push(Screen::Application(id));
+        self.load_application()
+    }
+
+    /// Requests every tab of the open application again; rows stay until replaced.
+    fn load_application(&mut self) -> Vec<Cmd> {
+        let workspace = self.workspace.as_ref().map(|w| w.id);
+        let seqs = [self.seq(), self.seq(), self.seq(), self.seq()];
+        let Some(screen) = self.application.as_mut() else {
+            return Vec::new();
+        };
+        let id = screen.id;
+        screen.pending.detail = Some(seqs[0]);
+        screen.pending.analyses = Some(seqs[1]);
+        let mut commands = vec![
+            Cmd::FetchApplication { seq: seqs[0], id },
+            Cmd::FetchAnalyses {
+                seq: seqs[1],
+                id,
+                cursor: None,
+            },
+        ];
+        if let Some(workspace) = workspace {
+            screen.pending.open = Some(seqs[2]);
+            commands.push(Cmd::FetchApplicationIncidents {
+                seq: seqs[2],
+                workspace,
+                id,
+                resolved: false,
+            });
+            if screen.show_resolved {
+                screen.pending.resolved = Some(seqs[3]);
+                commands.push(Cmd::FetchApplicationIncidents {
+                    seq: seqs[3],
+                    workspace,
+                    id,
+                    resolved: true,
+                });
+            }
+        }
+        commands
+    }
+
+    /// The open application screen, when a reply is for it.
+    fn application_for(&mut self, pick: impl Fn(&AppScreen) -> Option<u64>, seq: u64) -> bool {
+        self.application
+            .as_ref()
+            .is_some_and(|screen| pick(screen) == Some(seq))
+    }
+
+    fn sync_application(&mut self) {
+        let height = self.tab_rows();
+        if let Some(screen) = self.application.as_mut() {
+            screen.sync(height);
+        }
     }
 
     /// The table of the current screen.
@@ -483,6 +621,7 @@ impl App {
                 .copied()
                 .unwrap_or(Screen::Applications);
             self.screens = vec![root];
+            self.application = None;
         }
         let mut commands = self.load_workspace();
         if changed && let Some(workspace) = &self.workspace {
@@ -630,6 +769,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             let rows = app.table_rows();
             app.apps_view.scroll(rows);
             app.incidents_view.scroll(rows);
+            app.sync_application();
             Vec::new()
         }
         Msg::Tick(now) => {
@@ -768,6 +908,142 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                 }
             }
         }
+        Msg::ApplicationDetail { seq, result } => {
+            if !app.application_for(|s| s.pending.detail, seq) {
+                return Vec::new();
+            }
+            if let Some(screen) = app.application.as_mut() {
+                screen.pending.detail = None;
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Application);
+                    if let Some(screen) = app.application.as_mut() {
+                        screen.apply_detail(&reply.data);
+                    }
+                    app.sync_application();
+                    Vec::new()
+                }
+                Err(error) => app.failed(Kind::Application, "loading the application", error),
+            }
+        }
+        Msg::ApplicationIncidents {
+            seq,
+            resolved,
+            result,
+        } => {
+            let pick = move |s: &AppScreen| {
+                if resolved {
+                    s.pending.resolved
+                } else {
+                    s.pending.open
+                }
+            };
+            if !app.application_for(pick, seq) {
+                return Vec::new();
+            }
+            let Some(screen) = app.application.as_mut() else {
+                return Vec::new();
+            };
+            if resolved {
+                screen.pending.resolved = None;
+            } else {
+                screen.pending.open = None;
+            }
+            match result {
+                Ok(reply) => {
+                    let items = AppScreen::incident_items(&reply.data);
+                    if resolved {
+                        screen.resolved = items;
+                    } else {
+                        screen.open = items;
+                    }
+                    app.succeeded(Kind::Application);
+                    app.sync_application();
+                    Vec::new()
+                }
+                Err(error) => app.failed(Kind::Application, "loading incidents", error),
+            }
+        }
+        Msg::Analyses { seq, first, result } => {
+            if !app.application_for(|s| s.pending.analyses, seq) {
+                return Vec::new();
+            }
+            let Some(screen) = app.application.as_mut() else {
+                return Vec::new();
+            };
+            match result {
+                Ok(reply) => {
+                    let rows = reply.data.iter().map(RunRow::new);
+                    if first {
+                        screen.runs = rows.collect();
+                        screen.runs_complete = false;
+                    } else {
+                        screen.runs.extend(rows);
+                    }
+                    let id = screen.id;
+                    let next = match reply.next_cursor {
+                        Some(cursor) => vec![Cmd::FetchAnalyses {
+                            seq,
+                            id,
+                            cursor: Some(cursor),
+                        }],
+                        None => {
+                            screen.pending.analyses = None;
+                            screen.runs_complete = true;
+                            Vec::new()
+                        }
+                    };
+                    app.succeeded(Kind::Application);
+                    app.sync_application();
+                    next
+                }
+                Err(error) => {
+                    screen.pending.analyses = None;
+                    app.failed(Kind::Application, "loading analyses", error)
+                }
+            }
+        }
+        Msg::Analyzed {
+            seq,
+            created,
+            result,
+        } => {
+            if !app.application_for(|s| s.pending.analyze, seq) {
+                return Vec::new();
+            }
+            if let Some(screen) = app.application.as_mut() {
+                screen.pending.analyze = None;
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Analyze);
+                    let run = RunRow::new(&reply.data);
+                    app.set_info(if created {
+                        "analysis requested"
+                    } else {
+                        "an analysis is already waiting; following it"
+                    });
+                    follow_run(app, run)
+                }
+                Err(error) => app.failed(Kind::Analyze, "requesting an analysis", error),
+            }
+        }
+        Msg::Analysis { seq, result } => {
+            if !app.application_for(|s| s.pending.poll, seq) {
+                return Vec::new();
+            }
+            if let Some(screen) = app.application.as_mut() {
+                screen.pending.poll = None;
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Analyze);
+                    follow_run(app, RunRow::new(&reply.data))
+                }
+                Err(error) => app.failed(Kind::Analyze, "following the analysis", error),
+            }
+        }
         Msg::SignInCode {
             seq,
             user_code,
@@ -809,6 +1085,42 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
         }
     }
+}
+
+/// Shows a requested run's progress: poll it again while it is queued or running; once it
+/// ended, say how and reload the tabs.
+fn follow_run(app: &mut App, run: RunRow) -> Vec<Cmd> {
+    let seq = app.seq();
+    let terminal = run.terminal();
+    let id = run.id;
+    let (status, findings, incidents, error) = (
+        run.status,
+        run.findings.unwrap_or(0),
+        run.incidents.unwrap_or(0),
+        run.error.clone(),
+    );
+    let Some(screen) = app.application.as_mut() else {
+        return Vec::new();
+    };
+    screen.run = Some(run);
+    if !terminal {
+        screen.pending.poll = Some(seq);
+        app.sync_application();
+        return vec![Cmd::PollAnalysis {
+            seq,
+            run: id,
+            after: ANALYSIS_POLL,
+        }];
+    }
+    if status == statesight_core::wire::RunStatus::Failed {
+        app.set_error(&format!("analysis failed: {error}"), Some(Kind::Analyze));
+    } else {
+        app.set_info(&format!(
+            "analysis succeeded: {findings} findings, {incidents} incidents"
+        ));
+    }
+    app.sync_application();
+    app.load_application()
 }
 
 fn on_paste(app: &mut App, text: &str) {
@@ -987,7 +1299,21 @@ fn run_command(app: &mut App, command: Command) -> Vec<Cmd> {
 
 fn go(app: &mut App, screen: Screen) -> Vec<Cmd> {
     app.screens = vec![screen];
+    app.application = None;
     Vec::new()
+}
+
+/// Leaves the current screen; leaving the application screen forgets it (replies still in
+/// flight for it are then dropped).
+fn pop_screen(app: &mut App) {
+    app.screens.pop();
+    if !app
+        .screens
+        .iter()
+        .any(|screen| matches!(screen, Screen::Application(_)))
+    {
+        app.application = None;
+    }
 }
 
 fn on_help_key(app: &mut App, mut help: HelpState, chord: KeyChord) {
@@ -1054,7 +1380,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
     match action {
         Action::Quit => {
             if app.screens.len() > 1 {
-                app.screens.pop();
+                pop_screen(app);
                 Vec::new()
             } else {
                 vec![Cmd::Quit]
@@ -1066,7 +1392,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
                 view.filter.clear();
                 app.rebuild(kind);
             } else if app.screens.len() > 1 {
-                app.screens.pop();
+                pop_screen(app);
             } else {
                 app.status = None;
             }
@@ -1088,6 +1414,9 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
         }
         Action::Refresh => {
             app.set_info("reloading…");
+            if matches!(app.screen(), Screen::Application(_)) && app.application.is_some() {
+                return app.load_application();
+            }
             app.reload()
         }
         Action::Overview => go(app, Screen::Overview),
@@ -1114,14 +1443,11 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
                     _ => move_selection(app, kind, delta, height),
                 },
                 None => {
-                    if let Screen::Application(id) = app.screen() {
-                        let last = app.incidents_of(id).count().saturating_sub(1);
-                        app.summary_scroll = if delta < 0 {
-                            app.summary_scroll.saturating_sub(delta.unsigned_abs())
-                        } else {
-                            app.summary_scroll.saturating_add(delta.unsigned_abs())
-                        }
-                        .min(last);
+                    let height = app.tab_rows();
+                    if let Some(screen) = app.application.as_mut()
+                        && matches!(app.screens.last(), Some(Screen::Application(_)))
+                    {
+                        screen.move_by(delta, height);
                     }
                 }
             }
@@ -1131,10 +1457,65 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
             if app.screen() == Screen::Applications
                 && let Some(id) = app.apps_view.selected_id()
             {
-                app.summary_scroll = 0;
-                app.screens.push(Screen::Application(id));
+                return app.open_application(id);
             }
             Vec::new()
+        }
+        Action::NextTab
+        | Action::PreviousTab
+        | Action::IncidentsTab
+        | Action::SuppressedTab
+        | Action::RulesTab
+        | Action::AnalysesTab => {
+            if let Some(screen) = app.application.as_mut() {
+                screen.tab = match action {
+                    Action::NextTab => screen.tab.step(true),
+                    Action::PreviousTab => screen.tab.step(false),
+                    Action::IncidentsTab => Tab::Incidents,
+                    Action::SuppressedTab => Tab::Suppressed,
+                    Action::RulesTab => Tab::IgnoreRules,
+                    _ => Tab::Analyses,
+                };
+            }
+            Vec::new()
+        }
+        Action::ToggleResolved => {
+            let Some(screen) = app.application.as_mut() else {
+                return Vec::new();
+            };
+            screen.tab = Tab::Incidents;
+            screen.show_resolved = !screen.show_resolved;
+            let shown = screen.show_resolved;
+            let id = screen.id;
+            app.sync_application();
+            if !shown {
+                app.set_info("resolved incidents hidden");
+                return Vec::new();
+            }
+            app.set_info("resolved incidents shown");
+            let Some(workspace) = app.workspace.as_ref().map(|w| w.id) else {
+                return Vec::new();
+            };
+            let seq = app.seq();
+            if let Some(screen) = app.application.as_mut() {
+                screen.pending.resolved = Some(seq);
+            }
+            vec![Cmd::FetchApplicationIncidents {
+                seq,
+                workspace,
+                id,
+                resolved: true,
+            }]
+        }
+        Action::Analyze => {
+            let seq = app.seq();
+            let Some(screen) = app.application.as_mut() else {
+                return Vec::new();
+            };
+            screen.pending.analyze = Some(seq);
+            let id = screen.id;
+            app.set_info("requesting an analysis…");
+            vec![Cmd::Analyze { seq, id }]
         }
         Action::Sort | Action::ReverseSort => {
             let Some((view, kind)) = app.table_mut() else {

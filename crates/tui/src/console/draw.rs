@@ -14,7 +14,8 @@ use ratatui::widgets::{Block, Borders, Clear, Widget};
 use statesight_core::wire::{RunStatus, Severity, SeverityCounts};
 
 use super::app::{App, Connection, Overlay, Screen, SignInPhase};
-use super::keys::{Action, PROMPT_KEYS};
+use super::appscreen::{RunRow, Tab};
+use super::keys::{Action, PROMPT_KEYS, Scope};
 use super::model::{APP_SORTS, AppRow, INCIDENT_SORTS, IncidentRow};
 use super::table::{TableView, visible_offset};
 use super::text::{age, chunk, fit, short_revision, width};
@@ -54,7 +55,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             Screen::Overview => draw_overview(buf, body, app),
             Screen::Applications => draw_applications(buf, body, app),
             Screen::Incidents => draw_incidents(buf, body, app),
-            Screen::Application(id) => draw_summary(buf, body, app, id),
+            Screen::Application(id) => draw_application(buf, body, app, id),
         }
         draw_hints(buf, hints, app);
     }
@@ -144,7 +145,14 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
     };
     let crumbs = match app.screen() {
         Screen::Application(id) => {
-            format!("Applications › {}", app.application_name(id).unwrap_or("?"))
+            let name = app
+                .application
+                .as_ref()
+                .filter(|screen| screen.id == id)
+                .and_then(|screen| screen.name.as_deref())
+                .or_else(|| app.application_name(id))
+                .unwrap_or("?");
+            format!("Applications › {name}")
         }
         screen => screen.title().to_owned(),
     };
@@ -1020,149 +1028,266 @@ fn draw_overview(buf: &mut Buffer, area: Rect, app: &App) {
     );
 }
 
-const SUMMARY_INCIDENT_COLUMNS: [Column; 4] = [
+const APP_INCIDENT_COLUMNS: [Column; 5] = [
     column("SEV", 4, 0, 0, 10),
-    column("TITLE", 20, 0, 5, 9),
-    column("ACTION", 11, 0, 0, 5),
+    column("TITLE", 16, 0, 5, 9),
+    column("ACTION", 9, 0, 0, 5),
+    column("STATE", 8, 0, 0, 7),
     right(column("SEEN", 4, 0, 0, 8)),
 ];
 
-fn draw_summary(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
+const SUPPRESSED_COLUMNS: [Column; 5] = [
+    column("RULE", 8, 24, 2, 10),
+    column("REASON", 10, 0, 3, 9),
+    column("RESOURCE", 12, 0, 2, 6),
+    column("PATH", 10, 0, 3, 7),
+    right(column("SEEN", 4, 0, 0, 8)),
+];
+
+const RULE_COLUMNS: [Column; 5] = [
+    column("RULE", 8, 24, 2, 10),
+    column("MATCH", 12, 0, 3, 9),
+    column("REASON", 10, 0, 3, 6),
+    column("STATE", 8, 0, 0, 8),
+    column("SCOPE", 13, 0, 0, 7),
+];
+
+const ANALYSIS_COLUMNS: [Column; 8] = [
+    column("STATUS", 9, 0, 0, 10),
+    column("REVISION", 8, 12, 0, 8),
+    column("TRIGGER", 8, 0, 0, 5),
+    right(column("QUEUED", 6, 0, 0, 9)),
+    right(column("TOOK", 5, 0, 0, 4)),
+    right(column("FIND", 4, 0, 0, 7)),
+    right(column("INC", 3, 0, 0, 7)),
+    column("ERROR", 8, 0, 5, 6),
+];
+
+fn count_label(total: i64, shown: usize) -> String {
+    if total > i64::try_from(shown).unwrap_or(i64::MAX) {
+        format!("{shown} of {total}")
+    } else {
+        shown.to_string()
+    }
+}
+
+fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
     let theme = &app.theme;
-    let Some(row) = app.apps.iter().find(|row| row.id == id) else {
+    let Some(screen) = app.application.as_ref().filter(|screen| screen.id == id) else {
         title_line(
             buf,
             Rect::new(area.x, area.y, area.width, 1),
             &[("Application", theme.title)],
             theme,
         );
-        put(
-            buf,
-            area.x + 2,
-            area.y + 1,
-            "this application is no longer listed (esc goes back)",
-            area.width.saturating_sub(2),
-            theme.dim,
-        );
         return;
     };
-    title_line(
-        buf,
-        Rect::new(area.x, area.y, area.width, 1),
-        &[
-            ("Application", theme.title),
-            (" ", theme.base),
-            (&row.name, theme.bold),
-        ],
-        theme,
-    );
-    let source = match &row.revision {
-        Some(revision) => format!("{} @ {}", row.source, short_revision(revision)),
-        None => row.source.clone(),
-    };
-    let analysis = match &row.run {
-        Some(run) => format!(
-            "{} {} ago ({})",
-            run_label(run.status),
-            age(app.now, run.at),
-            run.at.format("%Y-%m-%d %H:%M UTC")
-        ),
-        None => String::from("never analysed"),
-    };
-    let open = match &row.counts {
-        Some(c) => format!(
-            "{} open: {} critical, {} high, {} medium, {} low",
-            c.critical + c.high + c.medium + c.low,
-            c.critical,
-            c.high,
-            c.medium,
-            c.low
-        ),
-        None => match row.highest {
-            Some(highest) => format!("{} open, the worst {}", row.open_total, highest.as_str()),
-            None => String::from("none open"),
+    let incidents = screen.incidents();
+    let counts = [
+        incidents.len().to_string(),
+        count_label(screen.suppressed_total, screen.suppressed.len()),
+        count_label(screen.rules_total, screen.rules.len()),
+        if screen.runs_complete {
+            screen.runs.len().to_string()
+        } else {
+            format!("{}+", screen.runs.len())
         },
-    };
-    let description = if row.description.is_empty() {
-        String::from("—")
-    } else {
-        row.description.clone()
-    };
-    let fields: [(&str, &str, Style); 7] = [
-        ("Description", &description, theme.base),
-        ("Cluster", &row.cluster, theme.base),
-        ("Namespace", &row.namespace, theme.base),
-        ("Source", &source, theme.base),
-        (
-            "Analysis",
-            &analysis,
-            row.run
-                .as_ref()
-                .map_or(theme.dim, |run| theme.run_status(run.status)),
-        ),
-        ("Incidents", &open, theme.base),
-        ("Id", &id.to_string(), theme.dim),
     ];
-    let mut y = area.y + 1;
-    for (label, value, style) in fields {
-        if y >= area.bottom() {
-            return;
+    let numbers = ["1", "2", "3", "4"];
+    let mut spans: Vec<(&str, Style)> = Vec::new();
+    for (index, tab) in Tab::ALL.into_iter().enumerate() {
+        if index > 0 {
+            spans.push((" · ", theme.border));
         }
-        put(buf, area.x + 2, y, label, 12, theme.dim);
-        put(
-            buf,
-            area.x + 15,
-            y,
-            value,
-            area.width.saturating_sub(16),
-            style,
-        );
-        y += 1;
+        let style = if tab == screen.tab {
+            theme.selected
+        } else {
+            theme.dim
+        };
+        spans.push((numbers[index], theme.key));
+        spans.push((" ", theme.base));
+        spans.push((tab.title(), style));
+        spans.push((" ", theme.base));
+        spans.push((&counts[index], theme.bold));
     }
-    let incidents: Vec<&IncidentRow> = app.incidents_of(id).collect();
-    let count = incidents.len().to_string();
-    y += 1;
-    if y + 2 > area.bottom() {
-        return;
-    }
-    let loading = if app.incidents_load.complete {
-        ""
+    let loading = if screen.loading() {
+        format!(" {}", spinner(app))
     } else {
-        " (loading…)"
+        String::new()
     };
-    title_line(
-        buf,
-        Rect::new(area.x, y, area.width, 1),
-        &[
-            ("Open incidents", theme.title),
-            (" ", theme.base),
-            (&count, theme.bold),
-            (loading, theme.info),
-        ],
+    spans.push((&loading, theme.info));
+    title_line(buf, Rect::new(area.x, area.y, area.width, 1), &spans, theme);
+    let progress = u16::from(screen.run.is_some());
+    let table = Rect::new(
+        area.x,
+        area.y + 1,
+        area.width,
+        area.height.saturating_sub(1 + progress),
+    );
+    let cursor = screen.cursors[screen.tab.index()];
+    let grid = |columns: &'static [Column], empty: &'static str| Grid {
         theme,
-    );
-    draw_list(
-        buf,
-        Rect::new(area.x, y + 1, area.width, area.bottom() - y - 1),
-        &Grid {
-            theme,
-            columns: &SUMMARY_INCIDENT_COLUMNS,
-            natural: &[],
-            sorted: None,
-            empty: "no open incidents",
-        },
-        incidents.len(),
-        app.summary_scroll,
-        |index| {
-            let row = incidents[index];
-            vec![
-                cell(severity_label(row.severity), theme.severity(row.severity)),
-                cell(row.title.clone(), theme.base),
-                cell(row.recommendation.as_str(), theme.dim),
-                cell(age(app.now, row.last_seen), theme.dim),
-            ]
-        },
-    );
+        columns,
+        natural: &[],
+        sorted: None,
+        empty,
+    };
+    let when = |at: chrono::DateTime<chrono::Utc>| age(app.now, at);
+    match screen.tab {
+        Tab::Incidents => {
+            let empty = if screen.show_resolved {
+                "no incidents"
+            } else {
+                "no open incidents (R shows resolved ones)"
+            };
+            let indices: Vec<usize> = (0..incidents.len()).collect();
+            draw_grid(
+                buf,
+                table,
+                &grid(&APP_INCIDENT_COLUMNS, empty),
+                &indices,
+                cursor.offset,
+                Some(cursor.position),
+                |index| {
+                    let item = incidents[index];
+                    let row = &item.row;
+                    let dim = item.resolved;
+                    let style = |style: Style| if dim { theme.dim } else { style };
+                    vec![
+                        cell(
+                            severity_label(row.severity),
+                            style(theme.severity(row.severity)),
+                        ),
+                        cell(row.title.clone(), style(theme.base)),
+                        cell(row.recommendation.as_str(), theme.dim),
+                        cell(
+                            if item.resolved { "resolved" } else { "open" },
+                            style(theme.base),
+                        ),
+                        cell(when(row.last_seen), theme.dim),
+                    ]
+                },
+            );
+        }
+        Tab::Suppressed => {
+            let indices: Vec<usize> = (0..screen.suppressed.len()).collect();
+            draw_grid(
+                buf,
+                table,
+                &grid(&SUPPRESSED_COLUMNS, "no suppressed findings"),
+                &indices,
+                cursor.offset,
+                Some(cursor.position),
+                |index| {
+                    let row = &screen.suppressed[index];
+                    vec![
+                        cell(row.rule.clone(), theme.bold),
+                        cell(row.reason.clone(), theme.base),
+                        cell(row.resource.clone(), theme.dim),
+                        cell(row.path.clone(), theme.code),
+                        cell(when(row.observed_at), theme.dim),
+                    ]
+                },
+            );
+        }
+        Tab::IgnoreRules => {
+            let indices: Vec<usize> = (0..screen.rules.len()).collect();
+            draw_grid(
+                buf,
+                table,
+                &grid(&RULE_COLUMNS, "no ignore rules apply"),
+                &indices,
+                cursor.offset,
+                Some(cursor.position),
+                |index| {
+                    let row = &screen.rules[index];
+                    vec![
+                        cell(row.name.clone(), theme.bold),
+                        cell(row.expression.clone(), theme.code),
+                        cell(row.reason.clone(), theme.base),
+                        if row.enabled {
+                            cell("enabled", theme.ok)
+                        } else {
+                            cell("disabled", theme.dim)
+                        },
+                        if row.read_only {
+                            cell("ws, read-only", theme.dim)
+                        } else {
+                            cell("app", theme.base)
+                        },
+                    ]
+                },
+            );
+        }
+        Tab::Analyses => {
+            let indices: Vec<usize> = (0..screen.runs.len()).collect();
+            draw_grid(
+                buf,
+                table,
+                &grid(&ANALYSIS_COLUMNS, "never analysed (a requests an analysis)"),
+                &indices,
+                cursor.offset,
+                Some(cursor.position),
+                |index| run_cells(&screen.runs[index], app),
+            );
+        }
+    }
+    if let Some(run) = &screen.run {
+        let y = area.bottom().saturating_sub(1);
+        let state = match run.status {
+            RunStatus::Queued | RunStatus::Running => {
+                format!("{} {}", run_label(run.status), spinner(app))
+            }
+            _ => run_label(run.status).to_owned(),
+        };
+        let detail = match run.status {
+            RunStatus::Failed => run.error.clone(),
+            RunStatus::Succeeded => format!(
+                "{} findings, {} incidents",
+                run.findings.unwrap_or(0),
+                run.incidents.unwrap_or(0)
+            ),
+            _ => format!("queued {} ago", age(app.now, run.queued_at)),
+        };
+        put_spans(
+            buf,
+            area.x,
+            y,
+            &[
+                ("requested analysis ", theme.dim),
+                (&state, theme.run_status(run.status)),
+                (" ", theme.base),
+                (&detail, theme.base),
+            ],
+            area.width,
+        );
+    }
+}
+
+fn run_cells(row: &RunRow, app: &App) -> Vec<Cell<'static>> {
+    let theme = &app.theme;
+    let took = row
+        .finished_at
+        .map(|end| {
+            let seconds = (end - row.queued_at).num_seconds().max(0);
+            if seconds < 60 {
+                format!("{seconds}s")
+            } else {
+                format!("{}m", seconds / 60)
+            }
+        })
+        .unwrap_or_else(|| String::from("—"));
+    let number = |n: Option<i32>| n.map_or_else(|| String::from("—"), |n| n.to_string());
+    vec![
+        cell(run_label(row.status), theme.run_status(row.status)),
+        cell(short_revision(&row.revision).into_owned(), theme.code),
+        cell(row.trigger.as_str(), theme.dim),
+        cell(age(app.now, row.queued_at), theme.dim),
+        cell(took, theme.dim),
+        cell(number(row.findings), theme.base),
+        cell(number(row.incidents), theme.base),
+        cell(row.error.clone(), theme.error),
+    ]
 }
 
 fn draw_status(frame: &mut Frame<'_>, area: Rect, app: &App) {
@@ -1252,12 +1377,15 @@ fn first_key(app: &App, action: Action) -> Option<String> {
 }
 
 /// The order of the key hints.
-const HINT_ORDER: [Action; 7] = [
+const HINT_ORDER: [Action; 10] = [
     Action::Help,
     Action::Palette,
     Action::Filter,
     Action::Sort,
     Action::Open,
+    Action::NextTab,
+    Action::ToggleResolved,
+    Action::Analyze,
     Action::Refresh,
     Action::Quit,
 ];
@@ -1296,7 +1424,9 @@ fn draw_hints(buf: &mut Buffer, area: Rect, app: &App) {
                 let mut pairs = Vec::new();
                 for action in HINT_ORDER {
                     // The filter needs a table.
-                    if action == Action::Filter && scope.is_none() {
+                    if action == Action::Filter
+                        && !matches!(scope, Some(Scope::Applications | Scope::Incidents))
+                    {
                         continue;
                     }
                     let Some(label) = bindings
@@ -1519,6 +1649,7 @@ fn section_title(section: &str) -> &'static str {
         "global" => "Every screen",
         "applications" => "Applications",
         "incidents" => "Incidents",
+        "application" => "Application",
         _ => "Fixed keys",
     }
 }

@@ -11,7 +11,7 @@
 //! sort = ["s", "o"]
 //! ```
 //!
-//! Sections are scopes (`global`, `applications`, `incidents`); a screen's own section is
+//! Sections are scopes (`global`, `applications`, `incidents`, `application`); a screen's own section is
 //! looked up before `global`. Naming an action replaces all its default keys; a key given to
 //! one action is taken from any other action of the same section that the file does not
 //! name. A file with any error (unknown section, action or key name, one key bound twice in
@@ -211,16 +211,23 @@ pub enum Scope {
     Global,
     Applications,
     Incidents,
+    Application,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Global, Scope::Applications, Scope::Incidents];
+    pub const ALL: [Scope; 4] = [
+        Scope::Global,
+        Scope::Applications,
+        Scope::Incidents,
+        Scope::Application,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Scope::Global => "global",
             Scope::Applications => "applications",
             Scope::Incidents => "incidents",
+            Scope::Application => "application",
         }
     }
 
@@ -250,6 +257,14 @@ pub enum Action {
     Open,
     Sort,
     ReverseSort,
+    NextTab,
+    PreviousTab,
+    IncidentsTab,
+    SuppressedTab,
+    RulesTab,
+    AnalysesTab,
+    ToggleResolved,
+    Analyze,
 }
 
 impl Action {
@@ -274,6 +289,14 @@ impl Action {
             Action::Open => "open",
             Action::Sort => "sort",
             Action::ReverseSort => "reverse_sort",
+            Action::NextTab => "next_tab",
+            Action::PreviousTab => "previous_tab",
+            Action::IncidentsTab => "incidents_tab",
+            Action::SuppressedTab => "suppressed_tab",
+            Action::RulesTab => "rules_tab",
+            Action::AnalysesTab => "analyses_tab",
+            Action::ToggleResolved => "toggle_resolved",
+            Action::Analyze => "analyze",
         }
     }
 }
@@ -310,8 +333,8 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         Scope::Applications,
         Action::Open,
         &["enter"],
-        "Show the application's summary and open incidents",
-        Some("summary"),
+        "Open the application: its incidents, suppressions, ignore rules, analyses",
+        Some("open"),
     ),
     bind(
         Scope::Applications,
@@ -340,6 +363,62 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         &["S"],
         "Reverse the sort order",
         None,
+    ),
+    bind(
+        Scope::Application,
+        Action::NextTab,
+        &["tab"],
+        "Next tab",
+        Some("tabs"),
+    ),
+    bind(
+        Scope::Application,
+        Action::PreviousTab,
+        &["shift-tab"],
+        "Previous tab",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::IncidentsTab,
+        &["1"],
+        "Incidents tab",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::SuppressedTab,
+        &["2"],
+        "Suppressed tab: findings ignore rules suppressed",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::RulesTab,
+        &["3"],
+        "Ignore Rules tab (inherited workspace rules are read-only)",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::AnalysesTab,
+        &["4"],
+        "Analyses tab",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::ToggleResolved,
+        &["R"],
+        "Incidents tab: show or hide resolved incidents",
+        Some("resolved"),
+    ),
+    bind(
+        Scope::Application,
+        Action::Analyze,
+        &["a"],
+        "Request an analysis and follow it until it ends (editor)",
+        Some("analyze"),
     ),
     bind(
         Scope::Global,

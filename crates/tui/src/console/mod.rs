@@ -10,6 +10,7 @@
 //! `docs/console.md` is the user's guide.
 
 pub mod app;
+pub mod appscreen;
 pub mod draw;
 pub mod keys;
 pub mod model;

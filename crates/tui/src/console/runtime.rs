@@ -233,6 +233,12 @@ enum Slot {
     Applications,
     Incidents,
     SignIn,
+    Application,
+    OpenIncidents,
+    ResolvedIncidents,
+    Analyses,
+    Analyze,
+    Poll,
 }
 
 /// Runs [`Cmd`]s as tokio tasks that send their answer back as a [`Msg`].
@@ -300,6 +306,67 @@ impl Executor {
                 let result = client.get(&path, Some(workspace)).await;
                 let first = cursor.is_none();
                 let _ = sender.send(Msg::Incidents { seq, first, result });
+            }),
+            Cmd::FetchApplication { seq, id } => self.spawn(Slot::Application, async move {
+                let result = client
+                    .get(&format!("/api/v1/applications/{id}"), None)
+                    .await;
+                let _ = sender.send(Msg::ApplicationDetail { seq, result });
+            }),
+            Cmd::FetchApplicationIncidents {
+                seq,
+                workspace,
+                id,
+                resolved,
+            } => {
+                let slot = if resolved {
+                    Slot::ResolvedIncidents
+                } else {
+                    Slot::OpenIncidents
+                };
+                self.spawn(slot, async move {
+                    let status = if resolved { "resolved" } else { "open" };
+                    let path = list_path(
+                        &format!("/api/v1/incidents?application_id={id}&status={status}&"),
+                        None,
+                    );
+                    let result = client.get(&path, Some(workspace)).await;
+                    let _ = sender.send(Msg::ApplicationIncidents {
+                        seq,
+                        resolved,
+                        result,
+                    });
+                })
+            }
+            Cmd::FetchAnalyses { seq, id, cursor } => self.spawn(Slot::Analyses, async move {
+                let path = list_path(
+                    &format!("/api/v1/applications/{id}/analyses?"),
+                    cursor.as_deref(),
+                );
+                let result = client.get(&path, None).await;
+                let first = cursor.is_none();
+                let _ = sender.send(Msg::Analyses { seq, first, result });
+            }),
+            Cmd::Analyze { seq, id } => self.spawn(Slot::Analyze, async move {
+                let path = format!("/api/v1/applications/{id}/analyze");
+                let body = serde_json::json!({});
+                let answer = client
+                    .send(reqwest::Method::POST, &path, Some(&body), None)
+                    .await;
+                let (created, result) = match answer {
+                    Ok(raw) => (raw.status == 202, crate::client::decode(raw)),
+                    Err(error) => (false, Err(error)),
+                };
+                let _ = sender.send(Msg::Analyzed {
+                    seq,
+                    created,
+                    result,
+                });
+            }),
+            Cmd::PollAnalysis { seq, run, after } => self.spawn(Slot::Poll, async move {
+                tokio::time::sleep(after).await;
+                let result = client.get(&format!("/api/v1/analyses/{run}"), None).await;
+                let _ = sender.send(Msg::Analysis { seq, result });
             }),
             Cmd::BeginSignIn { seq } => {
                 let sign_in = self.sign_in.clone();

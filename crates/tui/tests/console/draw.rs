@@ -173,14 +173,44 @@ fn incidents_80x24_colour() {
     snapshot("incidents_80x24_colour", &app);
 }
 
+/// Each tab of the application screen, at both sizes, in colour and without.
 #[test]
-fn application_summary_80x24_no_color() {
-    let mut app = loaded_app(Depth::Mono, SMALL);
-    type_text(&mut app, "jj");
-    press(&mut app, KeyCode::Enter);
-    let buffer = snapshot("application_summary_80x24_no_color", &app);
-    assert!(text(&buffer).contains("Applications › ledger"));
-    assert_no_colour(&buffer);
+fn application_tabs_80x24_and_160x48() {
+    for (key, tab) in [
+        ('1', "incidents"),
+        ('2', "suppressed"),
+        ('3', "rules"),
+        ('4', "analyses"),
+    ] {
+        for (size, label) in [(SMALL, "80x24"), (LARGE, "160x48")] {
+            let mut colour = application_app(Depth::TrueColor, size, "checkout-api");
+            press(&mut colour, KeyCode::Char(key));
+            let buffer = snapshot(&format!("application_{tab}_{label}"), &colour);
+            assert!(text(&buffer).contains("Applications › checkout-api"));
+            let mut mono = application_app(Depth::Mono, size, "checkout-api");
+            press(&mut mono, KeyCode::Char(key));
+            let buffer = render(&mono).backend().buffer().clone();
+            assert_no_colour(&buffer);
+            assert_inert(&buffer);
+        }
+    }
+}
+
+#[test]
+fn application_rules_mark_inherited_rules_read_only() {
+    let mut app = application_app(Depth::Mono, LARGE, "checkout-api");
+    press(&mut app, KeyCode::Char('3'));
+    let screen = text(render(&app).backend().buffer());
+    let inherited = screen
+        .lines()
+        .find(|line| line.contains("mesh sidecar"))
+        .expect("the inherited rule");
+    assert!(inherited.contains("read-only"), "{inherited}");
+    let own = screen
+        .lines()
+        .find(|line| line.contains("hpa replicas"))
+        .expect("the application rule");
+    assert!(!own.contains("read-only"), "{own}");
 }
 
 #[test]

@@ -6,10 +6,13 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
+use statesight_core::diff::ChangeKind;
+use statesight_core::rules::RuleScope;
 use statesight_core::wire::{
-    Application, Cause, CauseKind, Incident, IncidentStatus, Me, NamedRef, OpenIncidentCounts,
-    Overview, Recommendation, RecommendationCounts, ResourceIdentity, Role, RunCounts, RunStatus,
-    RunSummary, Severity, SeverityCounts, User, WorkspaceAccess,
+    AnalysisRun, Application, ApplicationDetail, Capped, Cause, CauseKind, IgnoreRule, Incident,
+    IncidentStatus, Me, NamedRef, OpenIncidentCounts, Overview, Recommendation,
+    RecommendationCounts, ResourceIdentity, Role, RunCounts, RunStatus, RunSummary, RunTrigger,
+    Severity, SeverityCounts, SuppressedFinding, SuppressingRule, User, WorkspaceAccess,
 };
 use statesight_tui::client::Reply;
 use statesight_tui::console::app::{App, Cmd, Msg, Settings, update};
@@ -567,4 +570,220 @@ pub fn row_of(buffer: &Buffer, needle: &str) -> Option<u16> {
         .lines()
         .position(|line| line.contains(needle))
         .map(|row| row as u16)
+}
+
+/// A suppressed finding of `application`, its rule as it was when the analysis ran.
+pub fn suppressed(
+    application: &Application,
+    id: u128,
+    rule: &str,
+    reason: &str,
+    path: &str,
+) -> SuppressedFinding {
+    SuppressedFinding {
+        id: Uuid::from_u128(id),
+        run_id: None,
+        rule: SuppressingRule {
+            id: None,
+            name: rule.to_owned(),
+            reason: reason.to_owned(),
+            scope: RuleScope::Application,
+        },
+        resource: ResourceIdentity {
+            api_version: String::from("apps/v1"),
+            group: String::from("apps"),
+            kind: String::from("Deployment"),
+            namespace: application.default_namespace.clone(),
+            name: application.name.clone(),
+        },
+        path: path.to_owned(),
+        change: ChangeKind::Changed,
+        desired: None,
+        live: None,
+        owners: Vec::new(),
+        observed_at: now() - Duration::minutes(30),
+    }
+}
+
+/// An ignore rule; `inherited` ones are workspace rules, read-only on the application.
+pub fn ignore_rule(
+    application: &Application,
+    id: u128,
+    name: &str,
+    expression: &str,
+    inherited: bool,
+) -> IgnoreRule {
+    IgnoreRule {
+        id: Uuid::from_u128(id),
+        workspace_id: application.workspace_id,
+        application_id: (!inherited).then_some(application.id),
+        scope: if inherited {
+            RuleScope::Workspace
+        } else {
+            RuleScope::Application
+        },
+        name: name.to_owned(),
+        match_expression: expression.to_owned(),
+        resource_ref: None,
+        managed_by: None,
+        reason: format!("{name} is expected"),
+        enabled: true,
+        read_only: inherited,
+        created_by: None,
+        updated_by: None,
+        created_at: now() - Duration::days(3),
+        updated_at: now() - Duration::days(3),
+    }
+}
+
+/// An analysis run of `application`, queued `minutes_ago`.
+pub fn run(
+    application: &Application,
+    id: u128,
+    status: RunStatus,
+    minutes_ago: i64,
+) -> AnalysisRun {
+    let queued = now() - Duration::minutes(minutes_ago);
+    let done = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
+    AnalysisRun {
+        id: Uuid::from_u128(id),
+        workspace_id: application.workspace_id,
+        application_id: application.id,
+        status,
+        trigger: RunTrigger::Manual,
+        requested_revision: None,
+        resolved_revision: done.then(|| String::from("3f9c2a1b7d4e5f60718293a4b5c6d7e8f9012345")),
+        requested_by: None,
+        attempts: 1,
+        error: (status == RunStatus::Failed)
+            .then(|| String::from("cluster unreachable: connection refused")),
+        finding_count: (status == RunStatus::Succeeded).then_some(4),
+        suppressed_count: (status == RunStatus::Succeeded).then_some(2),
+        incident_count: (status == RunStatus::Succeeded).then_some(2),
+        warnings: Vec::new(),
+        queued_at: queued,
+        started_at: done.then(|| queued + Duration::seconds(2)),
+        finished_at: done.then(|| queued + Duration::seconds(14)),
+        desired_provenance: None,
+        live_provenance: None,
+    }
+}
+
+/// `GET /api/v1/applications/:id` for `application`.
+pub fn detail(application: &Application, incidents: &[Incident]) -> ApplicationDetail {
+    fn capped<T>(application: &Application, items: Vec<T>, total: i64, route: &str) -> Capped<T> {
+        Capped {
+            total,
+            truncated: total > i64::try_from(items.len()).unwrap_or(0),
+            items,
+            href: format!("/api/v1/applications/{}/{route}", application.id),
+        }
+    }
+    let open: Vec<Incident> = incidents
+        .iter()
+        .filter(|i| i.application.id == application.id)
+        .cloned()
+        .collect();
+    let total = open.len() as i64;
+    ApplicationDetail {
+        application: application.clone(),
+        open_incidents: capped(application, open, total, "incidents"),
+        recent_suppressions: capped(
+            application,
+            vec![
+                suppressed(
+                    application,
+                    0x501,
+                    "mesh sidecar",
+                    "injected by the mesh",
+                    "spec.template.metadata.annotations.sidecar",
+                ),
+                suppressed(
+                    application,
+                    0x502,
+                    "hpa replicas",
+                    "the autoscaler owns replicas",
+                    "spec.replicas",
+                ),
+            ],
+            7,
+            "suppressed-findings",
+        ),
+        ignore_rules: capped(
+            application,
+            vec![
+                ignore_rule(application, 0x601, "hpa replicas", "spec.replicas", false),
+                ignore_rule(
+                    application,
+                    0x602,
+                    "mesh sidecar",
+                    "spec.template.metadata.annotations.*",
+                    true,
+                ),
+            ],
+            2,
+            "ignore-rules",
+        ),
+    }
+}
+
+/// The analyses of `application`, newest first.
+pub fn runs(application: &Application) -> Vec<AnalysisRun> {
+    vec![
+        run(application, 0x701, RunStatus::Failed, 10),
+        run(application, 0x702, RunStatus::Succeeded, 70),
+        run(application, 0x703, RunStatus::Succeeded, 190),
+    ]
+}
+
+/// Answers the requests of the application screen (as the commands asked them).
+pub fn answer_application(
+    app: &mut App,
+    commands: Vec<Cmd>,
+    application: &Application,
+    incidents: &[Incident],
+) {
+    for command in commands {
+        let msg = match command {
+            Cmd::FetchApplication { seq, .. } => Msg::ApplicationDetail {
+                seq,
+                result: Ok(reply(detail(application, incidents))),
+            },
+            Cmd::FetchApplicationIncidents { seq, resolved, .. } => Msg::ApplicationIncidents {
+                seq,
+                resolved,
+                result: Ok(reply(if resolved {
+                    Vec::new()
+                } else {
+                    incidents
+                        .iter()
+                        .filter(|i| i.application.id == application.id)
+                        .cloned()
+                        .collect()
+                })),
+            },
+            Cmd::FetchAnalyses { seq, cursor, .. } => Msg::Analyses {
+                seq,
+                first: cursor.is_none(),
+                result: Ok(reply(runs(application))),
+            },
+            _ => continue,
+        };
+        update(app, msg);
+    }
+}
+
+/// A loaded app on the application screen of `name`, every tab answered.
+pub fn application_app(depth: Depth, size: (u16, u16), name: &str) -> App {
+    let mut app = new_app(depth, size);
+    let applications = applications();
+    let incidents = incidents(&applications);
+    load(&mut app, applications.clone(), incidents.clone());
+    let application = applications
+        .iter()
+        .find(|a| a.name == name)
+        .expect("a fixture application");
+    let commands = app.open_application(application.id);
+    answer_application(&mut app, commands, application, &incidents);
+    app
 }

@@ -738,3 +738,276 @@ fn the_workspace_opened_is_remembered_and_reopened() {
     );
     assert_eq!(workspace_fetches(&reopened), vec![PLATFORM; 3]);
 }
+
+fn checkout_screen() -> (
+    statesight_tui::console::app::App,
+    statesight_core::wire::Application,
+) {
+    let app = application_app(Depth::Mono, (80, 24), "checkout-api");
+    let application = applications()
+        .into_iter()
+        .find(|a| a.name == "checkout-api")
+        .expect("fixture");
+    (app, application)
+}
+
+#[test]
+fn application_tabs_switch_with_tab_shift_tab_and_digits() {
+    use statesight_tui::console::appscreen::Tab;
+    let (mut app, _) = checkout_screen();
+    let tab =
+        |app: &statesight_tui::console::app::App| app.application.as_ref().expect("present").tab;
+    assert_eq!(tab(&app), Tab::Incidents);
+    press(&mut app, KeyCode::Tab);
+    assert_eq!(tab(&app), Tab::Suppressed);
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::BackTab);
+    assert_eq!(tab(&app), Tab::Analyses);
+    press(&mut app, KeyCode::Char('3'));
+    assert_eq!(tab(&app), Tab::IgnoreRules);
+    // On the application screen, 1–4 are tabs, not the global screens.
+    press(&mut app, KeyCode::Char('1'));
+    assert_eq!(tab(&app), Tab::Incidents);
+    assert!(matches!(app.screen(), Screen::Application(_)));
+    // Leaving the screen forgets it.
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.screen(), Screen::Applications);
+    assert!(app.application.is_none());
+}
+
+#[test]
+fn application_incidents_sort_by_severity_then_recency() {
+    let (app, _) = checkout_screen();
+    let screen = app.application.as_ref().expect("present");
+    let rows = screen.incidents();
+    assert!(!rows.is_empty());
+    for pair in rows.windows(2) {
+        let (a, b) = (&pair[0].row, &pair[1].row);
+        assert!(
+            a.severity > b.severity || (a.severity == b.severity && a.last_seen >= b.last_seen),
+            "{a:?} before {b:?}"
+        );
+    }
+}
+
+#[test]
+fn application_stale_replies_are_dropped() {
+    let (mut app, application) = checkout_screen();
+    let first = press(&mut app, KeyCode::Char('r'));
+    let second = press(&mut app, KeyCode::Char('r'));
+    let old_seq = first
+        .iter()
+        .find_map(|c| match c {
+            Cmd::FetchAnalyses { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .expect("present");
+    // The older reload answers last with nothing: it is ignored.
+    update(
+        &mut app,
+        Msg::Analyses {
+            seq: old_seq,
+            first: true,
+            result: Ok(reply(Vec::new())),
+        },
+    );
+    assert_eq!(app.application.as_ref().expect("present").runs.len(), 3);
+    answer_application(&mut app, second, &application, &[]);
+    assert!(!app.application.as_ref().expect("present").loading());
+    assert!(app.application.as_ref().expect("present").open.is_empty());
+}
+
+#[test]
+fn application_refresh_keeps_the_selection_by_id() {
+    let (mut app, application) = checkout_screen();
+    press(&mut app, KeyCode::Char('4'));
+    press(&mut app, KeyCode::Down);
+    let screen = app.application.as_ref().expect("present");
+    let selected = screen.cursors[3].id.expect("present");
+    assert_eq!(screen.cursors[3].position, 1);
+    let commands = press(&mut app, KeyCode::Char('r'));
+    // A new run arrived on top: the selection stays on its run, one row lower.
+    for command in commands {
+        if let Cmd::FetchAnalyses { seq, .. } = command {
+            let mut runs = runs(&application);
+            runs.insert(0, run(&application, 0x7ff, RunStatus::Queued, 0));
+            update(
+                &mut app,
+                Msg::Analyses {
+                    seq,
+                    first: true,
+                    result: Ok(reply(runs)),
+                },
+            );
+        }
+    }
+    let screen = app.application.as_ref().expect("present");
+    assert_eq!(screen.cursors[3].id, Some(selected));
+    assert_eq!(screen.cursors[3].position, 2);
+}
+
+#[test]
+fn application_analyses_follow_the_next_cursor() {
+    let (mut app, application) = checkout_screen();
+    let commands = press(&mut app, KeyCode::Char('r'));
+    let seq = commands
+        .iter()
+        .find_map(|c| match c {
+            Cmd::FetchAnalyses { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .expect("present");
+    let next = update(
+        &mut app,
+        Msg::Analyses {
+            seq,
+            first: true,
+            result: Ok(page(runs(&application), "c2")),
+        },
+    );
+    assert_eq!(
+        next,
+        vec![Cmd::FetchAnalyses {
+            seq,
+            id: application.id,
+            cursor: Some(String::from("c2")),
+        }]
+    );
+    // The first page is usable meanwhile.
+    assert_eq!(app.application.as_ref().expect("present").runs.len(), 3);
+    update(
+        &mut app,
+        Msg::Analyses {
+            seq,
+            first: false,
+            result: Ok(reply(vec![run(
+                &application,
+                0x7aa,
+                RunStatus::Succeeded,
+                900,
+            )])),
+        },
+    );
+    let screen = app.application.as_ref().expect("present");
+    assert_eq!(screen.runs.len(), 4);
+    assert!(screen.runs_complete);
+}
+
+#[test]
+fn application_analyze_polls_until_terminal_then_refreshes() {
+    let (mut app, application) = checkout_screen();
+    let commands = press(&mut app, KeyCode::Char('a'));
+    let [Cmd::Analyze { seq, id }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(*id, application.id);
+    let queued = run(&application, 0x800, RunStatus::Queued, 0);
+    let poll = update(
+        &mut app,
+        Msg::Analyzed {
+            seq: *seq,
+            created: true,
+            result: Ok(reply(queued.clone())),
+        },
+    );
+    let [
+        Cmd::PollAnalysis {
+            seq, run: polled, ..
+        },
+    ] = poll.as_slice()
+    else {
+        panic!("{poll:?}")
+    };
+    assert_eq!(*polled, queued.id);
+    let mut running = queued.clone();
+    running.status = RunStatus::Running;
+    let poll = update(
+        &mut app,
+        Msg::Analysis {
+            seq: *seq,
+            result: Ok(reply(running)),
+        },
+    );
+    let [Cmd::PollAnalysis { seq: last, .. }] = poll.as_slice() else {
+        panic!("{poll:?}")
+    };
+    assert_eq!(
+        app.application
+            .as_ref()
+            .expect("present")
+            .run
+            .as_ref()
+            .expect("present")
+            .status,
+        RunStatus::Running
+    );
+    // A stale poll answer (the first one, again) changes nothing.
+    assert!(
+        update(
+            &mut app,
+            Msg::Analysis {
+                seq: *seq,
+                result: Ok(reply(queued.clone())),
+            },
+        )
+        .is_empty()
+    );
+    let mut failed = queued.clone();
+    failed.status = RunStatus::Failed;
+    failed.error = Some(String::from("cluster unreachable\u{1b}[2J"));
+    let refresh = update(
+        &mut app,
+        Msg::Analysis {
+            seq: *last,
+            result: Ok(reply(failed)),
+        },
+    );
+    assert!(
+        refresh
+            .iter()
+            .any(|c| matches!(c, Cmd::FetchApplication { .. }))
+    );
+    assert!(
+        refresh
+            .iter()
+            .any(|c| matches!(c, Cmd::FetchAnalyses { .. }))
+    );
+    let status = app.status.as_ref().expect("present");
+    assert!(status.error);
+    assert_eq!(
+        status.text,
+        "analysis failed: cluster unreachable\\u{1b}[2J"
+    );
+}
+
+#[test]
+fn application_analyze_forbidden_shows_the_servers_message() {
+    let (mut app, _) = checkout_screen();
+    let commands = press(&mut app, KeyCode::Char('a'));
+    let [Cmd::Analyze { seq, .. }] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    let next = update(
+        &mut app,
+        Msg::Analyzed {
+            seq: *seq,
+            created: false,
+            result: Err(ClientError::Api {
+                status: 403,
+                code: String::from("forbidden"),
+                message: String::from("this needs the editor role"),
+                request_id: None,
+                body: serde_json::Value::Null,
+            }),
+        },
+    );
+    assert!(next.is_empty());
+    let status = app.status.as_ref().expect("present");
+    assert!(status.error);
+    assert!(
+        status.text.contains("this needs the editor role"),
+        "{}",
+        status.text
+    );
+    assert!(app.application.as_ref().expect("present").run.is_none());
+}
