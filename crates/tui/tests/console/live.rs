@@ -353,3 +353,124 @@ async fn signing_in_again_in_the_modal_retries_the_requests(pool: PgPool) {
     assert_eq!(app.connection, statesight_tui::console::app::Connection::Ok);
     server.stop().await;
 }
+
+/// The application screen against the real server: its tabs hold what the API holds, and
+/// `a` requests a real analysis that the screen then follows.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_application_screen_shows_a_real_application(pool: PgPool) {
+    use statesight_core::wire::{AnalysisRun, ApplicationDetail, IgnoreRule, RunStatus};
+    use statesight_tui::console::appscreen::Tab;
+
+    seeded_and_analysed(&pool).await;
+    let server = Server::start(&pool).await;
+    let mut app = new_app(Depth::Mono, (160, 48));
+    app.now = chrono::Utc::now();
+    let start = app.start();
+    assert!(
+        drive(
+            &mut app,
+            server.client(),
+            None,
+            start,
+            Duration::from_secs(20),
+            loaded
+        )
+        .await,
+        "nothing loaded"
+    );
+    // billing-worker, checkout-api, ledger: the second one.
+    keys_then(
+        &server,
+        &mut app,
+        &[KeyCode::Char('j'), KeyCode::Enter],
+        |app| {
+            app.application
+                .as_ref()
+                .is_some_and(|screen| !screen.loading() && screen.name.is_some())
+        },
+    )
+    .await;
+    let screen = app.application.as_ref().expect("the application screen");
+    assert_eq!(screen.name.as_deref(), Some("checkout-api"));
+    let client = server.client();
+    let id = screen.id;
+    let open: Vec<Incident> = client
+        .get(
+            &format!("/api/v1/incidents?status=open&application_id={id}&limit=500"),
+            Some(PAYMENTS),
+        )
+        .await
+        .expect("incidents")
+        .data;
+    assert!(!open.is_empty());
+    let mut shown: Vec<Uuid> = screen.incidents().iter().map(|i| i.row.id).collect();
+    let mut expected: Vec<Uuid> = open.iter().map(|i| i.id).collect();
+    shown.sort();
+    expected.sort();
+    assert_eq!(shown, expected);
+    let detail: ApplicationDetail = client
+        .get(&format!("/api/v1/applications/{id}"), None)
+        .await
+        .expect("the application")
+        .data;
+    assert_eq!(
+        screen.suppressed.len(),
+        detail.recent_suppressions.items.len()
+    );
+    assert_eq!(screen.suppressed_total, detail.recent_suppressions.total);
+    let rules: Vec<IgnoreRule> = client
+        .get(&format!("/api/v1/applications/{id}/ignore-rules"), None)
+        .await
+        .expect("rules")
+        .data;
+    assert_eq!(screen.rules.len(), rules.len());
+    for (row, rule) in screen.rules.iter().zip(&rules) {
+        assert_eq!((row.id, row.read_only), (rule.id, rule.read_only));
+    }
+    let runs: Vec<AnalysisRun> = client
+        .get(
+            &format!("/api/v1/applications/{id}/analyses?limit=500"),
+            None,
+        )
+        .await
+        .expect("analyses")
+        .data;
+    assert!(!runs.is_empty());
+    assert_eq!(
+        screen.runs.iter().map(|r| r.id).collect::<Vec<_>>(),
+        runs.iter().map(|r| r.id).collect::<Vec<_>>()
+    );
+    for (key, tab) in [
+        ('2', Tab::Suppressed),
+        ('3', Tab::IgnoreRules),
+        ('4', Tab::Analyses),
+    ] {
+        update(&mut app, super::fixtures::key(KeyCode::Char(key)));
+        assert_eq!(app.application.as_ref().map(|s| s.tab), Some(tab));
+        let drawn = text(render(&app).backend().buffer());
+        assert!(drawn.contains("Applications › checkout-api"), "{drawn}");
+    }
+
+    // `a`: a real run is queued (no worker runs here) and followed.
+    keys_then(&server, &mut app, &[KeyCode::Char('a')], |app| {
+        app.application
+            .as_ref()
+            .is_some_and(|screen| screen.run.is_some())
+    })
+    .await;
+    let run = app
+        .application
+        .as_ref()
+        .and_then(|screen| screen.run.clone())
+        .expect("the requested run");
+    assert_eq!(run.status, RunStatus::Queued);
+    let stored: AnalysisRun = client
+        .get(&format!("/api/v1/analyses/{}", run.id), None)
+        .await
+        .expect("the run")
+        .data;
+    assert_eq!(stored.application_id, id);
+    let drawn = text(render(&app).backend().buffer());
+    assert!(drawn.contains("requested analysis queued"), "{drawn}");
+    server.stop().await;
+}
