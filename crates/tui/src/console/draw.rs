@@ -1247,7 +1247,15 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
                 run.findings.unwrap_or(0),
                 run.incidents.unwrap_or(0)
             ),
-            _ => format!("queued {} ago", age(app.now, run.queued_at)),
+            _ => match age(app.now, run.queued_at).as_str() {
+                "now" => String::from("queued just now"),
+                ago => format!("queued {ago} ago"),
+            },
+        };
+        let separator = if run.status == RunStatus::Failed {
+            ": "
+        } else {
+            " "
         };
         put_spans(
             buf,
@@ -1256,7 +1264,7 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             &[
                 ("requested analysis ", theme.dim),
                 (&state, theme.run_status(run.status)),
-                (" ", theme.base),
+                (separator, theme.base),
                 (&detail, theme.base),
             ],
             area.width,

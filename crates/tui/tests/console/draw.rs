@@ -196,6 +196,42 @@ fn application_tabs_80x24_and_160x48() {
     }
 }
 
+/// The run `a` requested, followed on a line under the table until it ends.
+#[test]
+fn application_analysis_progress_80x24() {
+    let mut app = application_app(Depth::TrueColor, SMALL, "checkout-api");
+    let application = applications()
+        .into_iter()
+        .find(|a| a.name == "checkout-api")
+        .expect("fixture");
+    let commands = press(&mut app, KeyCode::Char('a'));
+    let Some(statesight_tui::console::app::Cmd::Analyze { seq, .. }) = commands.first() else {
+        panic!("{commands:?}")
+    };
+    let poll = update(
+        &mut app,
+        Msg::Analyzed {
+            seq: *seq,
+            created: true,
+            result: Ok(reply(run(&application, 0x800, RunStatus::Queued, 0))),
+        },
+    );
+    let buffer = snapshot("application_analysis_queued_80x24", &app);
+    assert!(text(&buffer).contains("requested analysis queued"));
+    let Some(statesight_tui::console::app::Cmd::PollAnalysis { seq, .. }) = poll.first() else {
+        panic!("{poll:?}")
+    };
+    update(
+        &mut app,
+        Msg::Analysis {
+            seq: *seq,
+            result: Ok(reply(run(&application, 0x800, RunStatus::Failed, 0))),
+        },
+    );
+    let buffer = snapshot("application_analysis_failed_80x24", &app);
+    assert!(text(&buffer).contains("cluster unreachable: connection refused"));
+}
+
 #[test]
 fn application_rules_mark_inherited_rules_read_only() {
     let mut app = application_app(Depth::Mono, LARGE, "checkout-api");

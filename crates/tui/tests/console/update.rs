@@ -1011,3 +1011,50 @@ fn application_analyze_forbidden_shows_the_servers_message() {
     );
     assert!(app.application.as_ref().expect("present").run.is_none());
 }
+
+#[test]
+fn application_resolved_incidents_show_on_r_and_hide_again() {
+    let (mut app, application) = checkout_screen();
+    let open = app.application.as_ref().expect("present").open.len();
+    let commands = press(&mut app, KeyCode::Char('R'));
+    let [
+        Cmd::FetchApplicationIncidents {
+            seq,
+            resolved: true,
+            ..
+        },
+    ] = commands.as_slice()
+    else {
+        panic!("{commands:?}")
+    };
+    let mut gone = incident(&IncidentSpec {
+        id: 0x9001,
+        application: &application,
+        severity: statesight_core::wire::Severity::Critical,
+        title: "Deployment checkout/old: drift that went away",
+        kind: "Deployment",
+        name: "old",
+        manager: "kubectl-edit",
+        recommendation: statesight_core::wire::Recommendation::Reconcile,
+        minutes_ago: 600,
+    });
+    gone.status = statesight_core::wire::IncidentStatus::Resolved;
+    update(
+        &mut app,
+        Msg::ApplicationIncidents {
+            seq: *seq,
+            resolved: true,
+            result: Ok(reply(vec![gone])),
+        },
+    );
+    let screen = app.application.as_ref().expect("present");
+    let rows = screen.incidents();
+    assert_eq!(rows.len(), open + 1);
+    // Critical sorts first even though resolved.
+    assert!(rows[0].resolved);
+    assert!(press(&mut app, KeyCode::Char('R')).is_empty());
+    assert_eq!(
+        app.application.as_ref().expect("present").incidents().len(),
+        open
+    );
+}
