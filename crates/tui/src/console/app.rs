@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use statesight_core::wire::{
-    AnalysisRun, Application, ApplicationDetail, Incident, Me, Overview, SeverityCounts,
+    AnalysisRun, Application, ApplicationDetail, IgnoreRule, Incident, Me, Overview, SeverityCounts,
 };
 use uuid::Uuid;
 
@@ -183,6 +183,11 @@ pub enum Cmd {
         id: Uuid,
         cursor: Option<String>,
     },
+    /// `GET /api/v1/applications/:id/ignore-rules` (not paginated).
+    FetchIgnoreRules {
+        seq: u64,
+        id: Uuid,
+    },
     /// `POST /api/v1/applications/:id/analyze`.
     Analyze {
         seq: u64,
@@ -245,6 +250,10 @@ pub enum Msg {
         seq: u64,
         first: bool,
         result: Result<Reply<Vec<AnalysisRun>>, ClientError>,
+    },
+    IgnoreRules {
+        seq: u64,
+        result: Result<Reply<Vec<IgnoreRule>>, ClientError>,
     },
     /// The answer to `Analyze`: `created` for a 202 (a new run), else an existing one.
     Analyzed {
@@ -436,15 +445,17 @@ impl App {
     /// Requests every tab of the open application again; rows stay until replaced.
     fn load_application(&mut self) -> Vec<Cmd> {
         let workspace = self.workspace.as_ref().map(|w| w.id);
-        let seqs = [self.seq(), self.seq(), self.seq(), self.seq()];
+        let seqs = [self.seq(), self.seq(), self.seq(), self.seq(), self.seq()];
         let Some(screen) = self.application.as_mut() else {
             return Vec::new();
         };
         let id = screen.id;
         screen.pending.detail = Some(seqs[0]);
         screen.pending.analyses = Some(seqs[1]);
+        screen.pending.rules = Some(seqs[4]);
         let mut commands = vec![
             Cmd::FetchApplication { seq: seqs[0], id },
+            Cmd::FetchIgnoreRules { seq: seqs[4], id },
             Cmd::FetchAnalyses {
                 seq: seqs[1],
                 id,
@@ -1002,6 +1013,25 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                     screen.pending.analyses = None;
                     app.failed(Kind::Application, "loading analyses", error)
                 }
+            }
+        }
+        Msg::IgnoreRules { seq, result } => {
+            if !app.application_for(|s| s.pending.rules, seq) {
+                return Vec::new();
+            }
+            if let Some(screen) = app.application.as_mut() {
+                screen.pending.rules = None;
+            }
+            match result {
+                Ok(reply) => {
+                    app.succeeded(Kind::Application);
+                    if let Some(screen) = app.application.as_mut() {
+                        screen.apply_rules(&reply.data);
+                    }
+                    app.sync_application();
+                    Vec::new()
+                }
+                Err(error) => app.failed(Kind::Application, "loading ignore rules", error),
             }
         }
         Msg::Analyzed {

@@ -210,6 +210,7 @@ pub struct AppPending {
     pub open: Option<u64>,
     pub resolved: Option<u64>,
     pub analyses: Option<u64>,
+    pub rules: Option<u64>,
     pub analyze: Option<u64>,
     pub poll: Option<u64>,
 }
@@ -226,7 +227,6 @@ pub struct AppScreen {
     pub suppressed: Vec<SuppressedRow>,
     pub suppressed_total: i64,
     pub rules: Vec<RuleRow>,
-    pub rules_total: i64,
     pub runs: Vec<RunRow>,
     /// Every page of analyses arrived.
     pub runs_complete: bool,
@@ -248,7 +248,6 @@ impl AppScreen {
             suppressed: Vec::new(),
             suppressed_total: 0,
             rules: Vec::new(),
-            rules_total: 0,
             runs: Vec::new(),
             runs_complete: false,
             run: None,
@@ -259,7 +258,11 @@ impl AppScreen {
 
     pub fn loading(&self) -> bool {
         let p = &self.pending;
-        p.detail.is_some() || p.open.is_some() || p.resolved.is_some() || p.analyses.is_some()
+        p.detail.is_some()
+            || p.open.is_some()
+            || p.resolved.is_some()
+            || p.analyses.is_some()
+            || p.rules.is_some()
     }
 
     /// The incidents tab's rows: by severity (worst first), then the most recently seen.
@@ -313,8 +316,11 @@ impl AppScreen {
             .map(SuppressedRow::new)
             .collect();
         self.suppressed_total = detail.recent_suppressions.total;
-        self.rules = detail.ignore_rules.items.iter().map(RuleRow::new).collect();
-        self.rules_total = detail.ignore_rules.total;
+        // The rules come whole from their own route (the detail caps them).
+    }
+
+    pub fn apply_rules(&mut self, rules: &[IgnoreRule]) {
+        self.rules = rules.iter().map(RuleRow::new).collect();
     }
 
     pub fn incident_items(incidents: &[Incident]) -> Vec<IncidentItem> {

@@ -1086,7 +1086,7 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
     let counts = [
         incidents.len().to_string(),
         count_label(screen.suppressed_total, screen.suppressed.len()),
-        count_label(screen.rules_total, screen.rules.len()),
+        screen.rules.len().to_string(),
         if screen.runs_complete {
             screen.runs.len().to_string()
         } else {

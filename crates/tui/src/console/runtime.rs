@@ -237,6 +237,7 @@ enum Slot {
     OpenIncidents,
     ResolvedIncidents,
     Analyses,
+    Rules,
     Analyze,
     Poll,
 }
@@ -346,6 +347,11 @@ impl Executor {
                 let result = client.get(&path, None).await;
                 let first = cursor.is_none();
                 let _ = sender.send(Msg::Analyses { seq, first, result });
+            }),
+            Cmd::FetchIgnoreRules { seq, id } => self.spawn(Slot::Rules, async move {
+                let path = format!("/api/v1/applications/{id}/ignore-rules");
+                let result = client.get(&path, None).await;
+                let _ = sender.send(Msg::IgnoreRules { seq, result });
             }),
             Cmd::Analyze { seq, id } => self.spawn(Slot::Analyze, async move {
                 let path = format!("/api/v1/applications/{id}/analyze");

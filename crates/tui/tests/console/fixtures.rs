@@ -762,6 +762,10 @@ pub fn answer_application(
                         .collect()
                 })),
             },
+            Cmd::FetchIgnoreRules { seq, .. } => Msg::IgnoreRules {
+                seq,
+                result: Ok(reply(detail(application, incidents).ignore_rules.items)),
+            },
             Cmd::FetchAnalyses { seq, cursor, .. } => Msg::Analyses {
                 seq,
                 first: cursor.is_none(),
