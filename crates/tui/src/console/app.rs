@@ -13,11 +13,12 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use statesight_core::wire::{
-    AnalysisRun, Application, ApplicationDetail, IgnoreRule, Incident, Me, Overview, SeverityCounts,
+    AnalysisRun, Application, ApplicationDetail, IgnoreRule, Incident, Me, Overview,
+    SeverityCounts, SuppressedFinding,
 };
 use uuid::Uuid;
 
-use super::appscreen::{AppScreen, RunRow, Tab};
+use super::appscreen::{AppScreen, RunRow, SuppressedRow, Tab};
 use super::keys::{Action, KeyChord, Keymap, Scope};
 use super::model::{
     self, AppRow, IncidentRow, MeView, OverviewView, WorkspaceView, choose_workspace, compare_apps,
@@ -183,6 +184,12 @@ pub enum Cmd {
         id: Uuid,
         cursor: Option<String>,
     },
+    /// `GET /api/v1/applications/:id/suppressed-findings`, one page.
+    FetchSuppressed {
+        seq: u64,
+        id: Uuid,
+        cursor: Option<String>,
+    },
     /// `GET /api/v1/applications/:id/ignore-rules` (not paginated).
     FetchIgnoreRules {
         seq: u64,
@@ -250,6 +257,11 @@ pub enum Msg {
         seq: u64,
         first: bool,
         result: Result<Reply<Vec<AnalysisRun>>, ClientError>,
+    },
+    Suppressed {
+        seq: u64,
+        first: bool,
+        result: Result<Reply<Vec<SuppressedFinding>>, ClientError>,
     },
     IgnoreRules {
         seq: u64,
@@ -445,7 +457,14 @@ impl App {
     /// Requests every tab of the open application again; rows stay until replaced.
     fn load_application(&mut self) -> Vec<Cmd> {
         let workspace = self.workspace.as_ref().map(|w| w.id);
-        let seqs = [self.seq(), self.seq(), self.seq(), self.seq(), self.seq()];
+        let seqs = [
+            self.seq(),
+            self.seq(),
+            self.seq(),
+            self.seq(),
+            self.seq(),
+            self.seq(),
+        ];
         let Some(screen) = self.application.as_mut() else {
             return Vec::new();
         };
@@ -453,8 +472,14 @@ impl App {
         screen.pending.detail = Some(seqs[0]);
         screen.pending.analyses = Some(seqs[1]);
         screen.pending.rules = Some(seqs[4]);
+        screen.pending.suppressed = Some(seqs[5]);
         let mut commands = vec![
             Cmd::FetchApplication { seq: seqs[0], id },
+            Cmd::FetchSuppressed {
+                seq: seqs[5],
+                id,
+                cursor: None,
+            },
             Cmd::FetchIgnoreRules { seq: seqs[4], id },
             Cmd::FetchAnalyses {
                 seq: seqs[1],
@@ -1012,6 +1037,46 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                 Err(error) => {
                     screen.pending.analyses = None;
                     app.failed(Kind::Application, "loading analyses", error)
+                }
+            }
+        }
+        Msg::Suppressed { seq, first, result } => {
+            if !app.application_for(|s| s.pending.suppressed, seq) {
+                return Vec::new();
+            }
+            let Some(screen) = app.application.as_mut() else {
+                return Vec::new();
+            };
+            match result {
+                Ok(reply) => {
+                    let rows = reply.data.iter().map(SuppressedRow::new);
+                    if first {
+                        screen.suppressed = rows.collect();
+                    } else {
+                        screen.suppressed.extend(rows);
+                    }
+                    let id = screen.id;
+                    let next = match reply.next_cursor {
+                        Some(cursor) => vec![Cmd::FetchSuppressed {
+                            seq,
+                            id,
+                            cursor: Some(cursor),
+                        }],
+                        None => {
+                            screen.pending.suppressed = None;
+                            screen.suppressed_total = screen
+                                .suppressed_total
+                                .max(i64::try_from(screen.suppressed.len()).unwrap_or(i64::MAX));
+                            Vec::new()
+                        }
+                    };
+                    app.succeeded(Kind::Application);
+                    app.sync_application();
+                    next
+                }
+                Err(error) => {
+                    screen.pending.suppressed = None;
+                    app.failed(Kind::Application, "loading suppressed findings", error)
                 }
             }
         }

@@ -211,6 +211,7 @@ pub struct AppPending {
     pub resolved: Option<u64>,
     pub analyses: Option<u64>,
     pub rules: Option<u64>,
+    pub suppressed: Option<u64>,
     pub analyze: Option<u64>,
     pub poll: Option<u64>,
 }
@@ -263,6 +264,7 @@ impl AppScreen {
             || p.resolved.is_some()
             || p.analyses.is_some()
             || p.rules.is_some()
+            || p.suppressed.is_some()
     }
 
     /// The incidents tab's rows: by severity (worst first), then the most recently seen.
@@ -309,14 +311,9 @@ impl AppScreen {
 
     pub fn apply_detail(&mut self, detail: &ApplicationDetail) {
         self.name = Some(clean(&detail.application.name));
-        self.suppressed = detail
-            .recent_suppressions
-            .items
-            .iter()
-            .map(SuppressedRow::new)
-            .collect();
+        // The rows come whole from their own routes (the detail caps them); its total
+        // counts them meanwhile.
         self.suppressed_total = detail.recent_suppressions.total;
-        // The rules come whole from their own route (the detail caps them).
     }
 
     pub fn apply_rules(&mut self, rules: &[IgnoreRule]) {

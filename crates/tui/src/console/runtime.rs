@@ -238,6 +238,7 @@ enum Slot {
     ResolvedIncidents,
     Analyses,
     Rules,
+    Suppressed,
     Analyze,
     Poll,
 }
@@ -347,6 +348,15 @@ impl Executor {
                 let result = client.get(&path, None).await;
                 let first = cursor.is_none();
                 let _ = sender.send(Msg::Analyses { seq, first, result });
+            }),
+            Cmd::FetchSuppressed { seq, id, cursor } => self.spawn(Slot::Suppressed, async move {
+                let path = list_path(
+                    &format!("/api/v1/applications/{id}/suppressed-findings?"),
+                    cursor.as_deref(),
+                );
+                let result = client.get(&path, None).await;
+                let first = cursor.is_none();
+                let _ = sender.send(Msg::Suppressed { seq, first, result });
             }),
             Cmd::FetchIgnoreRules { seq, id } => self.spawn(Slot::Rules, async move {
                 let path = format!("/api/v1/applications/{id}/ignore-rules");

@@ -762,6 +762,13 @@ pub fn answer_application(
                         .collect()
                 })),
             },
+            Cmd::FetchSuppressed { seq, cursor, .. } => Msg::Suppressed {
+                seq,
+                first: cursor.is_none(),
+                result: Ok(reply(
+                    detail(application, incidents).recent_suppressions.items,
+                )),
+            },
             Cmd::FetchIgnoreRules { seq, .. } => Msg::IgnoreRules {
                 seq,
                 result: Ok(reply(detail(application, incidents).ignore_rules.items)),

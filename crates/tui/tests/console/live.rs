@@ -358,7 +358,9 @@ async fn signing_in_again_in_the_modal_retries_the_requests(pool: PgPool) {
 /// `a` requests a real analysis that the screen then follows.
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn the_application_screen_shows_a_real_application(pool: PgPool) {
-    use statesight_core::wire::{AnalysisRun, ApplicationDetail, IgnoreRule, RunStatus};
+    use statesight_core::wire::{
+        AnalysisRun, ApplicationDetail, IgnoreRule, RunStatus, SuppressedFinding,
+    };
     use statesight_tui::console::appscreen::Tab;
 
     seeded_and_analysed(&pool).await;
@@ -413,9 +415,17 @@ async fn the_application_screen_shows_a_real_application(pool: PgPool) {
         .await
         .expect("the application")
         .data;
+    let suppressed: Vec<SuppressedFinding> = client
+        .get(
+            &format!("/api/v1/applications/{id}/suppressed-findings?limit=500"),
+            None,
+        )
+        .await
+        .expect("suppressed findings")
+        .data;
     assert_eq!(
-        screen.suppressed.len(),
-        detail.recent_suppressions.items.len()
+        screen.suppressed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        suppressed.iter().map(|r| r.id).collect::<Vec<_>>()
     );
     assert_eq!(screen.suppressed_total, detail.recent_suppressions.total);
     let rules: Vec<IgnoreRule> = client

@@ -1058,3 +1058,55 @@ fn application_resolved_incidents_show_on_r_and_hide_again() {
         open
     );
 }
+
+#[test]
+fn application_suppressed_findings_follow_the_next_cursor() {
+    let (mut app, application) = checkout_screen();
+    let commands = press(&mut app, KeyCode::Char('r'));
+    let Some(seq) = commands.iter().find_map(|c| match c {
+        Cmd::FetchSuppressed {
+            seq, cursor: None, ..
+        } => Some(*seq),
+        _ => None,
+    }) else {
+        panic!("{commands:?}")
+    };
+    let first = vec![suppressed(&application, 0xa01, "one", "why", "spec.a")];
+    let next = update(
+        &mut app,
+        Msg::Suppressed {
+            seq,
+            first: true,
+            result: Ok(page(first, "s2")),
+        },
+    );
+    assert_eq!(
+        next,
+        vec![Cmd::FetchSuppressed {
+            seq,
+            id: application.id,
+            cursor: Some(String::from("s2")),
+        }]
+    );
+    assert_eq!(
+        app.application.as_ref().expect("present").suppressed.len(),
+        1
+    );
+    update(
+        &mut app,
+        Msg::Suppressed {
+            seq,
+            first: false,
+            result: Ok(reply(vec![suppressed(
+                &application,
+                0xa02,
+                "two",
+                "why",
+                "spec.b",
+            )])),
+        },
+    );
+    let screen = app.application.as_ref().expect("present");
+    assert_eq!(screen.suppressed.len(), 2);
+    assert_eq!(screen.pending.suppressed, None);
+}
