@@ -678,22 +678,65 @@ fn app_cells(row: &AppRow, app: &App) -> Vec<Cell<'static>> {
 }
 
 fn draw_applications(buf: &mut Buffer, area: Rect, app: &App) {
-    let theme = &app.theme;
-    let view = &app.apps_view;
-    let title = Rect::new(area.x, area.y, area.width, 1);
+    draw_workspace_table(
+        buf,
+        area,
+        app,
+        WorkspaceTable {
+            title: TableTitle {
+                name: "Applications",
+                total: app.apps.len(),
+                sorts: APP_SORTS,
+                loading: app.apps_load.loading,
+            },
+            view: &app.apps_view,
+            columns: &APP_COLUMNS,
+            natural: &app.apps_natural,
+            loading_text: "loading applications…",
+            none_text: "no applications in this workspace",
+            filtered_text: "no application matches the filter (esc clears it)",
+        },
+        |index| app_cells(&app.apps[index], app),
+    );
+}
+
+/// One of the workspace's top-level tables (applications, incidents): its title line, then
+/// the sortable, filterable rows, or a line saying why there are none.
+struct WorkspaceTable<'a> {
+    title: TableTitle<'a>,
+    view: &'a TableView,
+    columns: &'a [Column],
+    natural: &'a [u16],
+    loading_text: &'a str,
+    none_text: &'a str,
+    filtered_text: &'a str,
+}
+
+fn draw_workspace_table<'r>(
+    buf: &mut Buffer,
+    area: Rect,
+    app: &App,
+    table: WorkspaceTable<'_>,
+    cells: impl Fn(usize) -> Vec<Cell<'r>>,
+) {
+    let WorkspaceTable {
+        title,
+        view,
+        columns,
+        natural,
+        loading_text,
+        none_text,
+        filtered_text,
+    } = table;
+    let (total, loading, sorts) = (title.total, title.loading, title.sorts);
     table_title(
         buf,
-        title,
+        Rect::new(area.x, area.y, area.width, 1),
         app,
         view,
-        TableTitle {
-            name: "Applications",
-            total: app.apps.len(),
-            sorts: APP_SORTS,
-            loading: app.apps_load.loading,
-        },
+        title,
     );
-    let table = Rect::new(
+    let rows = Rect::new(
         area.x,
         area.y + 1,
         area.width,
@@ -701,26 +744,23 @@ fn draw_applications(buf: &mut Buffer, area: Rect, app: &App) {
     );
     let empty = if let Some(waiting) = not_loaded(app) {
         waiting
-    } else if app.apps_load.loading && app.apps.is_empty() {
-        "loading applications…"
-    } else if app.apps.is_empty() {
-        "no applications in this workspace"
+    } else if loading && total == 0 {
+        loading_text
+    } else if total == 0 {
+        none_text
     } else {
-        "no application matches the filter (esc clears it)"
+        filtered_text
     };
-    let sorted = APP_SORTS
-        .get(view.sort)
-        .map(|(title, _)| (*title, view.descending));
     let grid = Grid {
-        theme,
-        columns: &APP_COLUMNS,
-        natural: &app.apps_natural,
-        sorted,
+        theme: &app.theme,
+        columns,
+        natural,
+        sorted: sorts
+            .get(view.sort)
+            .map(|(title, _)| (*title, view.descending)),
         empty,
     };
-    draw_table(buf, table, &grid, view, |index| {
-        app_cells(&app.apps[index], app)
-    });
+    draw_table(buf, rows, &grid, view, cells);
 }
 
 const INCIDENT_COLUMNS: [Column; 5] = [
@@ -743,49 +783,26 @@ fn incident_cells(row: &IncidentRow, app: &App) -> Vec<Cell<'static>> {
 }
 
 fn draw_incidents(buf: &mut Buffer, area: Rect, app: &App) {
-    let theme = &app.theme;
-    let view = &app.incidents_view;
-    let title = Rect::new(area.x, area.y, area.width, 1);
-    table_title(
+    draw_workspace_table(
         buf,
-        title,
+        area,
         app,
-        view,
-        TableTitle {
-            name: "Open incidents",
-            total: app.incidents.len(),
-            sorts: INCIDENT_SORTS,
-            loading: app.incidents_load.loading,
+        WorkspaceTable {
+            title: TableTitle {
+                name: "Open incidents",
+                total: app.incidents.len(),
+                sorts: INCIDENT_SORTS,
+                loading: app.incidents_load.loading,
+            },
+            view: &app.incidents_view,
+            columns: &INCIDENT_COLUMNS,
+            natural: &app.incidents_natural,
+            loading_text: "loading incidents…",
+            none_text: "no open incidents: Git and the clusters agree",
+            filtered_text: "no incident matches the filter (esc clears it)",
         },
+        |index| incident_cells(&app.incidents[index], app),
     );
-    let table = Rect::new(
-        area.x,
-        area.y + 1,
-        area.width,
-        area.height.saturating_sub(1),
-    );
-    let empty = if let Some(waiting) = not_loaded(app) {
-        waiting
-    } else if app.incidents_load.loading && app.incidents.is_empty() {
-        "loading incidents…"
-    } else if app.incidents.is_empty() {
-        "no open incidents: Git and the clusters agree"
-    } else {
-        "no incident matches the filter (esc clears it)"
-    };
-    let sorted = INCIDENT_SORTS
-        .get(view.sort)
-        .map(|(title, _)| (*title, view.descending));
-    let grid = Grid {
-        theme,
-        columns: &INCIDENT_COLUMNS,
-        natural: &app.incidents_natural,
-        sorted,
-        empty,
-    };
-    draw_table(buf, table, &grid, view, |index| {
-        incident_cells(&app.incidents[index], app)
-    });
 }
 
 const TOP_INCIDENT_COLUMNS: [Column; 4] = [
