@@ -116,12 +116,25 @@ impl DriftPath {
     /// Whether this path, used as a rule, matches a finding at `finding` or beneath it.
     /// `[N]` matches the N-th item of an unkeyed list and the N-th desired item of a keyed one.
     pub fn matches(&self, finding: &DriftPath) -> bool {
-        self.segments.len() <= finding.segments.len()
-            && self
-                .segments
-                .iter()
-                .zip(&finding.segments)
-                .all(|(rule, seg)| segment_matches(rule, seg))
+        self.verdict(finding, Positions::Known) == Verdict::Match
+    }
+
+    /// [`DriftPath::matches`] for a finding path that may have been read back from its text,
+    /// which does not carry the desired positions of keyed list items: a rule's `[N]`
+    /// against such an item is then [`Verdict::DependsOnPosition`], never a guess.
+    pub fn verdict(&self, finding: &DriftPath, positions: Positions) -> Verdict {
+        if self.segments.len() > finding.segments.len() {
+            return Verdict::NoMatch;
+        }
+        let mut verdict = Verdict::Match;
+        for (rule, seg) in self.segments.iter().zip(&finding.segments) {
+            match segment_verdict(rule, seg, positions) {
+                Verdict::NoMatch => return Verdict::NoMatch,
+                Verdict::DependsOnPosition => verdict = Verdict::DependsOnPosition,
+                Verdict::Match => {}
+            }
+        }
+        verdict
     }
 
     /// Whether the path contains a wildcard.
@@ -142,21 +155,57 @@ impl DriftPath {
     }
 }
 
-fn segment_matches(rule: &Segment, seg: &Segment) -> bool {
+/// Whether a finding path's keyed list items carry their desired positions: the engine's
+/// own paths do (`None` there means the item is not in Git at all); a path parsed from a
+/// finding's text does not know them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Positions {
+    Known,
+    Unknown,
+}
+
+/// Whether a rule path matches a finding path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Match,
+    NoMatch,
+    /// The rule's `[N]` meets a keyed list item whose position in Git is not known here:
+    /// only an analysis, which reads Git, decides.
+    DependsOnPosition,
+}
+
+impl From<bool> for Verdict {
+    fn from(matches: bool) -> Verdict {
+        if matches {
+            Verdict::Match
+        } else {
+            Verdict::NoMatch
+        }
+    }
+}
+
+fn segment_verdict(rule: &Segment, seg: &Segment, positions: Positions) -> Verdict {
     match (rule, seg) {
-        (Segment::AnyKey, Segment::Field(_)) => true,
-        (Segment::AnyItem, Segment::Keyed { .. } | Segment::Index(_)) => true,
-        (Segment::Index(n), Segment::Index(m)) => n == m,
+        (Segment::AnyKey, Segment::Field(_)) => Verdict::Match,
+        (Segment::AnyItem, Segment::Keyed { .. } | Segment::Index(_)) => Verdict::Match,
+        (Segment::Index(n), Segment::Index(m)) => (n == m).into(),
         (
             Segment::Index(n),
             Segment::Keyed {
                 desired_index: Some(m),
                 ..
             },
-        ) => n == m,
-        (Segment::Keyed { keys: a, .. }, Segment::Keyed { keys: b, .. }) => a == b,
-        (Segment::Field(a), Segment::Field(b)) => a == b,
-        _ => false,
+        ) => (n == m).into(),
+        (
+            Segment::Index(_),
+            Segment::Keyed {
+                desired_index: None,
+                ..
+            },
+        ) if positions == Positions::Unknown => Verdict::DependsOnPosition,
+        (Segment::Keyed { keys: a, .. }, Segment::Keyed { keys: b, .. }) => (a == b).into(),
+        (Segment::Field(a), Segment::Field(b)) => (a == b).into(),
+        _ => Verdict::NoMatch,
     }
 }
 

@@ -11,8 +11,8 @@ use serde_json::Value;
 
 use crate::diff::Finding;
 use crate::error::{Error, Result};
-use crate::identity::ResourceRef;
-use crate::paths::{self, DriftPath};
+use crate::identity::{ResourceId, ResourceRef};
+use crate::paths::{self, DriftPath, Positions, Verdict};
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -133,15 +133,66 @@ pub fn compile_rules(rules: &[IgnoreRule]) -> (Vec<CompiledRule>, Vec<(String, E
 impl CompiledRule {
     /// Whether this rule suppresses `finding` (`default_namespace` resolves namespace-less refs).
     pub fn matches(&self, finding: &Finding, default_namespace: &str) -> bool {
-        self.resource_ref
+        self.verdict(
+            &finding.resource,
+            &finding.path,
+            Positions::Known,
+            |manager| finding.owners.iter().any(|o| o.manager == manager),
+            default_namespace,
+        ) == Verdict::Match
+    }
+
+    /// [`CompiledRule::matches`] for a finding as the API returns it (its path read back from
+    /// text): the console's preview of a rule runs this very matcher, so what it shows and
+    /// what the next analysis suppresses cannot disagree.
+    pub fn preview(&self, target: &MatchTarget, default_namespace: &str) -> Verdict {
+        self.verdict(
+            &target.resource,
+            &target.path,
+            Positions::Unknown,
+            |manager| target.managers.iter().any(|m| m == manager),
+            default_namespace,
+        )
+    }
+
+    fn verdict(
+        &self,
+        resource: &ResourceId,
+        path: &DriftPath,
+        positions: Positions,
+        owned_by: impl Fn(&str) -> bool,
+        default_namespace: &str,
+    ) -> Verdict {
+        let resource_matches = self
+            .resource_ref
             .as_ref()
-            .is_none_or(|r| r.matches(&finding.resource, default_namespace))
-            && self.path.matches(&finding.path)
-            && self
-                .rule
-                .managed_by
-                .as_deref()
-                .is_none_or(|m| finding.owners.iter().any(|o| o.manager == m))
+            .is_none_or(|r| r.matches(resource, default_namespace));
+        let manager_matches = self.rule.managed_by.as_deref().is_none_or(owned_by);
+        if !resource_matches || !manager_matches {
+            return Verdict::NoMatch;
+        }
+        self.path.verdict(path, positions)
+    }
+}
+
+/// What a rule is tried against when the finding comes from the API rather than the engine:
+/// its resource, its parsed drift path and the managers owning the field.
+#[derive(Debug, Clone)]
+pub struct MatchTarget {
+    pub resource: ResourceId,
+    pub path: DriftPath,
+    pub managers: Vec<String>,
+}
+
+impl MatchTarget {
+    /// Reads a finding of the API; fails only if its path does not parse, which a finding
+    /// the engine wrote never does.
+    pub fn from_wire(finding: &crate::wire::Finding) -> Result<MatchTarget> {
+        Ok(MatchTarget {
+            resource: finding.resource.id(),
+            path: paths::parse(&finding.path)?,
+            managers: finding.owners.iter().map(|o| o.manager.clone()).collect(),
+        })
     }
 }
 

@@ -275,6 +275,18 @@ pub struct ResourceIdentity {
     pub name: String,
 }
 
+impl ResourceIdentity {
+    /// The engine's identity of the object (an empty namespace is a cluster-scoped object).
+    pub fn id(&self) -> crate::identity::ResourceId {
+        crate::identity::ResourceId {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: (!self.namespace.is_empty()).then(|| self.namespace.clone()),
+            name: self.name.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NamedRef {

@@ -784,3 +784,81 @@ fn an_unidentifiable_live_object_is_a_problem_not_a_missing_resource() {
     );
     assert_eq!(analysis.findings[0].resource.name, "other");
 }
+
+/// The console previews a rule against findings read back from the API, whose paths are
+/// text: the verdict must be the engine's own wherever the text decides it, and say
+/// "depends on the position in Git" exactly where it does not (`[N]` on a keyed item).
+#[test]
+fn a_preview_from_finding_text_agrees_with_the_engine() {
+    use statesight_core::paths::{self, Verdict};
+    use statesight_core::rules::MatchTarget;
+    let desired = deploy(
+        "spec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - {name: a, image: a:1}\n      - {name: b, image: b:1}\n",
+    );
+    let live = deploy(
+        "spec:\n  replicas: 3\n  template:\n    spec:\n      containers:\n      - {name: b, image: b:2}\n      - {name: a, image: a:2}\n",
+    );
+    let analysis = run(&yaml("d", &desired), &yaml("l", &live), "apps", &[]);
+    assert_eq!(analysis.findings.len(), 3, "{:?}", lines(&analysis));
+    let app = RuleScope::Application;
+    let rules = [
+        rule("replicas", "spec.replicas", None, None, app, 0),
+        rule("spec", "spec", Some("apps/Deployment/api"), None, app, 0),
+        rule("other", "spec", Some("Deployment/apps/web"), None, app, 0),
+        rule(
+            "images",
+            "spec.template.spec.containers[*].image",
+            None,
+            None,
+            app,
+            0,
+        ),
+        rule(
+            "by-name",
+            "spec.template.spec.containers[name=b]",
+            None,
+            None,
+            app,
+            0,
+        ),
+        rule(
+            "hpa",
+            "spec.replicas",
+            None,
+            Some("kube-controller-manager"),
+            app,
+            0,
+        ),
+        rule(
+            "second",
+            "spec.template.spec.containers[1]",
+            None,
+            None,
+            app,
+            0,
+        ),
+    ];
+    for rule in &rules {
+        let compiled = rule.compile().expect("valid rule");
+        for finding in &analysis.findings {
+            let target = MatchTarget {
+                resource: finding.resource.clone(),
+                path: paths::parse(&finding.path_text).expect("finding paths parse"),
+                managers: finding.owners.iter().map(|o| o.manager.clone()).collect(),
+            };
+            let engine = compiled.matches(finding, "apps");
+            let preview = compiled.preview(&target, "apps");
+            let context = format!("rule {} on {}", rule.name, finding.path_text);
+            if rule.name == "second" && finding.path_text.contains("containers[") {
+                assert_eq!(preview, Verdict::DependsOnPosition, "{context}");
+            } else {
+                assert_eq!(preview, Verdict::from(engine), "{context}");
+            }
+        }
+    }
+    // And the verdicts are not all alike: the cases above cover both answers.
+    let images = rules[3].compile().expect("valid");
+    let replicas = &analysis.findings[0];
+    assert!(!images.matches(replicas, "apps"));
+    assert!(images.matches(&analysis.findings[1], "apps"));
+}
