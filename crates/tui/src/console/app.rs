@@ -13,12 +13,14 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use statesight_core::wire::{
-    AnalysisRun, Application, ApplicationDetail, IgnoreRule, Incident, Me, Overview,
-    SeverityCounts, SuppressedFinding,
+    AnalysisRun, Application, ApplicationDetail, Finding, IgnoreRule, Incident, Me, Overview,
+    SeverityCounts, SuppressedFinding, TimelineEvent,
 };
 use uuid::Uuid;
 
 use super::appscreen::{AppScreen, RunRow, SuppressedRow, Tab};
+use super::incident::IncidentScreen;
+use super::rule_editor::RuleEditor;
 use super::keys::{Action, KeyChord, Keymap, Scope};
 use super::model::{
     self, AppRow, IncidentRow, MeView, OverviewView, WorkspaceView, choose_workspace, compare_apps,
@@ -50,6 +52,10 @@ pub enum Screen {
     Incidents,
     /// One application, in tabs: incidents, suppressed findings, ignore rules, analyses.
     Application(Uuid),
+    /// One incident: its findings, the evidence of the selected one, its timeline.
+    Incident(Uuid),
+    /// Writing or changing an ignore rule, with its live preview.
+    RuleEditor,
 }
 
 impl Screen {
@@ -59,6 +65,8 @@ impl Screen {
             Screen::Applications => Some(Scope::Applications),
             Screen::Incidents => Some(Scope::Incidents),
             Screen::Application(_) => Some(Scope::Application),
+            Screen::Incident(_) => Some(Scope::Incident),
+            Screen::RuleEditor => Some(Scope::RuleEditor),
             Screen::Overview => None,
         }
     }
@@ -69,6 +77,8 @@ impl Screen {
             Screen::Applications => "Applications",
             Screen::Incidents => "Incidents",
             Screen::Application(_) => "Application",
+            Screen::Incident(_) => "Incident",
+            Screen::RuleEditor => "Ignore rule",
         }
     }
 }
@@ -94,6 +104,9 @@ pub enum Kind {
     Keys,
     Application,
     Analyze,
+    Incident,
+    Rules,
+    Clipboard,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -115,6 +128,23 @@ pub struct HelpState {
 pub enum Overlay {
     Help(HelpState),
     Palette(Palette),
+    /// A destructive action waiting for `y`.
+    Confirm(Confirm),
+}
+
+/// What a confirmation is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    DeleteRule { application: Uuid, rule: Uuid },
+    /// Leave the rule editor, losing what was typed.
+    DiscardEdits,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    /// The question, neutralized.
+    pub question: String,
+    pub action: Confirmed,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,12 +201,13 @@ pub enum Cmd {
         seq: u64,
         id: Uuid,
     },
-    /// The first page of an application's incidents of one status (`open`/`resolved`).
+    /// A page of an application's incidents of one status (`open`/`resolved`).
     FetchApplicationIncidents {
         seq: u64,
         workspace: Uuid,
         id: Uuid,
         resolved: bool,
+        cursor: Option<String>,
     },
     /// `GET /api/v1/applications/:id/analyses`, one page.
     FetchAnalyses {
@@ -211,6 +242,53 @@ pub enum Cmd {
         seq: u64,
     },
     CancelSignIn,
+    /// `GET /api/v1/incidents/:id`.
+    FetchIncident {
+        seq: u64,
+        id: Uuid,
+    },
+    /// `GET /api/v1/incidents/:id/findings`, one page.
+    FetchFindings {
+        seq: u64,
+        id: Uuid,
+        cursor: Option<String>,
+    },
+    /// `GET /api/v1/incidents/:id/timeline` (every page, oldest first).
+    FetchTimeline {
+        seq: u64,
+        id: Uuid,
+    },
+    /// `GET /api/v1/applications/:id/findings`, one page: what the rule preview tries.
+    FetchOpenFindings {
+        seq: u64,
+        id: Uuid,
+        cursor: Option<String>,
+    },
+    /// `POST …/ignore-rules`, or `PUT …/ignore-rules/:rule` when `rule` is given.
+    SaveRule {
+        seq: u64,
+        application: Uuid,
+        rule: Option<Uuid>,
+        input: statesight_core::wire::IgnoreRuleInput,
+    },
+    /// `PATCH …/ignore-rules/:rule` with `{"enabled": …}`.
+    EnableRule {
+        seq: u64,
+        application: Uuid,
+        rule: Uuid,
+        enabled: bool,
+    },
+    /// `DELETE …/ignore-rules/:rule`.
+    DeleteRule {
+        seq: u64,
+        application: Uuid,
+        rule: Uuid,
+    },
+    /// Put `text` on the clipboard of the user's terminal (OSC 52).
+    Copy {
+        text: String,
+        what: String,
+    },
     /// Remember the workspace now open as the last one used with this server.
     RememberWorkspace {
         id: Uuid,
@@ -251,6 +329,7 @@ pub enum Msg {
     ApplicationIncidents {
         seq: u64,
         resolved: bool,
+        first: bool,
         result: Result<Reply<Vec<Incident>>, ClientError>,
     },
     Analyses {
@@ -276,6 +355,39 @@ pub enum Msg {
     Analysis {
         seq: u64,
         result: Result<Reply<AnalysisRun>, ClientError>,
+    },
+    Incident {
+        seq: u64,
+        result: Result<Reply<Incident>, ClientError>,
+    },
+    Findings {
+        seq: u64,
+        first: bool,
+        result: Result<Reply<Vec<Finding>>, ClientError>,
+    },
+    Timeline {
+        seq: u64,
+        result: Result<Reply<Vec<TimelineEvent>>, ClientError>,
+    },
+    OpenFindings {
+        seq: u64,
+        first: bool,
+        result: Result<Reply<Vec<Finding>>, ClientError>,
+    },
+    RuleSaved {
+        seq: u64,
+        result: Result<Reply<IgnoreRule>, ClientError>,
+    },
+    /// A rule was enabled, disabled or deleted (`done` says which, for the status line).
+    RuleChanged {
+        seq: u64,
+        done: String,
+        result: Result<(), ClientError>,
+    },
+    /// The clipboard sequence was written, or why not.
+    Copied {
+        what: String,
+        result: Result<usize, String>,
     },
     SignInCode {
         seq: u64,
@@ -303,6 +415,8 @@ pub struct Settings {
     pub theme: Theme,
     pub now: DateTime<Utc>,
     pub size: (u16, u16),
+    /// How often the screen in view reloads in the background.
+    pub refresh: Duration,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -343,6 +457,15 @@ pub struct App {
     pub status: Option<Status>,
     /// The application screen, while one is open.
     pub application: Option<AppScreen>,
+    /// The incident screen, while one is open.
+    pub incident: Option<IncidentScreen>,
+    /// The rule editor, while it is open.
+    pub editor: Option<RuleEditor>,
+    /// A rule being enabled, disabled or deleted.
+    pub(super) rule_change: Option<u64>,
+    /// When the screen in view was last loaded, for the background refresh.
+    pub(super) loaded_at: DateTime<Utc>,
+    pub(super) refresh: Duration,
     /// Ticks seen, for the loading spinner.
     pub ticks: u64,
     next_seq: u64,
@@ -379,6 +502,11 @@ impl App {
             sign_in: None,
             status: None,
             application: None,
+            incident: None,
+            editor: None,
+            rule_change: None,
+            loaded_at: settings.now,
+            refresh: settings.refresh,
             ticks: 0,
             next_seq: 0,
             pending: Pending::default(),
@@ -413,7 +541,7 @@ impl App {
         });
     }
 
-    fn set_info(&mut self, text: &str) {
+    pub(super) fn set_info(&mut self, text: &str) {
         self.status = Some(Status {
             text: clean(text),
             error: false,
@@ -423,7 +551,7 @@ impl App {
         });
     }
 
-    fn seq(&mut self) -> u64 {
+    pub(super) fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
     }
@@ -455,7 +583,7 @@ impl App {
     }
 
     /// Requests every tab of the open application again; rows stay until replaced.
-    fn load_application(&mut self) -> Vec<Cmd> {
+    pub(super) fn load_application(&mut self) -> Vec<Cmd> {
         let workspace = self.workspace.as_ref().map(|w| w.id);
         let seqs = [
             self.seq(),
@@ -465,6 +593,7 @@ impl App {
             self.seq(),
             self.seq(),
         ];
+        self.loaded_at = self.now;
         let Some(screen) = self.application.as_mut() else {
             return Vec::new();
         };
@@ -494,6 +623,7 @@ impl App {
                 workspace,
                 id,
                 resolved: false,
+                cursor: None,
             });
             if screen.show_resolved {
                 screen.pending.resolved = Some(seqs[3]);
@@ -502,6 +632,7 @@ impl App {
                     workspace,
                     id,
                     resolved: true,
+                    cursor: None,
                 });
             }
         }
@@ -604,6 +735,7 @@ impl App {
         let Some(workspace) = self.workspace.as_ref().map(|w| w.id) else {
             return Vec::new();
         };
+        self.loaded_at = self.now;
         let overview = self.seq();
         let applications = self.seq();
         let incidents = self.seq();
@@ -691,7 +823,7 @@ impl App {
     }
 
     /// A request failed: say so, and start signing in again when that is what it needs.
-    fn failed(&mut self, kind: Kind, what: &str, error: ClientError) -> Vec<Cmd> {
+    pub(super) fn failed(&mut self, kind: Kind, what: &str, error: ClientError) -> Vec<Cmd> {
         let signed_out = match &error {
             ClientError::Credentials(CredentialError::SignInRequired(message)) => {
                 Some(message.clone())
@@ -758,7 +890,7 @@ impl App {
     }
 
     /// A request of `kind` succeeded: the connection is fine and its old error is moot.
-    fn succeeded(&mut self, kind: Kind) {
+    pub(super) fn succeeded(&mut self, kind: Kind) {
         self.connection = Connection::Ok;
         if self
             .status
@@ -766,6 +898,50 @@ impl App {
             .is_some_and(|status| status.error && status.source == Some(kind))
         {
             self.status = None;
+        }
+    }
+}
+
+impl App {
+    /// Loads the screen in view again (`r`, and the background refresh).
+    pub(super) fn reload_screen(&mut self) -> Vec<Cmd> {
+        self.loaded_at = self.now;
+        match self.screen() {
+            Screen::Application(_) if self.application.is_some() => self.load_application(),
+            Screen::Incident(_) if self.incident.is_some() => self.load_incident(),
+            // The editor's preview works on the findings it loaded when it opened.
+            Screen::RuleEditor => Vec::new(),
+            _ => self.reload(),
+        }
+    }
+
+    /// The background refresh: the screen in view reloads every `refresh`, unless a load
+    /// is still running, something is being typed or asked, or the connection is down
+    /// (then `r` retries; an interval would only repeat the error).
+    fn refresh_if_due(&mut self) -> Vec<Cmd> {
+        let due = (self.now - self.loaded_at)
+            .to_std()
+            .is_ok_and(|elapsed| elapsed >= self.refresh);
+        if !due {
+            return Vec::new();
+        }
+        self.loaded_at = self.now;
+        let busy = self.overlay.is_some()
+            || self.sign_in.is_some()
+            || self.filter_editing()
+            || self.connection != Connection::Ok
+            || self.loading_screen();
+        if busy {
+            return Vec::new();
+        }
+        self.reload_screen()
+    }
+
+    fn loading_screen(&self) -> bool {
+        match self.screen() {
+            Screen::Application(_) => self.application.as_ref().is_some_and(AppScreen::loading),
+            Screen::Incident(_) => self.incident.as_ref().is_some_and(IncidentScreen::loading),
+            _ => self.apps_load.loading || self.incidents_load.loading || self.overview_loading,
         }
     }
 }
@@ -806,6 +982,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             app.apps_view.scroll(rows);
             app.incidents_view.scroll(rows);
             app.sync_application();
+            let findings = super::incident::findings_rows(app.size);
+            if let Some(screen) = app.incident.as_mut() {
+                let ids = screen.ids();
+                screen.cursor.sync(&ids, findings);
+            }
             Vec::new()
         }
         Msg::Tick(now) => {
@@ -818,7 +999,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             {
                 app.status = None;
             }
-            Vec::new()
+            app.refresh_if_due()
         }
         Msg::Me { seq, result } => {
             if app.pending.me != Some(seq) {
@@ -966,6 +1147,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::ApplicationIncidents {
             seq,
             resolved,
+            first,
             result,
         } => {
             let pick = move |s: &AppScreen| {
@@ -978,27 +1160,53 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             if !app.application_for(pick, seq) {
                 return Vec::new();
             }
+            let workspace = app.workspace.as_ref().map(|w| w.id);
             let Some(screen) = app.application.as_mut() else {
                 return Vec::new();
             };
-            if resolved {
-                screen.pending.resolved = None;
-            } else {
-                screen.pending.open = None;
-            }
+            let done = |screen: &mut AppScreen| {
+                if resolved {
+                    screen.pending.resolved = None;
+                } else {
+                    screen.pending.open = None;
+                }
+            };
             match result {
                 Ok(reply) => {
                     let items = AppScreen::incident_items(&reply.data);
-                    if resolved {
-                        screen.resolved = items;
+                    let list = if resolved {
+                        &mut screen.resolved
                     } else {
-                        screen.open = items;
+                        &mut screen.open
+                    };
+                    if first {
+                        *list = items;
+                    } else {
+                        list.extend(items);
                     }
+                    let id = screen.id;
+                    // Later pages load while the first is already usable.
+                    let next = match (reply.next_cursor, workspace) {
+                        (Some(cursor), Some(workspace)) => vec![Cmd::FetchApplicationIncidents {
+                            seq,
+                            workspace,
+                            id,
+                            resolved,
+                            cursor: Some(cursor),
+                        }],
+                        _ => {
+                            done(screen);
+                            Vec::new()
+                        }
+                    };
                     app.succeeded(Kind::Application);
                     app.sync_application();
-                    Vec::new()
+                    next
                 }
-                Err(error) => app.failed(Kind::Application, "loading incidents", error),
+                Err(error) => {
+                    done(screen);
+                    app.failed(Kind::Application, "loading incidents", error)
+                }
             }
         }
         Msg::Analyses { seq, first, result } => {
@@ -1139,6 +1347,16 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                 Err(error) => app.failed(Kind::Analyze, "following the analysis", error),
             }
         }
+        Msg::Incident { seq, result } => app.on_incident(seq, result),
+        Msg::Findings { seq, first, result } => app.on_findings(seq, first, result),
+        Msg::Timeline { seq, result } => app.on_timeline(seq, result),
+        Msg::OpenFindings { seq, first, result } => app.on_open_findings(seq, first, result),
+        Msg::RuleSaved { seq, result } => app.on_rule_saved(seq, result),
+        Msg::RuleChanged { seq, done, result } => app.on_rule_changed(seq, &done, result),
+        Msg::Copied { what, result } => {
+            app.on_copied(&what, result);
+            Vec::new()
+        }
         Msg::SignInCode {
             seq,
             user_code,
@@ -1219,6 +1437,13 @@ fn follow_run(app: &mut App, run: RunRow) -> Vec<Cmd> {
 }
 
 fn on_paste(app: &mut App, text: &str) {
+    if app.overlay.is_none()
+        && app.screen() == Screen::RuleEditor
+        && let Some(editor) = app.editor.as_mut()
+    {
+        editor.paste(text);
+        return;
+    }
     let text = typed(text);
     let workspaces = app.workspaces().to_vec();
     match app.overlay.as_mut() {
@@ -1230,6 +1455,7 @@ fn on_paste(app: &mut App, text: &str) {
             help.filter.push_str(&text);
             help.scroll = 0;
         }
+        Some(Overlay::Confirm(_)) => {}
         None => {
             if let Some((view, kind)) = app.table_mut().filter(|(view, _)| view.editing) {
                 view.filter.push_str(&text);
@@ -1295,7 +1521,11 @@ fn on_key(app: &mut App, event: &KeyEvent) -> Vec<Cmd> {
             on_help_key(app, help, chord);
             return Vec::new();
         }
+        Some(Overlay::Confirm(confirm)) => return on_confirm_key(app, confirm, chord),
         None => {}
+    }
+    if app.screen() == Screen::RuleEditor && app.editor.is_some() {
+        return app.on_editor_key(event, chord);
     }
     if app.filter_editing() {
         return on_filter_key(app, chord);
@@ -1303,6 +1533,21 @@ fn on_key(app: &mut App, event: &KeyEvent) -> Vec<Cmd> {
     match app.keymap.action(app.screen().scope(), chord) {
         Some(action) => on_action(app, action),
         None => Vec::new(),
+    }
+}
+
+/// A destructive action asks first: `y` (or enter) does it, `n` or esc does not.
+fn on_confirm_key(app: &mut App, confirm: Confirm, chord: KeyChord) -> Vec<Cmd> {
+    match chord.code {
+        KeyCode::Char('y' | 'Y') | KeyCode::Enter => app.confirmed(confirm.action),
+        KeyCode::Char('n' | 'N') | KeyCode::Esc => {
+            app.set_info("cancelled");
+            Vec::new()
+        }
+        _ => {
+            app.overlay = Some(Overlay::Confirm(confirm));
+            Vec::new()
+        }
     }
 }
 
@@ -1394,7 +1639,7 @@ fn run_command(app: &mut App, command: Command) -> Vec<Cmd> {
 
 fn go(app: &mut App, screen: Screen) -> Vec<Cmd> {
     app.screens = vec![screen];
-    app.application = None;
+    forget_closed_screens(app);
     Vec::new()
 }
 
@@ -1402,12 +1647,21 @@ fn go(app: &mut App, screen: Screen) -> Vec<Cmd> {
 /// flight for it are then dropped).
 fn pop_screen(app: &mut App) {
     app.screens.pop();
-    if !app
-        .screens
-        .iter()
-        .any(|screen| matches!(screen, Screen::Application(_)))
-    {
+    forget_closed_screens(app);
+}
+
+/// Drops the state of screens no longer on the stack (replies still in flight for them
+/// are then dropped).
+fn forget_closed_screens(app: &mut App) {
+    let open = |wanted: fn(&Screen) -> bool| app.screens.iter().any(wanted);
+    if !open(|screen| matches!(screen, Screen::Application(_))) {
         app.application = None;
+    }
+    if !open(|screen| matches!(screen, Screen::Incident(_))) {
+        app.incident = None;
+    }
+    if !open(|screen| matches!(screen, Screen::RuleEditor)) {
+        app.editor = None;
     }
 }
 
@@ -1469,6 +1723,16 @@ fn select(app: &mut App, kind: TableKind, position: usize, height: usize) {
 }
 
 fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
+    if matches!(app.screen(), Screen::Incident(_))
+        && let Some(commands) = app.on_incident_action(action)
+    {
+        return commands;
+    }
+    if matches!(app.screen(), Screen::Application(_))
+        && let Some(commands) = app.on_rules_action(action)
+    {
+        return commands;
+    }
     let height = app.table_rows();
     let page = height.max(1) as isize;
     let table = app.table_mut().map(|(_, kind)| kind);
@@ -1509,10 +1773,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
         }
         Action::Refresh => {
             app.set_info("reloading…");
-            if matches!(app.screen(), Screen::Application(_)) && app.application.is_some() {
-                return app.load_application();
-            }
-            app.reload()
+            app.reload_screen()
         }
         Action::Overview => go(app, Screen::Overview),
         Action::Applications => go(app, Screen::Applications),
@@ -1548,14 +1809,38 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
             }
             Vec::new()
         }
-        Action::Open => {
-            if app.screen() == Screen::Applications
-                && let Some(id) = app.apps_view.selected_id()
-            {
-                return app.open_application(id);
+        Action::Open => match app.screen() {
+            Screen::Applications => match app.apps_view.selected_id() {
+                Some(id) => app.open_application(id),
+                None => Vec::new(),
+            },
+            Screen::Incidents => {
+                let selected = app
+                    .incidents_view
+                    .selected_id()
+                    .and_then(|id| app.incidents.iter().find(|row| row.id == id))
+                    .map(|row| (row.id, row.title.clone()));
+                match selected {
+                    Some((id, title)) => app.open_incident(id, &title),
+                    None => Vec::new(),
+                }
             }
-            Vec::new()
-        }
+            Screen::Application(_) => {
+                let selected = app.application.as_ref().and_then(|screen| {
+                    let cursor = screen.cursors[Tab::Incidents.index()];
+                    (screen.tab == Tab::Incidents)
+                        .then(|| screen.incidents())
+                        .and_then(|rows| rows.get(cursor.position).map(|item| {
+                            (item.row.id, item.row.title.clone())
+                        }))
+                });
+                match selected {
+                    Some((id, title)) => app.open_incident(id, &title),
+                    None => Vec::new(),
+                }
+            }
+            _ => Vec::new(),
+        },
         Action::NextTab
         | Action::PreviousTab
         | Action::IncidentsTab
@@ -1600,6 +1885,7 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
                 workspace,
                 id,
                 resolved: true,
+                cursor: None,
             }]
         }
         Action::Analyze => {
@@ -1635,5 +1921,20 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
             ));
             Vec::new()
         }
+        // Keys of screens other than the one in view.
+        Action::ToggleRule
+        | Action::DeleteRule
+        | Action::EditRule
+        | Action::NewRule
+        | Action::SwitchFocus
+        | Action::ToggleDiff
+        | Action::EvidenceDown
+        | Action::EvidenceUp
+        | Action::CopyPath
+        | Action::CopyValue
+        | Action::IgnoreFinding
+        | Action::Save
+        | Action::NextField
+        | Action::PreviousField => Vec::new(),
     }
 }

@@ -141,6 +141,8 @@ pub struct RuleRow {
     pub enabled: bool,
     /// An inherited workspace rule: edited elsewhere.
     pub read_only: bool,
+    /// The rule as the API returned it, for the editor.
+    pub source: IgnoreRule,
 }
 
 impl RuleRow {
@@ -152,6 +154,7 @@ impl RuleRow {
             reason: clean(&rule.reason),
             enabled: rule.enabled,
             read_only: rule.read_only,
+            source: rule.clone(),
         }
     }
 }

@@ -56,6 +56,8 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             Screen::Applications => draw_applications(buf, body, app),
             Screen::Incidents => draw_incidents(buf, body, app),
             Screen::Application(id) => draw_application(buf, body, app, id),
+            Screen::Incident(id) => super::investigate_view::draw_incident(buf, body, app, id),
+            Screen::RuleEditor => super::investigate_view::draw_rule_editor(buf, body, app),
         }
         draw_hints(buf, hints, app);
     }
@@ -65,6 +67,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
             draw_help(frame.buffer_mut(), body, app, &help.filter, help.scroll)
         }
         Some(Overlay::Palette(palette)) => draw_candidates(frame.buffer_mut(), body, app, palette),
+        Some(Overlay::Confirm(confirm)) => {
+            super::investigate_view::draw_confirm(frame.buffer_mut(), body, app, confirm)
+        }
         None => {}
     }
     if app.sign_in.is_some() {
@@ -74,7 +79,7 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
 
 /// Writes `text` (already clean) at (x, y), cut to `max` cells with `…`. Returns the cells
 /// written.
-fn put(buf: &mut Buffer, x: u16, y: u16, text: &str, max: u16, style: Style) -> u16 {
+pub(super) fn put(buf: &mut Buffer, x: u16, y: u16, text: &str, max: u16, style: Style) -> u16 {
     if max == 0 {
         return 0;
     }
@@ -85,7 +90,7 @@ fn put(buf: &mut Buffer, x: u16, y: u16, text: &str, max: u16, style: Style) -> 
 
 /// Writes pieces one after the other within `max` cells; the piece that does not fit is
 /// cut with `…` and the rest dropped. Returns the cells written.
-fn put_spans(buf: &mut Buffer, x: u16, y: u16, spans: &[(&str, Style)], max: u16) -> u16 {
+pub(super) fn put_spans(buf: &mut Buffer, x: u16, y: u16, spans: &[(&str, Style)], max: u16) -> u16 {
     let mut used = 0u16;
     for (text, style) in spans {
         if used >= max {
@@ -97,7 +102,7 @@ fn put_spans(buf: &mut Buffer, x: u16, y: u16, spans: &[(&str, Style)], max: u16
 }
 
 /// A line of `─` with a title: `─ Applications 5 ─ sorted by name ▲ ───────`.
-fn title_line(buf: &mut Buffer, area: Rect, spans: &[(&str, Style)], theme: &Theme) {
+pub(super) fn title_line(buf: &mut Buffer, area: Rect, spans: &[(&str, Style)], theme: &Theme) {
     if area.height == 0 {
         return;
     }
@@ -109,7 +114,7 @@ fn title_line(buf: &mut Buffer, area: Rect, spans: &[(&str, Style)], theme: &The
     put_spans(buf, area.x, area.y, &pieces, area.width);
 }
 
-fn spinner(app: &App) -> &'static str {
+pub(super) fn spinner(app: &App) -> &'static str {
     SPINNER[(app.ticks % 4) as usize]
 }
 
@@ -206,7 +211,7 @@ fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
 }
 
 /// One column of a table.
-struct Column {
+pub(super) struct Column {
     title: &'static str,
     min: u16,
     /// 0: no maximum.
@@ -221,7 +226,7 @@ struct Column {
     keep_last: bool,
 }
 
-const fn column(title: &'static str, min: u16, max: u16, weight: u16, priority: u8) -> Column {
+pub(super) const fn column(title: &'static str, min: u16, max: u16, weight: u16, priority: u8) -> Column {
     Column {
         title,
         min,
@@ -233,7 +238,7 @@ const fn column(title: &'static str, min: u16, max: u16, weight: u16, priority: 
     }
 }
 
-const fn right(column: Column) -> Column {
+pub(super) const fn right(column: Column) -> Column {
     Column {
         right: true,
         ..column
@@ -245,7 +250,7 @@ const fn right(column: Column) -> Column {
 /// minimum are dropped, least important first; then the columns closest to their natural
 /// width get it first (so short values are shown whole and the long ones are cut); what is
 /// left is shared by weight up to each column's maximum.
-fn layout_columns(columns: &[Column], natural: &[u16], width: u16) -> Vec<Option<(u16, u16)>> {
+pub(super) fn layout_columns(columns: &[Column], natural: &[u16], width: u16) -> Vec<Option<(u16, u16)>> {
     let mut shown: Vec<bool> = vec![true; columns.len()];
     loop {
         let count = shown.iter().filter(|s| **s).count() as u16;
@@ -364,29 +369,53 @@ fn layout_columns(columns: &[Column], natural: &[u16], width: u16) -> Vec<Option
 }
 
 /// A cell: pieces of text with their styles.
-type Cell<'a> = Vec<(std::borrow::Cow<'a, str>, Style)>;
+pub(super) type Cell<'a> = Vec<(std::borrow::Cow<'a, str>, Style)>;
 
-fn cell(text: impl Into<std::borrow::Cow<'static, str>>, style: Style) -> Cell<'static> {
+pub(super) fn cell(text: impl Into<std::borrow::Cow<'static, str>>, style: Style) -> Cell<'static> {
     vec![(text.into(), style)]
 }
 
 /// How a table looks: its columns, the sorted one, and what to say when it is empty.
-struct Grid<'a> {
-    theme: &'a Theme,
-    columns: &'a [Column],
+pub(super) struct Grid<'a> {
+    pub(super) theme: &'a Theme,
+    pub(super) columns: &'a [Column],
     /// The widest value of each column, when known.
-    natural: &'a [u16],
-    sorted: Option<(&'a str, bool)>,
-    empty: &'a str,
+    pub(super) natural: &'a [u16],
+    pub(super) sorted: Option<(&'a str, bool)>,
+    pub(super) empty: &'a str,
 }
 
-/// Draws the column header and the rows in view (`rows` are indices in display order;
-/// `selected` a position in it); rows out of view are never formatted.
-fn draw_grid<'r>(
+/// The rows of a table in display order: a list of indices (a sorted or filtered view), or
+/// every row in its own order (no list is built, whatever the row count).
+#[derive(Clone, Copy)]
+pub(super) enum Rows<'a> {
+    Listed(&'a [usize]),
+    All(usize),
+}
+
+impl Rows<'_> {
+    fn len(self) -> usize {
+        match self {
+            Rows::Listed(rows) => rows.len(),
+            Rows::All(count) => count,
+        }
+    }
+
+    fn index(self, position: usize) -> usize {
+        match self {
+            Rows::Listed(rows) => rows[position],
+            Rows::All(_) => position,
+        }
+    }
+}
+
+/// Draws the column header and the rows in view (`rows` in display order; `selected` a
+/// position in it); rows out of view are never formatted.
+pub(super) fn draw_grid<'r>(
     buf: &mut Buffer,
     area: Rect,
     grid: &Grid<'_>,
-    rows: &[usize],
+    rows: Rows<'_>,
     offset: usize,
     selected: Option<usize>,
     row_cells: impl Fn(usize) -> Vec<Cell<'r>>,
@@ -430,7 +459,7 @@ fn draw_grid<'r>(
             theme.column_header,
         );
     }
-    if rows.is_empty() {
+    if rows.len() == 0 {
         put(
             buf,
             area.x + mark_width,
@@ -455,7 +484,7 @@ fn draw_grid<'r>(
             buf.set_style(Rect::new(area.x, y, area.width, 1), theme.selected);
             put(buf, area.x, y, SELECTED_MARK, 1, theme.selected);
         }
-        let cells = row_cells(rows[position]);
+        let cells = row_cells(rows.index(position));
         for ((column, place), pieces) in grid.columns.iter().zip(&places).zip(cells) {
             let Some((x, w)) = *place else { continue };
             let x0 = area.x + mark_width + x;
@@ -504,7 +533,7 @@ fn draw_table<'r>(
         buf,
         area,
         grid,
-        &view.visible,
+        Rows::Listed(&view.visible),
         offset,
         Some(view.selected),
         row_cells,
@@ -520,8 +549,7 @@ fn draw_list<'r>(
     offset: usize,
     row_cells: impl Fn(usize) -> Vec<Cell<'r>>,
 ) {
-    let indices: Vec<usize> = (0..rows).collect();
-    draw_grid(buf, area, grid, &indices, offset, None, row_cells);
+    draw_grid(buf, area, grid, Rows::All(rows), offset, None, row_cells);
 }
 
 /// What an empty screen says before any workspace is open.
@@ -1157,12 +1185,11 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             } else {
                 "no open incidents (R shows resolved ones)"
             };
-            let indices: Vec<usize> = (0..incidents.len()).collect();
             draw_grid(
                 buf,
                 table,
                 &grid(&APP_INCIDENT_COLUMNS, empty),
-                &indices,
+                Rows::All(incidents.len()),
                 cursor.offset,
                 Some(cursor.position),
                 |index| {
@@ -1187,12 +1214,11 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             );
         }
         Tab::Suppressed => {
-            let indices: Vec<usize> = (0..screen.suppressed.len()).collect();
             draw_grid(
                 buf,
                 table,
                 &grid(&SUPPRESSED_COLUMNS, "no suppressed findings"),
-                &indices,
+                Rows::All(screen.suppressed.len()),
                 cursor.offset,
                 Some(cursor.position),
                 |index| {
@@ -1208,12 +1234,11 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             );
         }
         Tab::IgnoreRules => {
-            let indices: Vec<usize> = (0..screen.rules.len()).collect();
             draw_grid(
                 buf,
                 table,
                 &grid(&RULE_COLUMNS, "no ignore rules apply"),
-                &indices,
+                Rows::All(screen.rules.len()),
                 cursor.offset,
                 Some(cursor.position),
                 |index| {
@@ -1237,12 +1262,11 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             );
         }
         Tab::Analyses => {
-            let indices: Vec<usize> = (0..screen.runs.len()).collect();
             draw_grid(
                 buf,
                 table,
                 &grid(&ANALYSIS_COLUMNS, "never analysed (a requests an analysis)"),
-                &indices,
+                Rows::All(screen.runs.len()),
                 cursor.offset,
                 Some(cursor.position),
                 |index| run_cells(&screen.runs[index], app),
@@ -1560,7 +1584,7 @@ pub fn help_rows(app: &App, filter: &str) -> Vec<HelpRow> {
     rows
 }
 
-fn popup(area: Rect, width: u16, height: u16) -> Rect {
+pub(super) fn popup(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
     let height = height.min(area.height);
     Rect::new(

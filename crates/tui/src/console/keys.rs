@@ -212,14 +212,19 @@ pub enum Scope {
     Applications,
     Incidents,
     Application,
+    Incident,
+    /// The ignore-rule editor: only its own keys, everything else is typed.
+    RuleEditor,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 6] = [
         Scope::Global,
         Scope::Applications,
         Scope::Incidents,
         Scope::Application,
+        Scope::Incident,
+        Scope::RuleEditor,
     ];
 
     pub fn name(self) -> &'static str {
@@ -228,7 +233,14 @@ impl Scope {
             Scope::Applications => "applications",
             Scope::Incidents => "incidents",
             Scope::Application => "application",
+            Scope::Incident => "incident",
+            Scope::RuleEditor => "rule_editor",
         }
+    }
+
+    /// Whether the global keys apply too (not in the editor, where letters are typed).
+    pub fn inherits_global(self) -> bool {
+        self != Scope::RuleEditor
     }
 
     fn parse(name: &str) -> Option<Scope> {
@@ -265,6 +277,20 @@ pub enum Action {
     AnalysesTab,
     ToggleResolved,
     Analyze,
+    ToggleRule,
+    DeleteRule,
+    EditRule,
+    NewRule,
+    SwitchFocus,
+    ToggleDiff,
+    EvidenceDown,
+    EvidenceUp,
+    CopyPath,
+    CopyValue,
+    IgnoreFinding,
+    Save,
+    NextField,
+    PreviousField,
 }
 
 impl Action {
@@ -297,6 +323,20 @@ impl Action {
             Action::AnalysesTab => "analyses_tab",
             Action::ToggleResolved => "toggle_resolved",
             Action::Analyze => "analyze",
+            Action::ToggleRule => "toggle_rule",
+            Action::DeleteRule => "delete_rule",
+            Action::EditRule => "edit_rule",
+            Action::NewRule => "new_rule",
+            Action::SwitchFocus => "switch_focus",
+            Action::ToggleDiff => "toggle_diff",
+            Action::EvidenceDown => "evidence_down",
+            Action::EvidenceUp => "evidence_up",
+            Action::CopyPath => "copy_path",
+            Action::CopyValue => "copy_value",
+            Action::IgnoreFinding => "ignore_finding",
+            Action::Save => "save",
+            Action::NextField => "next_field",
+            Action::PreviousField => "previous_field",
         }
     }
 }
@@ -419,6 +459,125 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         &["a"],
         "Request an analysis and follow it until it ends (editor)",
         Some("analyze"),
+    ),
+    bind(
+        Scope::Application,
+        Action::Open,
+        &["enter"],
+        "Open the selected incident; on Ignore Rules, edit the selected rule",
+        Some("open"),
+    ),
+    bind(
+        Scope::Application,
+        Action::ToggleRule,
+        &["space"],
+        "Ignore Rules tab: enable or disable the selected rule (editor)",
+        Some("on/off"),
+    ),
+    bind(
+        Scope::Application,
+        Action::EditRule,
+        &["e"],
+        "Ignore Rules tab: edit the selected rule (editor)",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::NewRule,
+        &["n"],
+        "Ignore Rules tab: write a new rule for this application (editor)",
+        None,
+    ),
+    bind(
+        Scope::Application,
+        Action::DeleteRule,
+        &["d"],
+        "Ignore Rules tab: delete the selected rule, after confirming (editor)",
+        None,
+    ),
+    bind(
+        Scope::Incidents,
+        Action::Open,
+        &["enter"],
+        "Open the incident: findings, evidence, timeline",
+        Some("open"),
+    ),
+    bind(
+        Scope::Incident,
+        Action::SwitchFocus,
+        &["tab"],
+        "Move between the findings and the evidence pane",
+        Some("pane"),
+    ),
+    bind(
+        Scope::Incident,
+        Action::ToggleDiff,
+        &["v"],
+        "Evidence: unified or side-by-side values",
+        Some("diff view"),
+    ),
+    bind(
+        Scope::Incident,
+        Action::EvidenceDown,
+        &["J", "ctrl-d"],
+        "Scroll the evidence pane down",
+        None,
+    ),
+    bind(
+        Scope::Incident,
+        Action::EvidenceUp,
+        &["K", "ctrl-u"],
+        "Scroll the evidence pane up",
+        None,
+    ),
+    bind(
+        Scope::Incident,
+        Action::CopyPath,
+        &["y"],
+        "Copy the finding's path to the clipboard (OSC 52: over SSH, inside tmux)",
+        Some("copy path"),
+    ),
+    bind(
+        Scope::Incident,
+        Action::CopyValue,
+        &["Y"],
+        "Copy the finding's live value (as YAML) to the clipboard",
+        None,
+    ),
+    bind(
+        Scope::Incident,
+        Action::IgnoreFinding,
+        &["i"],
+        "Write an ignore rule for the finding, previewed live (editor)",
+        Some("ignore"),
+    ),
+    bind(
+        Scope::RuleEditor,
+        Action::Save,
+        &["ctrl-s"],
+        "Save the rule",
+        Some("save"),
+    ),
+    bind(
+        Scope::RuleEditor,
+        Action::NextField,
+        &["tab", "down"],
+        "Next field",
+        Some("next field"),
+    ),
+    bind(
+        Scope::RuleEditor,
+        Action::PreviousField,
+        &["shift-tab", "up"],
+        "Previous field",
+        None,
+    ),
+    bind(
+        Scope::RuleEditor,
+        Action::Back,
+        &["esc"],
+        "Leave the editor (asks first when something was typed)",
+        Some("cancel"),
     ),
     bind(
         Scope::Global,
@@ -597,7 +756,10 @@ impl Keymap {
                 .find(|binding| binding.scope == wanted && binding.keys.contains(&chord))
                 .map(|binding| binding.action)
         };
-        scope.and_then(find).or_else(|| find(Scope::Global))
+        match scope {
+            Some(scope) if !scope.inherits_global() => find(scope),
+            _ => scope.and_then(find).or_else(|| find(Scope::Global)),
+        }
     }
 
     /// The keys of `action` on a screen whose section is `scope`, the screen's own first.
@@ -609,7 +771,7 @@ impl Keymap {
                 .flat_map(|binding| binding.keys.iter().copied())
         };
         let mut keys: Vec<KeyChord> = scope.into_iter().flat_map(in_scope).collect();
-        if keys.is_empty() {
+        if keys.is_empty() && scope.is_none_or(Scope::inherits_global) {
             keys.extend(in_scope(Scope::Global));
         }
         keys
@@ -621,6 +783,9 @@ impl Keymap {
         let mut out: Vec<&Binding> = Vec::new();
         if let Some(scope) = scope {
             out.extend(self.bindings.iter().filter(|b| b.scope == scope));
+            if !scope.inherits_global() {
+                return out;
+            }
         }
         out.extend(self.bindings.iter().filter(|b| b.scope == Scope::Global));
         out

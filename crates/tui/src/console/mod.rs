@@ -12,9 +12,15 @@
 pub mod app;
 pub mod appscreen;
 pub mod draw;
+pub mod evidence;
+pub mod incident;
+mod investigate;
+mod investigate_view;
 pub mod keys;
 pub mod model;
 pub mod palette;
+mod rule_actions;
+pub mod rule_editor;
 pub mod runtime;
 pub mod table;
 pub mod text;

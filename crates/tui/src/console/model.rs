@@ -38,6 +38,8 @@ pub struct AppRow {
     pub description: String,
     pub cluster: String,
     pub namespace: String,
+    /// The default namespace as the API gave it, for matching rules (not for display).
+    pub default_namespace: String,
     pub source: String,
     /// The revision of the last analysis.
     pub revision: Option<String>,
@@ -86,6 +88,7 @@ impl AppRow {
             name,
             cluster,
             namespace,
+            default_namespace: application.default_namespace.clone(),
             source,
             revision,
             run,

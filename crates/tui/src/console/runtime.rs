@@ -31,6 +31,8 @@ use crate::config::Context;
 
 /// How often the clock (ages, spinner, countdowns) moves.
 const TICK: Duration = Duration::from_millis(250);
+/// How often the screen in view reloads in the background (the selection and scroll stay).
+const REFRESH: Duration = Duration::from_secs(30);
 
 /// Runs the console until the user quits (`Ok`), or a signal ends it (the terminal is
 /// restored, then the process exits with 128 + the signal number).
@@ -57,6 +59,7 @@ pub async fn run(context: Context) -> anyhow::Result<()> {
         theme,
         now: Utc::now(),
         size,
+        refresh: REFRESH,
     });
     if let Some(error) = keymap_error {
         app.set_error(&error, Some(Kind::Keys));
@@ -241,6 +244,11 @@ enum Slot {
     Suppressed,
     Analyze,
     Poll,
+    Incident,
+    Findings,
+    Timeline,
+    OpenFindings,
+    RuleWrite,
 }
 
 /// Runs [`Cmd`]s as tokio tasks that send their answer back as a [`Msg`].
@@ -320,6 +328,7 @@ impl Executor {
                 workspace,
                 id,
                 resolved,
+                cursor,
             } => {
                 let slot = if resolved {
                     Slot::ResolvedIncidents
@@ -330,12 +339,14 @@ impl Executor {
                     let status = if resolved { "resolved" } else { "open" };
                     let path = list_path(
                         &format!("/api/v1/incidents?application_id={id}&status={status}&"),
-                        None,
+                        cursor.as_deref(),
                     );
+                    let first = cursor.is_none();
                     let result = client.get(&path, Some(workspace)).await;
                     let _ = sender.send(Msg::ApplicationIncidents {
                         seq,
                         resolved,
+                        first,
                         result,
                     });
                 })
@@ -420,6 +431,102 @@ impl Executor {
                     }
                 });
             }
+            Cmd::FetchIncident { seq, id } => self.spawn(Slot::Incident, async move {
+                let result = client.get(&format!("/api/v1/incidents/{id}"), None).await;
+                let _ = sender.send(Msg::Incident { seq, result });
+            }),
+            Cmd::FetchFindings { seq, id, cursor } => self.spawn(Slot::Findings, async move {
+                let path = list_path(
+                    &format!("/api/v1/incidents/{id}/findings?"),
+                    cursor.as_deref(),
+                );
+                let first = cursor.is_none();
+                let result = client.get(&path, None).await;
+                let _ = sender.send(Msg::Findings { seq, first, result });
+            }),
+            Cmd::FetchTimeline { seq, id } => self.spawn(Slot::Timeline, async move {
+                let result = fetch_all(&client, &format!("/api/v1/incidents/{id}/timeline?")).await;
+                let _ = sender.send(Msg::Timeline { seq, result });
+            }),
+            Cmd::FetchOpenFindings { seq, id, cursor } => {
+                self.spawn(Slot::OpenFindings, async move {
+                    let path = list_path(
+                        &format!("/api/v1/applications/{id}/findings?"),
+                        cursor.as_deref(),
+                    );
+                    let first = cursor.is_none();
+                    let result = client.get(&path, None).await;
+                    let _ = sender.send(Msg::OpenFindings { seq, first, result });
+                })
+            }
+            Cmd::SaveRule {
+                seq,
+                application,
+                rule,
+                input,
+            } => self.spawn(Slot::RuleWrite, async move {
+                let (method, path) = match rule {
+                    Some(rule) => (
+                        reqwest::Method::PUT,
+                        format!("/api/v1/applications/{application}/ignore-rules/{rule}"),
+                    ),
+                    None => (
+                        reqwest::Method::POST,
+                        format!("/api/v1/applications/{application}/ignore-rules"),
+                    ),
+                };
+                let result = match serde_json::to_value(&input) {
+                    Ok(body) => client
+                        .send(method, &path, Some(&body), None)
+                        .await
+                        .and_then(crate::client::decode),
+                    Err(error) => Err(crate::client::ClientError::Protocol(error.to_string())),
+                };
+                let _ = sender.send(Msg::RuleSaved { seq, result });
+            }),
+            Cmd::EnableRule {
+                seq,
+                application,
+                rule,
+                enabled,
+            } => self.spawn(Slot::RuleWrite, async move {
+                let path = format!("/api/v1/applications/{application}/ignore-rules/{rule}");
+                let body = serde_json::json!({ "enabled": enabled });
+                let result = client
+                    .send(reqwest::Method::PATCH, &path, Some(&body), None)
+                    .await
+                    .map(|_| ());
+                let done = if enabled {
+                    "rule enabled: the next analysis applies it"
+                } else {
+                    "rule disabled: the next analysis ignores it"
+                };
+                let _ = sender.send(Msg::RuleChanged {
+                    seq,
+                    done: done.to_owned(),
+                    result,
+                });
+            }),
+            Cmd::DeleteRule {
+                seq,
+                application,
+                rule,
+            } => self.spawn(Slot::RuleWrite, async move {
+                let path = format!("/api/v1/applications/{application}/ignore-rules/{rule}");
+                let result = client
+                    .send(reqwest::Method::DELETE, &path, None, None)
+                    .await
+                    .map(|_| ());
+                let _ = sender.send(Msg::RuleChanged {
+                    seq,
+                    done: String::from("rule deleted: its findings return at the next analysis"),
+                    result,
+                });
+            }),
+            Cmd::Copy { text, what } => {
+                let result = write_clipboard(&text);
+                let _ = sender.send(Msg::Copied { what, result });
+            }
             Cmd::RememberWorkspace { id, name } => {
                 if let Some(remember) = &self.remember {
                     let remember = Arc::clone(remember);
@@ -449,6 +556,35 @@ impl Executor {
             task.abort();
         }
     }
+}
+
+/// Every page of a list route (`base` ends in `?` or `&`), for lists read whole.
+async fn fetch_all<T: serde::de::DeserializeOwned>(
+    client: &ApiClient,
+    base: &str,
+) -> Result<crate::client::Reply<Vec<T>>, crate::client::ClientError> {
+    let mut reply: crate::client::Reply<Vec<T>> = client.get(&list_path(base, None), None).await?;
+    while let Some(cursor) = reply.next_cursor.take() {
+        let page: crate::client::Reply<Vec<T>> =
+            client.get(&list_path(base, Some(&cursor)), None).await?;
+        reply.data.extend(page.data);
+        reply.next_cursor = page.next_cursor;
+    }
+    Ok(reply)
+}
+
+/// Writes the OSC 52 sequence that puts `text` on the terminal's clipboard (through tmux
+/// or screen when the console runs inside one); the byte count on success.
+fn write_clipboard(text: &str) -> Result<usize, String> {
+    use std::io::Write as _;
+    let sequence = super::clipboard::osc52(text, |name| std::env::var(name).ok())
+        .map_err(|error| error.to_string())?;
+    let mut stdout = io::stdout().lock();
+    stdout
+        .write_all(sequence.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| format!("writing to the terminal: {error}"))?;
+    Ok(text.len())
 }
 
 /// `base` (ending in `?` or `&`) with the page size and, after the first page, the cursor.

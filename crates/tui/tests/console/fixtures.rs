@@ -450,6 +450,7 @@ fn app_from(
         theme: Theme::new(depth),
         now: now(),
         size,
+        refresh: std::time::Duration::from_secs(30),
     })
 }
 

@@ -1,0 +1,452 @@
+//! The evidence pane: everything one finding rests on, as lines fitted to the pane's width
+//! (long values wrap; nothing is cut). Desired against live values, highlighted as YAML,
+//! unified or side by side; where the desired value was read in Git; how the live value
+//! was observed and whether it can be trusted; who owns the field and why that is not
+//! proof of cause; how firmly the drift is attributed; the incident's recommendation and
+//! its timeline.
+//!
+//! Only the selected finding is laid out, so the pane costs the same for one finding or
+//! fifty thousand.
+
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use statesight_core::wire::{
+    AttributionGrade, Finding, LiveMethod, ObservedAtSource, TimelineKind,
+};
+
+use super::app::App;
+use super::highlight::highlight_yaml;
+use super::incident::{DiffMode, IncidentScreen};
+use super::linediff::{self, DiffLine};
+use super::text::{age, clean, width};
+use super::theme::{Theme, severity_label};
+use super::yaml::to_yaml_lines;
+
+/// What ownership can and cannot say, shown with every owner list.
+pub const OWNERSHIP_CAVEAT: &str =
+    "Ownership is evidence of who last wrote the field, not proof of who caused the drift.";
+
+/// The pane's lines for the selected finding of `screen`, `width` cells wide.
+pub fn lines(app: &App, screen: &IncidentScreen, width: u16) -> Vec<Line<'static>> {
+    let theme = &app.theme;
+    let width = usize::from(width.max(10));
+    let mut out = Lines {
+        lines: Vec::new(),
+        width,
+        theme,
+    };
+    match screen.selected() {
+        Some(item) => {
+            finding_section(&mut out, &item.finding);
+            values_section(&mut out, &item.finding, screen.mode);
+            desired_section(&mut out, &item.finding, app);
+            live_section(&mut out, &item.finding, app);
+            ownership_section(&mut out, &item.finding);
+            attribution_section(&mut out, &item.finding);
+        }
+        None if screen.pending.findings.is_some() => out.text("loading findings…", theme.dim),
+        None => out.text(
+            "no findings in the latest observation of this incident",
+            theme.dim,
+        ),
+    }
+    incident_section(&mut out, screen);
+    timeline_section(&mut out, screen, app);
+    out.lines
+}
+
+/// Lines being built, wrapped to a width.
+struct Lines<'t> {
+    lines: Vec<Line<'static>>,
+    width: usize,
+    theme: &'t Theme,
+}
+
+impl Lines<'_> {
+    /// A line of spans, wrapped to the width (continuations indented by two cells).
+    fn spans(&mut self, spans: Vec<Span<'static>>) {
+        for line in wrap_line(Line::from(spans), self.width, 2) {
+            self.lines.push(line);
+        }
+    }
+
+    fn text(&mut self, text: &str, style: Style) {
+        self.spans(vec![Span::styled(text.to_owned(), style)]);
+    }
+
+    /// `label  value` with the label dimmed and padded.
+    fn field(&mut self, label: &str, value: &str, style: Style) {
+        self.spans(vec![
+            Span::styled(format!("{label:<10} "), self.theme.dim),
+            Span::styled(value.to_owned(), style),
+        ]);
+    }
+
+    fn heading(&mut self, text: &str) {
+        self.lines.push(Line::default());
+        self.lines
+            .push(Line::from(Span::styled(text.to_owned(), self.theme.title)));
+    }
+}
+
+fn finding_section(out: &mut Lines<'_>, finding: &Finding) {
+    let theme = out.theme;
+    out.field("Path", &clean(&finding.path), theme.code);
+    let resource = &finding.resource;
+    let place = if resource.namespace.is_empty() {
+        clean(&resource.name)
+    } else {
+        format!("{}/{}", clean(&resource.namespace), clean(&resource.name))
+    };
+    out.field(
+        "Resource",
+        &format!(
+            "{} {place} ({})",
+            clean(&resource.kind),
+            clean(&resource.api_version)
+        ),
+        theme.base,
+    );
+    out.field(
+        "Change",
+        super::incident::change_label(finding.change),
+        theme.bold,
+    );
+    if resource.kind == "Secret" && resource.group.is_empty() {
+        out.field(
+            "Secret",
+            "values are digests of the bytes: the Secret's contents never leave the worker",
+            theme.warning,
+        );
+    }
+}
+
+fn values_section(out: &mut Lines<'_>, finding: &Finding, mode: DiffMode) {
+    let theme = out.theme;
+    out.heading("Desired (Git) → Live (cluster)");
+    let desired = to_yaml_lines(finding.desired.as_ref());
+    let live = to_yaml_lines(finding.live.as_ref());
+    let desired_lit = highlight_yaml(&desired, theme);
+    let live_lit = highlight_yaml(&live, theme);
+    let removed = theme.error.remove_modifier(Modifier::BOLD);
+    let added = theme.ok;
+    match mode {
+        DiffMode::Unified => {
+            let (mut left, mut right) = (desired_lit.into_iter(), live_lit.into_iter());
+            for line in linediff::unified(&desired, &live) {
+                let (mark, style, lit) = match line {
+                    DiffLine::Same(_) => {
+                        right.next();
+                        ("  ", theme.dim, left.next())
+                    }
+                    DiffLine::Removed(_) => ("- ", removed, left.next()),
+                    DiffLine::Added(_) => ("+ ", added, right.next()),
+                };
+                let mut spans = vec![Span::styled(mark, style)];
+                spans.extend(lit.map(|line| line.spans).unwrap_or_default());
+                for wrapped in wrap_line(Line::from(spans), out.width, 2) {
+                    out.lines.push(wrapped);
+                }
+            }
+        }
+        DiffMode::SideBySide => {
+            let column = out.width.saturating_sub(3) / 2;
+            out.spans(vec![
+                Span::styled(pad_to("desired", column), theme.column_header),
+                Span::styled(" │ ", theme.border),
+                Span::styled("live", theme.column_header),
+            ]);
+            let (mut left, mut right) = (desired_lit.into_iter(), live_lit.into_iter());
+            for (l, r) in linediff::side_by_side(&desired, &live) {
+                let cell = |line: Option<DiffLine>,
+                            source: &mut std::vec::IntoIter<Line<'static>>,
+                            changed: Style,
+                            mark: &'static str| {
+                    match line {
+                        None => Vec::new(),
+                        Some(DiffLine::Same(_)) => {
+                            let mut spans = vec![Span::styled("  ", theme.dim)];
+                            spans.extend(source.next().map(|l| l.spans).unwrap_or_default());
+                            wrap_line(Line::from(spans), column, 2)
+                        }
+                        Some(_) => {
+                            let mut spans = vec![Span::styled(mark, changed)];
+                            spans.extend(source.next().map(|l| l.spans).unwrap_or_default());
+                            wrap_line(Line::from(spans), column, 2)
+                        }
+                    }
+                };
+                let left_lines = cell(l, &mut left, removed, "- ");
+                let right_lines = cell(r, &mut right, added, "+ ");
+                let height = left_lines.len().max(right_lines.len()).max(1);
+                for row in 0..height {
+                    let left_line = left_lines.get(row).cloned().unwrap_or_default();
+                    let used = left_line.width();
+                    let mut spans = left_line.spans;
+                    spans.push(Span::raw(" ".repeat(column.saturating_sub(used))));
+                    spans.push(Span::styled(" │ ", theme.border));
+                    if let Some(right_line) = right_lines.get(row) {
+                        spans.extend(right_line.spans.iter().cloned());
+                    }
+                    out.lines.push(Line::from(spans));
+                }
+            }
+        }
+    }
+}
+
+fn desired_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
+    let theme = out.theme;
+    let desired = &finding.evidence.desired;
+    out.heading("Desired state: where Git declares it");
+    out.field("Repository", &clean(&desired.repository), theme.base);
+    out.field("Ref", &clean(&desired.git_ref), theme.base);
+    if let Some(path) = &desired.source_path {
+        out.field("Path", &clean(path), theme.base);
+    }
+    if let Some(file) = &desired.file {
+        let document = desired
+            .document
+            .map(|d| format!(" (document {d})"))
+            .unwrap_or_default();
+        out.field("File", &format!("{}{document}", clean(file)), theme.base);
+    }
+    out.field("Commit", &clean(&desired.revision), theme.code);
+    let committed = match desired.committed_at {
+        Some(at) => format!("{} ({} ago)", at.to_rfc3339(), age(app.now, at)),
+        None => String::from("not recorded"),
+    };
+    out.field("Committed", &committed, theme.base);
+}
+
+fn live_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
+    let theme = out.theme;
+    let live = &finding.evidence.live;
+    out.heading("Live state: how it was observed");
+    let synthetic = live.method == LiveMethod::Synthetic;
+    if synthetic || !live.trusted {
+        out.spans(vec![Span::styled(
+            " SYNTHETIC — NOT OBSERVED FROM A CLUSTER; NEVER TRUSTED ".to_owned(),
+            theme.error.add_modifier(Modifier::REVERSED),
+        )]);
+        out.text(
+            "The live values were made up from Git for a demonstration: they prove nothing \
+             about any cluster, and nothing is recommended for reconciliation from them.",
+            theme.warning,
+        );
+    } else {
+        out.spans(vec![Span::styled(
+            " TRUSTED: read from the cluster ".to_owned(),
+            theme.ok.add_modifier(Modifier::REVERSED),
+        )]);
+    }
+    out.field("Method", live.method.as_str(), theme.bold);
+    out.field("Cluster", &clean(&live.cluster), theme.base);
+    if let Some(context) = &live.context {
+        out.field("Context", &clean(context), theme.base);
+    }
+    let source = match live.observed_at_source {
+        Some(ObservedAtSource::Collector) => "the collector's clock when it read the cluster",
+        Some(ObservedAtSource::CaptureFile) => "the capture time the snapshot's capture.json records",
+        Some(ObservedAtSource::FileTimes) => {
+            "the snapshot files' modification times (no capture.json): approximate"
+        }
+        None => "not recorded",
+    };
+    out.field(
+        "Observed",
+        &format!(
+            "{} ({} ago)",
+            live.observed_at.to_rfc3339(),
+            age(app.now, live.observed_at)
+        ),
+        theme.base,
+    );
+    out.field("Time from", source, theme.dim);
+}
+
+fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
+    let theme = out.theme;
+    out.heading("Ownership (managedFields)");
+    let owners = &finding.evidence.ownership.owners;
+    if owners.is_empty() {
+        out.text("no manager owns this field", theme.bold);
+    }
+    for owner in owners {
+        let mut text = format!("{} ({}", clean(&owner.manager), clean(&owner.operation));
+        if let Some(subresource) = &owner.subresource {
+            text.push_str(&format!(", subresource {}", clean(subresource)));
+        }
+        text.push(')');
+        if let Some(time) = &owner.time {
+            text.push_str(&format!(" at {}", clean(time)));
+        }
+        if let Some(role) = owner.role {
+            text.push_str(&format!(" · {}", role.as_str()));
+        }
+        out.spans(vec![
+            Span::styled("• ", theme.dim),
+            Span::styled(text, theme.base),
+        ]);
+    }
+    let note = clean(&finding.evidence.ownership.note);
+    if !note.is_empty() {
+        out.text(&note, theme.warning);
+    }
+    out.text(OWNERSHIP_CAVEAT, theme.dim);
+}
+
+fn attribution_section(out: &mut Lines<'_>, finding: &Finding) {
+    let theme = out.theme;
+    let attribution = &finding.evidence.attribution;
+    out.heading("Attribution");
+    let style = match attribution.grade {
+        AttributionGrade::NotAttributed => theme.dim,
+        _ => theme.bold,
+    };
+    out.field("Grade", attribution.grade.as_str(), style);
+    out.field("Why", &clean(&attribution.reason), theme.base);
+}
+
+fn incident_section(out: &mut Lines<'_>, screen: &IncidentScreen) {
+    let theme = out.theme;
+    let Some(incident) = &screen.incident else {
+        return;
+    };
+    out.heading("Incident");
+    out.spans(vec![
+        Span::styled(format!("{:<10} ", "Severity"), theme.dim),
+        Span::styled(
+            severity_label(incident.severity),
+            theme.severity(incident.severity),
+        ),
+    ]);
+    out.field("Action", incident.recommendation.as_str(), theme.bold);
+    out.field("Rationale", &clean(&incident.rationale), theme.base);
+    out.field("Cause", &clean(incident.cause.label()), theme.base);
+    out.field(
+        "Seen",
+        &format!(
+            "{} times, recurred {} times",
+            incident.occurrence_count, incident.recurrence_count
+        ),
+        theme.base,
+    );
+}
+
+fn timeline_section(out: &mut Lines<'_>, screen: &IncidentScreen, app: &App) {
+    let theme = out.theme;
+    out.heading("Timeline");
+    if screen.timeline.is_empty() {
+        let text = if screen.pending.timeline.is_some() {
+            "loading…"
+        } else {
+            "no events"
+        };
+        out.text(text, theme.dim);
+    }
+    for event in &screen.timeline {
+        let kind = match event.kind {
+            TimelineKind::GitRevision => "git",
+            TimelineKind::ManagedFieldsTime => "managedFields",
+            TimelineKind::FirstSeen => "first seen",
+            TimelineKind::Reobserved => "seen again",
+            TimelineKind::Suppressed => "suppressed",
+            TimelineKind::RuleChanged => "rule changed",
+            TimelineKind::Resolved => "resolved",
+            TimelineKind::Reopened => "reopened",
+        };
+        out.spans(vec![
+            Span::styled(
+                format!("{:>5} ago ", age(app.now, event.at)),
+                theme.dim,
+            ),
+            Span::styled(format!("{kind:<13} "), theme.bold),
+            Span::styled(event.summary.clone(), theme.base),
+        ]);
+    }
+}
+
+fn pad_to(text: &str, cells: usize) -> String {
+    let used = width(text);
+    format!("{text}{}", " ".repeat(cells.saturating_sub(used)))
+}
+
+/// A styled line cut into lines of at most `max` cells, between graphemes, keeping each
+/// piece's style; continuations start with `indent` spaces. Long values wrap: the pane
+/// never hides part of a value.
+pub fn wrap_line(line: Line<'static>, max: usize, indent: usize) -> Vec<Line<'static>> {
+    let max = max.max(indent + 2);
+    if line.width() <= max {
+        return vec![line];
+    }
+    let mut out: Vec<Line<'static>> = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0usize;
+    for span in line.spans {
+        let style = span.style;
+        let mut piece = String::new();
+        for grapheme in Span::raw(span.content.into_owned())
+            .styled_graphemes(Style::default())
+            .map(|g| g.symbol.to_owned())
+            .collect::<Vec<_>>()
+        {
+            let cells = width(&grapheme);
+            if used + cells > max && used > indent {
+                if !piece.is_empty() {
+                    current.push(Span::styled(std::mem::take(&mut piece), style));
+                }
+                out.push(Line::from(std::mem::take(&mut current)));
+                current.push(Span::raw(" ".repeat(indent)));
+                used = indent;
+            }
+            piece.push_str(&grapheme);
+            used += cells;
+        }
+        if !piece.is_empty() {
+            current.push(Span::styled(piece, style));
+        }
+    }
+    if !current.is_empty() {
+        out.push(Line::from(current));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(line: &Line<'_>) -> String {
+        line.spans.iter().map(|s| s.content.as_ref()).collect()
+    }
+
+    #[test]
+    fn wrapping_keeps_every_character_and_styles() {
+        let bold = Style::new().add_modifier(Modifier::BOLD);
+        let line = Line::from(vec![
+            Span::styled("key: ", bold),
+            Span::raw("sha256:0123456789abcdef0123456789abcdef"),
+        ]);
+        let wrapped = wrap_line(line, 16, 2);
+        assert!(wrapped.iter().all(|l| l.width() <= 16), "{wrapped:?}");
+        let joined: String = wrapped
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let t = text(l);
+                if i == 0 { t } else { t[2..].to_owned() }
+            })
+            .collect();
+        assert_eq!(joined, "key: sha256:0123456789abcdef0123456789abcdef");
+        assert_eq!(wrapped[0].spans[0].style, bold);
+    }
+
+    #[test]
+    fn wide_characters_are_never_split() {
+        let wrapped = wrap_line(Line::raw("你好世界你好世界"), 7, 2);
+        assert!(wrapped.iter().all(|l| l.width() <= 7), "{wrapped:?}");
+        let joined: String = wrapped.iter().map(text).collect::<String>().replace(' ', "");
+        assert_eq!(joined, "你好世界你好世界");
+    }
+}

@@ -1,0 +1,304 @@
+//! The incident screen's state: the incident, its findings (paged in the background, one
+//! cursor that follows its finding by id), the timeline, and how the evidence pane shows
+//! the selected finding (unified or side-by-side, scrolled).
+//!
+//! Rows keep the wire finding next to its neutralized table cells: the evidence pane
+//! needs the values and provenance, the table only short text. Cells are built once per
+//! page, never per frame, so a 50,000-finding incident costs what the screen shows.
+
+use chrono::{DateTime, Utc};
+use ratatui::layout::Rect;
+use statesight_core::wire::{Finding, Incident, TimelineEvent, TimelineKind};
+use uuid::Uuid;
+
+use super::appscreen::Cursor;
+use super::text::{clean, width};
+
+/// How long a value may be in a table cell before it is cut (the evidence pane shows it
+/// whole, so the cut is never silent).
+const CELL_CHARS: usize = 160;
+
+/// Which part of the screen the movement keys act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Findings,
+    Evidence,
+}
+
+/// How desired and live values are compared in the evidence pane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffMode {
+    Unified,
+    SideBySide,
+}
+
+/// One finding: the cells the table shows, and the finding itself for the evidence pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingItem {
+    pub resource: String,
+    pub path: String,
+    pub change: &'static str,
+    pub desired: String,
+    pub live: String,
+    pub owners: String,
+    pub finding: Finding,
+}
+
+impl FindingItem {
+    pub fn new(finding: Finding) -> FindingItem {
+        let resource = &finding.resource;
+        let place = if resource.namespace.is_empty() {
+            clean(&resource.name)
+        } else {
+            format!("{}/{}", clean(&resource.namespace), clean(&resource.name))
+        };
+        let owners = if finding.owners.is_empty() {
+            String::from("—")
+        } else {
+            finding
+                .owners
+                .iter()
+                .map(|owner| clean(&owner.manager))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        FindingItem {
+            resource: format!("{} {place}", clean(&resource.kind)),
+            path: clean(&finding.path),
+            change: change_label(finding.change),
+            desired: cell_value(finding.desired.as_ref()),
+            live: cell_value(finding.live.as_ref()),
+            owners,
+            finding,
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.finding.id
+    }
+}
+
+pub fn change_label(change: statesight_core::diff::ChangeKind) -> &'static str {
+    use statesight_core::diff::ChangeKind;
+    match change {
+        ChangeKind::Changed => "changed",
+        ChangeKind::MissingInLive => "missing live",
+        ChangeKind::AddedInLive => "added live",
+        ChangeKind::MissingResource => "missing resource",
+    }
+}
+
+/// A value on one line for a table cell: compact JSON, `—` when absent.
+fn cell_value(value: Option<&serde_json::Value>) -> String {
+    let Some(value) = value else {
+        return String::from("—");
+    };
+    let text = match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let short: String = text.chars().take(CELL_CHARS).collect();
+    let mut cleaned = clean(&short);
+    if short.len() < text.len() {
+        cleaned.push('…');
+    }
+    cleaned
+}
+
+/// One timeline event, neutralized.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRow {
+    pub at: DateTime<Utc>,
+    pub kind: TimelineKind,
+    pub summary: String,
+}
+
+impl TimelineRow {
+    pub fn new(event: &TimelineEvent) -> TimelineRow {
+        TimelineRow {
+            at: event.occurred_at,
+            kind: event.kind,
+            summary: clean(&event.summary),
+        }
+    }
+}
+
+/// Sequence numbers of the screen's requests in flight.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IncidentPending {
+    pub incident: Option<u64>,
+    pub findings: Option<u64>,
+    pub timeline: Option<u64>,
+}
+
+/// Everything the incident screen shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentScreen {
+    pub id: Uuid,
+    pub incident: Option<Incident>,
+    /// The incident's title, neutralized (known from the row it was opened from).
+    pub title: String,
+    pub findings: Vec<FindingItem>,
+    /// Every page of findings arrived.
+    pub findings_complete: bool,
+    /// The widest value of each findings column, for the layout.
+    pub natural: Vec<u16>,
+    pub timeline: Vec<TimelineRow>,
+    pub cursor: Cursor,
+    pub focus: Focus,
+    pub mode: DiffMode,
+    /// The evidence pane's first line in view.
+    pub scroll: usize,
+    pub pending: IncidentPending,
+}
+
+impl IncidentScreen {
+    pub fn new(id: Uuid, title: &str) -> IncidentScreen {
+        IncidentScreen {
+            id,
+            incident: None,
+            title: title.to_owned(),
+            findings: Vec::new(),
+            findings_complete: false,
+            natural: Vec::new(),
+            timeline: Vec::new(),
+            cursor: Cursor::default(),
+            focus: Focus::Findings,
+            mode: DiffMode::Unified,
+            scroll: 0,
+            pending: IncidentPending::default(),
+        }
+    }
+
+    pub fn loading(&self) -> bool {
+        let p = &self.pending;
+        p.incident.is_some() || p.findings.is_some() || p.timeline.is_some()
+    }
+
+    pub fn selected(&self) -> Option<&FindingItem> {
+        self.findings.get(self.cursor.position)
+    }
+
+    pub fn ids(&self) -> Vec<Uuid> {
+        self.findings.iter().map(FindingItem::id).collect()
+    }
+
+    pub fn apply_incident(&mut self, incident: Incident) {
+        self.title = clean(&incident.title);
+        self.incident = Some(incident);
+    }
+
+    /// A page of findings: the first replaces what is shown (a reload), later ones extend
+    /// it. The selection stays on its finding when that is still there.
+    pub fn apply_findings(&mut self, page: Vec<Finding>, first: bool, height: usize) {
+        let before = self.cursor.id;
+        if first {
+            self.findings.clear();
+            self.findings_complete = false;
+        }
+        let start = self.findings.len();
+        self.findings.extend(page.into_iter().map(FindingItem::new));
+        let page_widths = natural_widths(&self.findings[start..]);
+        self.natural = if first || self.natural.is_empty() {
+            page_widths
+        } else {
+            self.natural
+                .iter()
+                .zip(page_widths)
+                .map(|(a, b)| (*a).max(b))
+                .collect()
+        };
+        let ids = self.ids();
+        self.cursor.sync(&ids, height);
+        if self.cursor.id != before {
+            self.scroll = 0;
+        }
+    }
+
+    pub fn move_by(&mut self, delta: isize, height: usize) {
+        let before = self.cursor.id;
+        let ids = self.ids();
+        self.cursor.move_by(&ids, delta, height);
+        if self.cursor.id != before {
+            self.scroll = 0;
+        }
+    }
+
+    pub fn scroll_by(&mut self, delta: isize) {
+        self.scroll = self.scroll.saturating_add_signed(delta);
+    }
+}
+
+/// Column order of the findings table.
+pub const FINDING_COLUMN_COUNT: usize = 6;
+
+fn natural_widths(rows: &[FindingItem]) -> Vec<u16> {
+    let mut widths = [0usize; FINDING_COLUMN_COUNT];
+    for row in rows {
+        let cells = [
+            &row.resource,
+            &row.path,
+            row.change,
+            &row.desired,
+            &row.live,
+            &row.owners,
+        ];
+        for (slot, text) in widths.iter_mut().zip(cells) {
+            *slot = (*slot).max(width(text));
+        }
+    }
+    widths
+        .iter()
+        .map(|w| u16::try_from(*w).unwrap_or(u16::MAX))
+        .collect()
+}
+
+/// Where the incident screen's parts go in the body (everything between the header line
+/// and the status line): two lines about the incident, then the findings table and the
+/// evidence pane, side by side from 100 columns, stacked below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IncidentLayout {
+    pub header: Rect,
+    pub findings: Rect,
+    pub evidence: Rect,
+}
+
+/// Below this width the findings and the evidence are stacked.
+pub const SIDE_BY_SIDE_WIDTH: u16 = 100;
+const HEADER_ROWS: u16 = 2;
+
+pub fn layout(body: Rect) -> IncidentLayout {
+    let header = Rect::new(body.x, body.y, body.width, HEADER_ROWS.min(body.height));
+    let rest = Rect::new(
+        body.x,
+        body.y + header.height,
+        body.width,
+        body.height - header.height,
+    );
+    if body.width >= SIDE_BY_SIDE_WIDTH {
+        let left = rest.width * 9 / 20;
+        IncidentLayout {
+            header,
+            findings: Rect::new(rest.x, rest.y, left, rest.height),
+            evidence: Rect::new(rest.x + left + 1, rest.y, rest.width - left - 1, rest.height),
+        }
+    } else {
+        // A third for the findings (at least the column header and three rows).
+        let top = (rest.height / 3).max(4).min(rest.height);
+        IncidentLayout {
+            header,
+            findings: Rect::new(rest.x, rest.y, rest.width, top),
+            evidence: Rect::new(rest.x, rest.y + top, rest.width, rest.height - top),
+        }
+    }
+}
+
+/// The body of a terminal of `size` (header line above, status and hints below).
+pub fn body(size: (u16, u16)) -> Rect {
+    Rect::new(0, 1, size.0, size.1.saturating_sub(3))
+}
+
+/// How many findings the table shows at `size`.
+pub fn findings_rows(size: (u16, u16)) -> usize {
+    usize::from(layout(body(size)).findings.height.saturating_sub(1))
+}
