@@ -6,18 +6,25 @@
 //! - [`keys`], [`palette`], [`theme`], [`table`], [`model`], [`text`]: key bindings and
 //!   `keys.toml`, the `:` palette, colours and `NO_COLOR`, table state, the screens' rows
 //!   built from the API's wire types, and terminal-safe text.
+//! - [`yaml`], [`highlight`], [`linediff`], [`clipboard`]: the evidence pane's pure parts:
+//!   a finding's values as safe YAML lines, their syntax colours for the terminal's depth,
+//!   the desired/live line diff and wrapping, and copying through OSC 52.
 //!
 //! `docs/console.md` is the user's guide.
 
 pub mod app;
 pub mod appscreen;
+pub mod clipboard;
 pub mod draw;
+pub mod highlight;
 pub mod keys;
+pub mod linediff;
 pub mod model;
 pub mod palette;
 pub mod runtime;
 pub mod table;
 pub mod text;
 pub mod theme;
+pub mod yaml;
 
 pub use runtime::run;
