@@ -6,17 +6,26 @@
 //! - [`keys`], [`palette`], [`theme`], [`table`], [`model`], [`text`]: key bindings and
 //!   `keys.toml`, the `:` palette, colours and `NO_COLOR`, table state, the screens' rows
 //!   built from the API's wire types, and terminal-safe text.
+//! - [`incident`], [`evidence`], [`rule_editor`]: the incident screen's state, its evidence
+//!   pane's lines, and the ignore-rule editor with its live preview (their transitions
+//!   live in `investigate` and `rule_actions`, their drawing in `investigate_view`).
+//! - [`yaml`], [`highlight`], [`linediff`], [`clipboard`]: the evidence pane's pure parts:
+//!   a finding's values as safe YAML lines, their syntax colours for the terminal's depth,
+//!   the desired/live line diff and wrapping, and copying through OSC 52.
 //!
 //! `docs/console.md` is the user's guide.
 
 pub mod app;
 pub mod appscreen;
+pub mod clipboard;
 pub mod draw;
 pub mod evidence;
+pub mod highlight;
 pub mod incident;
 mod investigate;
 mod investigate_view;
 pub mod keys;
+pub mod linediff;
 pub mod model;
 pub mod palette;
 mod rule_actions;
@@ -25,5 +34,6 @@ pub mod runtime;
 pub mod table;
 pub mod text;
 pub mod theme;
+pub mod yaml;
 
 pub use runtime::run;
