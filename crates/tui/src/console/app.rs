@@ -20,13 +20,13 @@ use uuid::Uuid;
 
 use super::appscreen::{AppScreen, RunRow, SuppressedRow, Tab};
 use super::incident::IncidentScreen;
-use super::rule_editor::RuleEditor;
 use super::keys::{Action, KeyChord, Keymap, Scope};
 use super::model::{
     self, AppRow, IncidentRow, MeView, OverviewView, WorkspaceView, choose_workspace, compare_apps,
     compare_incidents, counts_by_application,
 };
 use super::palette::{self, Command, Palette};
+use super::rule_editor::RuleEditor;
 use super::table::TableView;
 use super::text::{clean, typed};
 use super::theme::Theme;
@@ -135,7 +135,10 @@ pub enum Overlay {
 /// What a confirmation is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Confirmed {
-    DeleteRule { application: Uuid, rule: Uuid },
+    DeleteRule {
+        application: Uuid,
+        rule: Uuid,
+    },
     /// Leave the rule editor, losing what was typed.
     DiscardEdits,
 }
@@ -1830,9 +1833,10 @@ fn on_action(app: &mut App, action: Action) -> Vec<Cmd> {
                     let cursor = screen.cursors[Tab::Incidents.index()];
                     (screen.tab == Tab::Incidents)
                         .then(|| screen.incidents())
-                        .and_then(|rows| rows.get(cursor.position).map(|item| {
-                            (item.row.id, item.row.title.clone())
-                        }))
+                        .and_then(|rows| {
+                            rows.get(cursor.position)
+                                .map(|item| (item.row.id, item.row.title.clone()))
+                        })
                 });
                 match selected {
                     Some((id, title)) => app.open_incident(id, &title),

@@ -90,7 +90,13 @@ pub(super) fn put(buf: &mut Buffer, x: u16, y: u16, text: &str, max: u16, style:
 
 /// Writes pieces one after the other within `max` cells; the piece that does not fit is
 /// cut with `…` and the rest dropped. Returns the cells written.
-pub(super) fn put_spans(buf: &mut Buffer, x: u16, y: u16, spans: &[(&str, Style)], max: u16) -> u16 {
+pub(super) fn put_spans(
+    buf: &mut Buffer,
+    x: u16,
+    y: u16,
+    spans: &[(&str, Style)],
+    max: u16,
+) -> u16 {
     let mut used = 0u16;
     for (text, style) in spans {
         if used >= max {
@@ -226,7 +232,13 @@ pub(super) struct Column {
     keep_last: bool,
 }
 
-pub(super) const fn column(title: &'static str, min: u16, max: u16, weight: u16, priority: u8) -> Column {
+pub(super) const fn column(
+    title: &'static str,
+    min: u16,
+    max: u16,
+    weight: u16,
+    priority: u8,
+) -> Column {
     Column {
         title,
         min,
@@ -250,7 +262,11 @@ pub(super) const fn right(column: Column) -> Column {
 /// minimum are dropped, least important first; then the columns closest to their natural
 /// width get it first (so short values are shown whole and the long ones are cut); what is
 /// left is shared by weight up to each column's maximum.
-pub(super) fn layout_columns(columns: &[Column], natural: &[u16], width: u16) -> Vec<Option<(u16, u16)>> {
+pub(super) fn layout_columns(
+    columns: &[Column],
+    natural: &[u16],
+    width: u16,
+) -> Vec<Option<(u16, u16)>> {
     let mut shown: Vec<bool> = vec![true; columns.len()];
     loop {
         let count = shown.iter().filter(|s| **s).count() as u16;
@@ -1426,14 +1442,22 @@ fn first_key(app: &App, action: Action) -> Option<String> {
 }
 
 /// The order of the key hints.
-const HINT_ORDER: [Action; 10] = [
+const HINT_ORDER: [Action; 18] = [
+    Action::Save,
+    Action::NextField,
+    Action::Back,
     Action::Help,
     Action::Palette,
     Action::Filter,
     Action::Sort,
     Action::Open,
+    Action::SwitchFocus,
+    Action::ToggleDiff,
+    Action::CopyPath,
+    Action::IgnoreFinding,
     Action::NextTab,
     Action::ToggleResolved,
+    Action::ToggleRule,
     Action::Analyze,
     Action::Refresh,
     Action::Quit,
@@ -1461,6 +1485,7 @@ fn draw_hints(buf: &mut Buffer, area: Rect, app: &App) {
             Some(Overlay::Help(_)) => {
                 fixed(&[("a-z", "filter"), ("↑↓", "scroll"), ("esc", "close")])
             }
+            Some(Overlay::Confirm(_)) => fixed(&[("y", "yes"), ("n/esc", "no")]),
             None if app.filter_editing() => fixed(&[
                 ("⏎", "keep filter"),
                 ("esc", "clear"),

@@ -247,7 +247,9 @@ fn live_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
     }
     let source = match live.observed_at_source {
         Some(ObservedAtSource::Collector) => "the collector's clock when it read the cluster",
-        Some(ObservedAtSource::CaptureFile) => "the capture time the snapshot's capture.json records",
+        Some(ObservedAtSource::CaptureFile) => {
+            "the capture time the snapshot's capture.json records"
+        }
         Some(ObservedAtSource::FileTimes) => {
             "the snapshot files' modification times (no capture.json): approximate"
         }
@@ -357,10 +359,7 @@ fn timeline_section(out: &mut Lines<'_>, screen: &IncidentScreen, app: &App) {
             TimelineKind::Reopened => "reopened",
         };
         out.spans(vec![
-            Span::styled(
-                format!("{:>5} ago ", age(app.now, event.at)),
-                theme.dim,
-            ),
+            Span::styled(format!("{:>5} ago ", age(app.now, event.at)), theme.dim),
             Span::styled(format!("{kind:<13} "), theme.bold),
             Span::styled(event.summary.clone(), theme.base),
         ]);
@@ -446,7 +445,11 @@ mod tests {
     fn wide_characters_are_never_split() {
         let wrapped = wrap_line(Line::raw("你好世界你好世界"), 7, 2);
         assert!(wrapped.iter().all(|l| l.width() <= 7), "{wrapped:?}");
-        let joined: String = wrapped.iter().map(text).collect::<String>().replace(' ', "");
+        let joined: String = wrapped
+            .iter()
+            .map(text)
+            .collect::<String>()
+            .replace(' ', "");
         assert_eq!(joined, "你好世界你好世界");
     }
 }

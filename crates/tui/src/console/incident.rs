@@ -280,7 +280,12 @@ pub fn layout(body: Rect) -> IncidentLayout {
         IncidentLayout {
             header,
             findings: Rect::new(rest.x, rest.y, left, rest.height),
-            evidence: Rect::new(rest.x + left + 1, rest.y, rest.width - left - 1, rest.height),
+            evidence: Rect::new(
+                rest.x + left + 1,
+                rest.y,
+                rest.width - left - 1,
+                rest.height,
+            ),
         }
     } else {
         // A third for the findings (at least the column header and three rows).

@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::app::{App, Cmd, Kind, Screen};
 use super::evidence;
-use super::incident::{DiffMode, Focus, IncidentScreen, findings_rows, layout, body};
+use super::incident::{DiffMode, Focus, IncidentScreen, body, findings_rows, layout};
 use super::keys::Action;
 use super::rule_editor::RuleEditor;
 use super::yaml::to_yaml_lines;
@@ -250,7 +250,10 @@ impl App {
             Ok(bytes) => self.set_info(&format!(
                 "copied the {what} to the clipboard ({bytes} bytes, through the terminal)"
             )),
-            Err(error) => self.set_error(&format!("copying the {what}: {error}"), Some(Kind::Clipboard)),
+            Err(error) => self.set_error(
+                &format!("copying the {what}: {error}"),
+                Some(Kind::Clipboard),
+            ),
         }
     }
 

@@ -8,8 +8,7 @@ use ratatui::widgets::{Block, Borders, Clear, Widget};
 
 use super::app::{App, Confirm};
 use super::draw::{
-    Cell, Column, Grid, Rows, cell, column, draw_grid, popup, put, put_spans, spinner,
-    title_line,
+    Cell, Column, Grid, Rows, cell, column, draw_grid, popup, put, put_spans, spinner, title_line,
 };
 use super::evidence;
 use super::incident::{DiffMode, Focus, IncidentScreen, layout};
@@ -61,7 +60,10 @@ fn draw_incident_header(buf: &mut Buffer, area: Rect, app: &App, screen: &Incide
     let mut spans: Vec<(&str, Style)> = Vec::new();
     let state;
     if let Some(incident) = &screen.incident {
-        spans.push((severity_label(incident.severity), theme.severity(incident.severity)));
+        spans.push((
+            severity_label(incident.severity),
+            theme.severity(incident.severity),
+        ));
         spans.push((" ", theme.base));
         state = format!(
             " · {} · {}",
@@ -83,10 +85,7 @@ fn draw_incident_header(buf: &mut Buffer, area: Rect, app: &App, screen: &Incide
             buf,
             area.x,
             area.y + 1,
-            &[
-                ("why ", theme.dim),
-                (&rationale, theme.base),
-            ],
+            &[("why ", theme.dim), (&rationale, theme.base)],
             area.width,
         );
     }
@@ -110,7 +109,12 @@ fn draw_findings(buf: &mut Buffer, area: Rect, app: &App, screen: &IncidentScree
         &[("Findings ", title_style), (&count, theme.bold)],
         theme,
     );
-    let table = Rect::new(area.x, area.y + 1, area.width, area.height.saturating_sub(1));
+    let table = Rect::new(
+        area.x,
+        area.y + 1,
+        area.width,
+        area.height.saturating_sub(1),
+    );
     let grid = Grid {
         theme,
         columns: &FINDING_COLUMNS,
@@ -215,14 +219,26 @@ pub(super) fn draw_rule_editor(buf: &mut Buffer, area: Rect, app: &App) {
                 text.push_str("^ ");
             }
             text.push_str(&error.message);
-            put(buf, area.x + LABEL_WIDTH, y, &text, area.width.saturating_sub(LABEL_WIDTH), theme.error);
+            put(
+                buf,
+                area.x + LABEL_WIDTH,
+                y,
+                &text,
+                area.width.saturating_sub(LABEL_WIDTH),
+                theme.error,
+            );
             y += 1;
         }
     }
     if y < bottom {
         y += 1;
     }
-    draw_preview(buf, Rect::new(area.x, y, area.width, bottom.saturating_sub(y)), app, editor);
+    draw_preview(
+        buf,
+        Rect::new(area.x, y, area.width, bottom.saturating_sub(y)),
+        app,
+        editor,
+    );
 }
 
 const LABEL_WIDTH: u16 = 13;
@@ -263,7 +279,14 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
         let before = super::text::clean(&before);
         let skip = width(&before).saturating_sub(room.saturating_sub(2));
         let visible: String = skip_cells(&shown, skip);
-        put(buf, x, area.y, &fit(&visible, room), room as u16, theme.code);
+        put(
+            buf,
+            x,
+            area.y,
+            &fit(&visible, room),
+            room as u16,
+            theme.code,
+        );
     } else {
         put(buf, x, area.y, &fit(&shown, room), room as u16, theme.code);
     }
@@ -301,7 +324,11 @@ fn owners_hint(editor: &RuleEditor) -> String {
     if editor.owners.is_empty() {
         String::from("(any manager; the field has no owner)")
     } else {
-        let owners: Vec<String> = editor.owners.iter().map(|o| super::text::clean(o)).collect();
+        let owners: Vec<String> = editor
+            .owners
+            .iter()
+            .map(|o| super::text::clean(o))
+            .collect();
         format!("(any manager; owners: {})", owners.join(", "))
     }
 }
@@ -309,14 +336,7 @@ fn owners_hint(editor: &RuleEditor) -> String {
 fn draw_scope(buf: &mut Buffer, x: u16, y: u16, room: usize, app: &App, editor: &RuleEditor) {
     let theme = &app.theme;
     let Some(reference) = editor.resource_ref.as_deref() else {
-        put(
-            buf,
-            x,
-            y,
-            "the whole application",
-            room as u16,
-            theme.base,
-        );
+        put(buf, x, y, "the whole application", room as u16, theme.base);
         return;
     };
     let reference = super::text::clean(reference);
@@ -325,8 +345,14 @@ fn draw_scope(buf: &mut Buffer, x: u16, y: u16, room: usize, app: &App, editor: 
     } else {
         (theme.dim, theme.selected)
     };
-    let this_label = format!("[{}] this resource: {reference}", if editor.this_resource { "x" } else { " " });
-    let whole_label = format!("[{}] the whole application", if editor.this_resource { " " } else { "x" });
+    let this_label = format!(
+        "[{}] this resource: {reference}",
+        if editor.this_resource { "x" } else { " " }
+    );
+    let whole_label = format!(
+        "[{}] the whole application",
+        if editor.this_resource { " " } else { "x" }
+    );
     put_spans(
         buf,
         x,
@@ -383,7 +409,12 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
         .matched
         .iter()
         .map(|index| ("✓ ", *index, theme.ok))
-        .chain(preview.undecided.iter().map(|index| ("? ", *index, theme.warning)));
+        .chain(
+            preview
+                .undecided
+                .iter()
+                .map(|index| ("? ", *index, theme.warning)),
+        );
     for (mark, index, style) in rows {
         if y >= area.bottom() {
             break;
@@ -404,7 +435,14 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
     let total = preview.matched.len() + preview.undecided.len();
     if total > shown && area.height > 1 {
         let more = format!("… and {} more", total - shown + 1);
-        put(buf, area.x + 2, area.bottom() - 1, &more, area.width, theme.dim);
+        put(
+            buf,
+            area.x + 2,
+            area.bottom() - 1,
+            &more,
+            area.width,
+            theme.dim,
+        );
     }
     if let Origin::Existing(_) = editor.origin
         && y < area.bottom()
@@ -424,7 +462,7 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
 
 pub(super) fn draw_confirm(buf: &mut Buffer, body: Rect, app: &App, confirm: &Confirm) {
     let theme = &app.theme;
-    let width = body.width.saturating_sub(4).min(72).max(20);
+    let width = body.width.saturating_sub(4).clamp(20, 72);
     let lines = super::text::chunk(&confirm.question, usize::from(width.saturating_sub(4)));
     let height = (lines.len() as u16 + 4).min(body.height);
     let area = popup(body, width, height);
@@ -439,7 +477,14 @@ pub(super) fn draw_confirm(buf: &mut Buffer, body: Rect, app: &App, confirm: &Co
         if y + 1 >= area.bottom() {
             break;
         }
-        put(buf, area.x + 2, y, line, area.width.saturating_sub(4), theme.bold);
+        put(
+            buf,
+            area.x + 2,
+            y,
+            line,
+            area.width.saturating_sub(4),
+            theme.bold,
+        );
     }
     put_spans(
         buf,

@@ -130,11 +130,7 @@ impl App {
             }
             Err(error) => {
                 editor.loading = None;
-                self.failed(
-                    Kind::Rules,
-                    "loading open findings for the preview",
-                    error,
-                )
+                self.failed(Kind::Rules, "loading open findings for the preview", error)
             }
         }
     }
@@ -166,10 +162,8 @@ impl App {
                 body,
                 ..
             }) => {
-                let details = serde_json::from_value::<ErrorDetails>(
-                    body["error"]["details"].clone(),
-                )
-                .ok();
+                let details =
+                    serde_json::from_value::<ErrorDetails>(body["error"]["details"].clone()).ok();
                 editor.refuse(&message, details);
                 self.set_error(
                     &format!("the server refused the rule: {message}"),

@@ -750,9 +750,15 @@ pub fn answer_application(
                 seq,
                 result: Ok(reply(detail(application, incidents))),
             },
-            Cmd::FetchApplicationIncidents { seq, resolved, .. } => Msg::ApplicationIncidents {
+            Cmd::FetchApplicationIncidents {
                 seq,
                 resolved,
+                cursor,
+                ..
+            } => Msg::ApplicationIncidents {
+                seq,
+                resolved,
+                first: cursor.is_none(),
                 result: Ok(reply(if resolved {
                     Vec::new()
                 } else {

@@ -1044,6 +1044,7 @@ fn application_resolved_incidents_show_on_r_and_hide_again() {
         Msg::ApplicationIncidents {
             seq: *seq,
             resolved: true,
+            first: true,
             result: Ok(reply(vec![gone])),
         },
     );
