@@ -23,7 +23,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use statesight_store::keyset::{ByName, ByOrdinal, ByTimeAsc, ByTimeDesc};
+use statesight_store::keyset::{ByIncidentOrdinal, ByName, ByOrdinal, ByTimeAsc, ByTimeDesc};
 
 /// The environment variable holding the signing secret.
 pub const KEY_ENV: &str = "CURSOR_SIGNING_KEY";
@@ -186,6 +186,13 @@ impl PageKey for ByTimeAsc {
 
 impl PageKey for ByOrdinal {
     fn is_sound(&self) -> bool {
+        self.ordinal >= 0
+    }
+}
+
+impl PageKey for ByIncidentOrdinal {
+    fn is_sound(&self) -> bool {
+        // Ordinals are never negative (the schema's check).
         self.ordinal >= 0
     }
 }
