@@ -264,6 +264,25 @@ mod tests {
             )
             .expect("cursor");
         assert_eq!(signer().verify::<ByOrdinal>("findings", &negative), None);
+        let across = |ordinal| ByIncidentOrdinal {
+            incident_id: Uuid::nil(),
+            ordinal,
+            id: Uuid::nil(),
+        };
+        let negative = signer()
+            .sign("application_findings", &across(-1))
+            .expect("cursor");
+        assert_eq!(
+            signer().verify::<ByIncidentOrdinal>("application_findings", &negative),
+            None
+        );
+        let sound = signer()
+            .sign("application_findings", &across(3))
+            .expect("cursor");
+        assert_eq!(
+            signer().verify::<ByIncidentOrdinal>("application_findings", &sound),
+            Some(across(3))
+        );
         let timeline = |at: &str, ordinal| ByTimeAsc {
             at: at.parse::<DateTime<Utc>>().expect("chrono reads it"),
             ordinal,
