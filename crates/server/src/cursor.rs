@@ -23,7 +23,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
-use statesight_store::keyset::{ByName, ByOrdinal, ByTimeAsc, ByTimeDesc};
+use statesight_store::keyset::{ByIncidentOrdinal, ByName, ByOrdinal, ByTimeAsc, ByTimeDesc};
 
 /// The environment variable holding the signing secret.
 pub const KEY_ENV: &str = "CURSOR_SIGNING_KEY";
@@ -190,6 +190,13 @@ impl PageKey for ByOrdinal {
     }
 }
 
+impl PageKey for ByIncidentOrdinal {
+    fn is_sound(&self) -> bool {
+        // Ordinals are never negative (the schema's check).
+        self.ordinal >= 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +264,25 @@ mod tests {
             )
             .expect("cursor");
         assert_eq!(signer().verify::<ByOrdinal>("findings", &negative), None);
+        let across = |ordinal| ByIncidentOrdinal {
+            incident_id: Uuid::nil(),
+            ordinal,
+            id: Uuid::nil(),
+        };
+        let negative = signer()
+            .sign("application_findings", &across(-1))
+            .expect("cursor");
+        assert_eq!(
+            signer().verify::<ByIncidentOrdinal>("application_findings", &negative),
+            None
+        );
+        let sound = signer()
+            .sign("application_findings", &across(3))
+            .expect("cursor");
+        assert_eq!(
+            signer().verify::<ByIncidentOrdinal>("application_findings", &sound),
+            Some(across(3))
+        );
         let timeline = |at: &str, ordinal| ByTimeAsc {
             at: at.parse::<DateTime<Utc>>().expect("chrono reads it"),
             ordinal,

@@ -215,6 +215,7 @@ pub const LINKS: LinkTable = &[
             ("list_ignore_rules", &[("id", CREATED_ID)]),
             ("create_ignore_rule", &[("id", CREATED_ID)]),
             ("list_suppressed_findings", &[("id", CREATED_ID)]),
+            ("list_application_findings", &[("id", CREATED_ID)]),
         ],
     ),
     (
@@ -225,6 +226,7 @@ pub const LINKS: LinkTable = &[
             ("list_analyses", &[("id", FIRST_LISTED_ID)]),
             ("list_ignore_rules", &[("id", FIRST_LISTED_ID)]),
             ("list_suppressed_findings", &[("id", FIRST_LISTED_ID)]),
+            ("list_application_findings", &[("id", FIRST_LISTED_ID)]),
         ],
     ),
     (

@@ -11,7 +11,7 @@ use statesight_core::wire::{
 use uuid::Uuid;
 
 use crate::Result;
-use crate::keyset::{ByOrdinal, ByTimeAsc, ByTimeDesc, Page};
+use crate::keyset::{ByIncidentOrdinal, ByOrdinal, ByTimeAsc, ByTimeDesc, Page};
 
 macro_rules! incident_select {
     () => {
@@ -233,6 +233,36 @@ impl FindingRow {
     }
 }
 
+/// The findings of each incident's latest observation (those observed when the incident
+/// was last seen): the one definition of "an incident's current findings", shared by the
+/// incident's list and the application's, which append `AND` conditions.
+macro_rules! latest_finding_select {
+    () => {
+        "
+SELECT f.id, f.incident_id, f.run_id, f.ordinal, f.resource_api_version,
+       f.resource_group, f.resource_kind, f.resource_namespace, f.resource_name,
+       f.path, f.change, f.desired, f.live, f.owners, f.evidence, f.observed_at
+  FROM findings f
+  JOIN incidents i ON i.workspace_id = f.workspace_id AND i.id = f.incident_id
+ WHERE f.observed_at = i.last_seen_at"
+    };
+}
+
+/// Turns up to `limit + 1` finding rows in sort order into a page whose next key
+/// `key_of` makes from a finding and its ordinal.
+fn finding_page<K>(
+    rows: Vec<FindingRow>,
+    limit: i64,
+    key_of: impl Fn(&Finding, i32) -> K,
+) -> Page<Finding, K> {
+    let items: Vec<(Finding, i32)> = rows.into_iter().map(FindingRow::into_wire).collect();
+    let page = Page::from_rows(items, limit, |(finding, ordinal)| key_of(finding, *ordinal));
+    Page {
+        items: page.items.into_iter().map(|(finding, _)| finding).collect(),
+        next: page.next,
+    }
+}
+
 /// The findings of an incident's latest observation, in the engine's order.
 pub async fn findings(
     pool: &PgPool,
@@ -240,33 +270,61 @@ pub async fn findings(
     after: Option<&ByOrdinal>,
     limit: i64,
 ) -> Result<Page<Finding, ByOrdinal>> {
-    let rows: Vec<FindingRow> = sqlx::query_as(
-        "SELECT f.id, f.incident_id, f.run_id, f.ordinal, f.resource_api_version,
-                f.resource_group, f.resource_kind, f.resource_namespace, f.resource_name,
-                f.path, f.change, f.desired, f.live, f.owners, f.evidence, f.observed_at
-           FROM findings f
-           JOIN incidents i ON i.workspace_id = f.workspace_id AND i.id = f.incident_id
-          WHERE f.incident_id = $1
-            AND f.observed_at = i.last_seen_at
-            AND ($2::integer IS NULL OR (f.ordinal, f.id) > ($2, $3))
-          ORDER BY f.ordinal, f.id
-          LIMIT $4",
-    )
-    .bind(incident_id)
-    .bind(after.map(|key| key.ordinal))
-    .bind(after.map(|key| key.id))
-    .bind(limit + 1)
-    .fetch_all(pool)
-    .await?;
-    let items: Vec<(Finding, i32)> = rows.into_iter().map(FindingRow::into_wire).collect();
-    let page = Page::from_rows(items, limit, |(finding, ordinal)| ByOrdinal {
-        ordinal: *ordinal,
+    let sql = concat!(
+        latest_finding_select!(),
+        "
+   AND f.incident_id = $1
+   AND ($2::integer IS NULL OR (f.ordinal, f.id) > ($2, $3))
+ ORDER BY f.ordinal, f.id
+ LIMIT $4"
+    );
+    let rows: Vec<FindingRow> = sqlx::query_as(sql)
+        .bind(incident_id)
+        .bind(after.map(|key| key.ordinal))
+        .bind(after.map(|key| key.id))
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+    Ok(finding_page(rows, limit, |finding, ordinal| ByOrdinal {
+        ordinal,
         id: finding.id,
-    });
-    Ok(Page {
-        items: page.items.into_iter().map(|(finding, _)| finding).collect(),
-        next: page.next,
-    })
+    }))
+}
+
+/// The findings of every open incident of an application, each incident's latest
+/// observation exactly as [`findings`] lists it: grouped by incident (by incident id, which
+/// never changes, so pages stay in one order while incidents are re-observed), each
+/// incident's findings in the engine's order.
+pub async fn open_findings_of_application(
+    pool: &PgPool,
+    application_id: Uuid,
+    after: Option<&ByIncidentOrdinal>,
+    limit: i64,
+) -> Result<Page<Finding, ByIncidentOrdinal>> {
+    let sql = concat!(
+        latest_finding_select!(),
+        "
+   AND i.application_id = $1
+   AND i.status = 'open'
+   AND ($2::uuid IS NULL OR (f.incident_id, f.ordinal, f.id) > ($2, $3, $4))
+ ORDER BY f.incident_id, f.ordinal, f.id
+ LIMIT $5"
+    );
+    let rows: Vec<FindingRow> = sqlx::query_as(sql)
+        .bind(application_id)
+        .bind(after.map(|key| key.incident_id))
+        .bind(after.map(|key| key.ordinal))
+        .bind(after.map(|key| key.id))
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+    Ok(finding_page(rows, limit, |finding, ordinal| {
+        ByIncidentOrdinal {
+            incident_id: finding.incident_id,
+            ordinal,
+            id: finding.id,
+        }
+    }))
 }
 
 #[derive(sqlx::FromRow)]

@@ -50,6 +50,15 @@ pub struct ByOrdinal {
     pub id: Uuid,
 }
 
+/// Sort key of findings across the open incidents of an application: `(incident id,
+/// ordinal, id)` ascending, so each incident's findings stay together in `ByOrdinal`'s order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ByIncidentOrdinal {
+    pub incident_id: Uuid,
+    pub ordinal: i32,
+    pub id: Uuid,
+}
+
 /// Sort key of an incident's timeline, oldest first: `(time, ordinal, id)` ascending (events
 /// written together keep their written order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

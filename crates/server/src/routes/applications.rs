@@ -4,9 +4,9 @@
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use statesight_core::wire::{
-    Application, ApplicationDetail, ApplicationInput, Capped, Role, SuppressedFinding,
+    Application, ApplicationDetail, ApplicationInput, Capped, Finding, Role, SuppressedFinding,
 };
-use statesight_store::keyset::{ByName, ByTimeDesc};
+use statesight_store::keyset::{ByIncidentOrdinal, ByName, ByTimeDesc};
 
 use crate::auth::{Principal, WorkspaceScope};
 use crate::error::{ApiError, ApiResult};
@@ -112,6 +112,28 @@ pub async fn suppressed_findings(
     let paging = query.paging::<ByTimeDesc>("suppressed_findings", &state.cursors)?;
     authorized_application(&state, &principal, id, Role::Viewer).await?;
     let page = statesight_store::incidents::suppressions(
+        &state.pool,
+        id,
+        paging.after.as_ref(),
+        paging.limit,
+    )
+    .await?;
+    let next = paging.cursor_after(page.next.as_ref());
+    Ok(Envelope::page(page.items, next).into_response())
+}
+
+/// Every open incident's current findings in one list, so a client can try an ignore rule
+/// against all of them (the console's rule preview) without a request per incident.
+#[utoipa::path(get, path = "/api/v1/applications/{id}/findings", operation_id = "list_application_findings", tag = "incidents", params(("id" = Uuid, Path, description = "application id"), PageParams), responses((status = 200, description = "findings of the latest observation of each open incident, as the incident's findings route lists them; grouped by incident id, then in report order (viewer)", body = Data<Vec<Finding>>), ReadErrors))]
+pub async fn open_findings(
+    State(state): State<AppState>,
+    principal: Principal,
+    IdPath(id): IdPath,
+    query: RawQuery,
+) -> ApiResult<Response> {
+    let paging = query.paging::<ByIncidentOrdinal>("application_findings", &state.cursors)?;
+    authorized_application(&state, &principal, id, Role::Viewer).await?;
+    let page = statesight_store::incidents::open_findings_of_application(
         &state.pool,
         id,
         paging.after.as_ref(),

@@ -46,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
             ignore_rules::delete
         ))
         .routes(routes!(applications::suppressed_findings))
+        .routes(routes!(applications::open_findings))
         .routes(routes!(analyses::get))
         .routes(routes!(incidents::list))
         .routes(routes!(incidents::get))
