@@ -18,9 +18,12 @@ use super::app::App;
 use super::highlight::highlight_yaml;
 use super::incident::{DiffMode, IncidentScreen};
 use super::linediff::{self, DiffLine};
-use super::text::{age, clean, width};
+use super::text::{age, clean, width, wrap_words};
 use super::theme::{Theme, severity_label};
 use super::yaml::to_yaml_lines;
+
+/// The width of the labels of `label  value` lines.
+const LABEL: usize = 10;
 
 /// What ownership can and cannot say, shown with every owner list.
 pub const OWNERSHIP_CAVEAT: &str =
@@ -70,16 +73,24 @@ impl Lines<'_> {
         }
     }
 
+    /// Prose, wrapped between words.
     fn text(&mut self, text: &str, style: Style) {
-        self.spans(vec![Span::styled(text.to_owned(), style)]);
+        for line in wrap_words(text, self.width) {
+            self.lines.push(Line::from(Span::styled(line, style)));
+        }
     }
 
-    /// `label  value` with the label dimmed and padded.
+    /// `label  value` with the label dimmed and padded; the value wraps between words
+    /// under itself.
     fn field(&mut self, label: &str, value: &str, style: Style) {
-        self.spans(vec![
-            Span::styled(format!("{label:<10} "), self.theme.dim),
-            Span::styled(value.to_owned(), style),
-        ]);
+        let room = self.width.saturating_sub(LABEL + 1).max(8);
+        for (index, line) in wrap_words(value, room).into_iter().enumerate() {
+            let label = if index == 0 { label } else { "" };
+            self.lines.push(Line::from(vec![
+                Span::styled(format!("{label:<LABEL$} "), self.theme.dim),
+                Span::styled(line, style),
+            ]));
+        }
     }
 
     fn heading(&mut self, text: &str) {
@@ -91,7 +102,11 @@ impl Lines<'_> {
 
 fn finding_section(out: &mut Lines<'_>, finding: &Finding) {
     let theme = out.theme;
-    out.field("Path", &clean(&finding.path), theme.code);
+    if finding.path.is_empty() {
+        out.field("Path", "(the whole resource)", theme.dim);
+    } else {
+        out.field("Path", &clean(&finding.path), theme.code);
+    }
     let resource = &finding.resource;
     let place = if resource.namespace.is_empty() {
         clean(&resource.name)
@@ -272,7 +287,7 @@ fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
     out.heading("Ownership (managedFields)");
     let owners = &finding.evidence.ownership.owners;
     if owners.is_empty() {
-        out.text("no manager owns this field", theme.bold);
+        out.text("no owner recorded for this field", theme.bold);
     }
     for owner in owners {
         let mut text = format!("{} ({}", clean(&owner.manager), clean(&owner.operation));
@@ -295,7 +310,10 @@ fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
     if !note.is_empty() {
         out.text(&note, theme.warning);
     }
-    out.text(OWNERSHIP_CAVEAT, theme.dim);
+    // The worker's note usually says it already; records that do not still get it.
+    if !note.contains("not proof") {
+        out.text(OWNERSHIP_CAVEAT, theme.dim);
+    }
 }
 
 fn attribution_section(out: &mut Lines<'_>, finding: &Finding) {

@@ -16,12 +16,14 @@ use super::rule_editor::{Field, Origin, RuleEditor};
 use super::text::{fit, width};
 use super::theme::severity_label;
 
+/// An incident is about one resource, so its column goes first when the pane is narrow;
+/// the path stays longest.
 const FINDING_COLUMNS: [Column; 6] = [
-    column("RESOURCE", 10, 0, 2, 6),
-    column("PATH", 12, 0, 4, 10),
-    column("CHANGE", 7, 16, 0, 7),
-    column("DESIRED", 7, 24, 1, 8),
-    column("LIVE", 7, 24, 1, 9),
+    column("RESOURCE", 10, 0, 1, 4),
+    column("PATH", 20, 0, 6, 10),
+    column("CHANGE", 7, 16, 0, 8),
+    column("DESIRED", 7, 24, 1, 6),
+    column("LIVE", 7, 24, 1, 7),
     column("OWNERS", 6, 0, 1, 5),
 ];
 
@@ -463,7 +465,7 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
 pub(super) fn draw_confirm(buf: &mut Buffer, body: Rect, app: &App, confirm: &Confirm) {
     let theme = &app.theme;
     let width = body.width.saturating_sub(4).clamp(20, 72);
-    let lines = super::text::chunk(&confirm.question, usize::from(width.saturating_sub(4)));
+    let lines = super::text::wrap_words(&confirm.question, usize::from(width.saturating_sub(4)));
     let height = (lines.len() as u16 + 4).min(body.height);
     let area = popup(body, width, height);
     Clear.render(area, buf);

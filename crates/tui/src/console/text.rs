@@ -108,6 +108,37 @@ pub fn chunk(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
+/// Prose cut into lines of at most `max` cells, between words where it can (a word longer
+/// than a line is cut between graphemes, see [`chunk`]). Nothing is dropped but the
+/// spaces where lines break.
+pub fn wrap_words(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(1);
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let needed = if line.is_empty() {
+            width(word)
+        } else {
+            width(&line) + 1 + width(word)
+        };
+        if needed <= max {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+            continue;
+        }
+        if !line.is_empty() {
+            lines.push(std::mem::take(&mut line));
+        }
+        let mut pieces = chunk(word, max);
+        line = pieces.pop().unwrap_or_default();
+        lines.extend(pieces);
+    }
+    lines.push(line);
+    lines
+}
+
 /// Text typed or pasted into a prompt: controls dropped (a paste can carry anything),
 /// everything else kept.
 pub fn typed(text: &str) -> String {
@@ -120,6 +151,19 @@ pub fn typed(text: &str) -> String {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn wrap_words_breaks_between_words_and_cuts_long_ones() {
+        assert_eq!(
+            wrap_words("Findings it suppresses come back", 12),
+            vec!["Findings it", "suppresses", "come back"]
+        );
+        assert_eq!(
+            wrap_words("sha256:0123456789 ok", 8),
+            vec!["sha256:0", "12345678", "9 ok"]
+        );
+        assert_eq!(wrap_words("", 5), vec![""]);
+    }
 
     #[test]
     fn clean_makes_escapes_and_bidi_visible() {
