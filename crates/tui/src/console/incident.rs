@@ -303,7 +303,7 @@ pub fn body(size: (u16, u16)) -> Rect {
     Rect::new(0, 1, size.0, size.1.saturating_sub(3))
 }
 
-/// How many findings the table shows at `size`.
+/// How many findings the table shows at `size` (its title and column header aside).
 pub fn findings_rows(size: (u16, u16)) -> usize {
-    usize::from(layout(body(size)).findings.height.saturating_sub(1))
+    usize::from(layout(body(size)).findings.height.saturating_sub(2))
 }

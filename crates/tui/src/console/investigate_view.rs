@@ -170,11 +170,25 @@ fn draw_evidence(buf: &mut Buffer, area: Rect, app: &App, screen: &IncidentScree
     };
     let focused = screen.focus == Focus::Evidence;
     let title_style = if focused { theme.title } else { theme.dim };
+    // Untrusted live state is flagged where it cannot be scrolled away.
+    let untrusted = screen
+        .selected()
+        .is_some_and(|item| !item.finding.evidence.live.trusted);
+    let badge = if untrusted {
+        " SYNTHETIC LIVE STATE "
+    } else {
+        ""
+    };
     title_line(
         buf,
         Rect::new(area.x, area.y, area.width, 1),
         &[
             ("Evidence ", title_style),
+            (
+                badge,
+                theme.error.add_modifier(ratatui::style::Modifier::REVERSED),
+            ),
+            (if untrusted { " " } else { "" }, theme.base),
             (mode, theme.dim),
             (&position, theme.info),
         ],
@@ -213,20 +227,22 @@ pub(super) fn draw_rule_editor(buf: &mut Buffer, area: Rect, app: &App) {
         if let Some(error) = editor.error_for(field)
             && y < bottom
         {
-            let mut text = String::new();
-            if let Some(at) = error.at {
-                // The caret under the offending character.
-                let before: String = editor.text(field).chars().take(at).collect();
-                text.push_str(&" ".repeat(width(&before)));
-                text.push_str("^ ");
-            }
-            text.push_str(&error.message);
+            let room = usize::from(area.width.saturating_sub(LABEL_WIDTH));
+            let text = match error.at {
+                Some(at) => {
+                    // The caret under the offending character, as the field shows it.
+                    let cells = cells_before(editor.text(field), at);
+                    let column = cells.saturating_sub(field_skip(editor, field, room));
+                    caret_line(column, &error.message, room)
+                }
+                None => error.message.clone(),
+            };
             put(
                 buf,
                 area.x + LABEL_WIDTH,
                 y,
                 &text,
-                area.width.saturating_sub(LABEL_WIDTH),
+                room as u16,
                 theme.error,
             );
             y += 1;
@@ -265,6 +281,7 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
     }
     let text = editor.text(field);
     let shown = super::text::clean(text);
+    let skip = field_skip(editor, field, room);
     let hint = match field {
         Field::ManagedBy if text.is_empty() => owners_hint(editor),
         Field::Name | Field::Reason | Field::Expression if text.is_empty() => {
@@ -274,12 +291,7 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
     };
     if shown.is_empty() {
         put(buf, x, area.y, &hint, room as u16, theme.dim);
-    } else if focused {
-        // Keep the cursor in view: show the end of a long value while typing there.
-        let cursor = editor.cursor(field);
-        let before: String = text.chars().take(cursor).collect();
-        let before = super::text::clean(&before);
-        let skip = width(&before).saturating_sub(room.saturating_sub(2));
+    } else {
         let visible: String = skip_cells(&shown, skip);
         put(
             buf,
@@ -289,15 +301,10 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
             room as u16,
             theme.code,
         );
-    } else {
-        put(buf, x, area.y, &fit(&shown, room), room as u16, theme.code);
     }
     if focused {
-        let cursor = editor.cursor(field);
-        let before: String = text.chars().take(cursor).collect();
-        let cells = width(&super::text::clean(&before));
-        let skip = cells.saturating_sub(room.saturating_sub(2));
-        let column = (cells - skip).min(room.saturating_sub(1));
+        let cells = cells_before(text, editor.cursor(field));
+        let column = cells.saturating_sub(skip).min(room.saturating_sub(1));
         let at = x + column as u16;
         let cell_style = theme.selected;
         if let Some(cell) = buf.cell_mut((at, area.y)) {
@@ -306,6 +313,32 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
                 cell.set_symbol(" ");
             }
         }
+    }
+}
+
+/// The display cells of the first `chars` characters of a field, as drawn (neutralized).
+fn cells_before(text: &str, chars: usize) -> usize {
+    let before: String = text.chars().take(chars).collect();
+    width(&super::text::clean(&before))
+}
+
+/// How many cells of a field scroll out on the left: the focused field keeps its cursor
+/// in view (the end of a long value while typing there); the others show their start.
+fn field_skip(editor: &RuleEditor, field: Field, room: usize) -> usize {
+    if editor.field != field || field == Field::Scope {
+        return 0;
+    }
+    cells_before(editor.text(field), editor.cursor(field)).saturating_sub(room.saturating_sub(2))
+}
+
+/// `^ message` with the caret at `column`, or `message ^` when the message does not fit
+/// after it.
+fn caret_line(column: usize, message: &str, room: usize) -> String {
+    let message_cells = width(message);
+    if column + 2 + message_cells <= room || column < message_cells + 1 {
+        format!("{}^ {message}", " ".repeat(column))
+    } else {
+        format!("{}{message} ^", " ".repeat(column - message_cells - 1))
     }
 }
 

@@ -4,6 +4,7 @@
 mod docs;
 mod draw;
 mod fixtures;
+mod investigate;
 mod live;
 mod served;
 mod tmux;
