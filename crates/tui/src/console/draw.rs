@@ -1496,11 +1496,27 @@ fn draw_hints(buf: &mut Buffer, area: Rect, app: &App) {
                 let scope = app.screen().scope();
                 let bindings = app.keymap.for_screen(scope);
                 let mut pairs = Vec::new();
+                let tab = app.application.as_ref().map(|screen| screen.tab);
                 for action in HINT_ORDER {
-                    // The filter needs a table.
-                    if action == Action::Filter
-                        && !matches!(scope, Some(Scope::Applications | Scope::Incidents))
-                    {
+                    // The filter needs a table; some keys of the application screen work
+                    // on one tab.
+                    let irrelevant = match action {
+                        Action::Filter => {
+                            !matches!(scope, Some(Scope::Applications | Scope::Incidents))
+                        }
+                        Action::ToggleRule => {
+                            scope == Some(Scope::Application) && tab != Some(Tab::IgnoreRules)
+                        }
+                        Action::ToggleResolved => {
+                            scope == Some(Scope::Application) && tab != Some(Tab::Incidents)
+                        }
+                        Action::Open => {
+                            scope == Some(Scope::Application)
+                                && !matches!(tab, Some(Tab::Incidents | Tab::IgnoreRules))
+                        }
+                        _ => false,
+                    };
+                    if irrelevant {
                         continue;
                     }
                     let Some(label) = bindings
