@@ -700,6 +700,14 @@ pub const PROMPT_KEYS: &[(&str, &str)] = &[
         "up / down",
         "Filter prompt: move the selection while typing",
     ),
+    (
+        "space / left / right",
+        "Rule editor, Applies to: this resource or the whole application",
+    ),
+    (
+        "y / n",
+        "Confirmation: do it / do not (enter is yes, esc is no)",
+    ),
 ];
 
 /// A binding in effect.
