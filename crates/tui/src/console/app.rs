@@ -1177,16 +1177,8 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             match result {
                 Ok(reply) => {
                     let items = AppScreen::incident_items(&reply.data);
-                    let list = if resolved {
-                        &mut screen.resolved
-                    } else {
-                        &mut screen.open
-                    };
-                    if first {
-                        *list = items;
-                    } else {
-                        list.extend(items);
-                    }
+                    let last = reply.next_cursor.is_none();
+                    screen.apply_incident_page(resolved, items, first, last);
                     let id = screen.id;
                     // Later pages load while the first is already usable.
                     let next = match (reply.next_cursor, workspace) {
@@ -1208,6 +1200,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
                 }
                 Err(error) => {
                     done(screen);
+                    screen.abandon_incident_reload(resolved);
                     app.failed(Kind::Application, "loading incidents", error)
                 }
             }

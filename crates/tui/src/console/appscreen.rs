@@ -227,6 +227,9 @@ pub struct AppScreen {
     pub name: Option<String>,
     pub open: Vec<IncidentItem>,
     pub resolved: Vec<IncidentItem>,
+    /// Pages of a reload of `open` / `resolved`, swapped in whole with the last one so a
+    /// selection on a later page is not lost meanwhile.
+    incoming: [Option<Vec<IncidentItem>>; 2],
     pub show_resolved: bool,
     pub suppressed: Vec<SuppressedRow>,
     pub suppressed_total: i64,
@@ -248,6 +251,7 @@ impl AppScreen {
             name: None,
             open: Vec::new(),
             resolved: Vec::new(),
+            incoming: [None, None],
             show_resolved: false,
             suppressed: Vec::new(),
             suppressed_total: 0,
@@ -321,6 +325,41 @@ impl AppScreen {
 
     pub fn apply_rules(&mut self, rules: &[IgnoreRule]) {
         self.rules = rules.iter().map(RuleRow::new).collect();
+    }
+
+    /// A page of open (or resolved) incidents: the first load shows each page as it
+    /// arrives; a reload of a list already shown is swapped in whole with its last page.
+    pub fn apply_incident_page(
+        &mut self,
+        resolved: bool,
+        items: Vec<IncidentItem>,
+        first: bool,
+        last: bool,
+    ) {
+        let slot = usize::from(resolved);
+        let list = if resolved {
+            &mut self.resolved
+        } else {
+            &mut self.open
+        };
+        let reloading = first && !list.is_empty() || self.incoming[slot].is_some();
+        if !reloading {
+            list.extend(items);
+            return;
+        }
+        let incoming = self.incoming[slot].get_or_insert_with(Vec::new);
+        if first {
+            incoming.clear();
+        }
+        incoming.extend(items);
+        if last {
+            *list = self.incoming[slot].take().unwrap_or_default();
+        }
+    }
+
+    /// A load of incidents failed part way: what is shown stays.
+    pub fn abandon_incident_reload(&mut self, resolved: bool) {
+        self.incoming[usize::from(resolved)] = None;
     }
 
     pub fn incident_items(incidents: &[Incident]) -> Vec<IncidentItem> {

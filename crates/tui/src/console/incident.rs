@@ -139,6 +139,8 @@ pub struct IncidentScreen {
     /// The incident's title, neutralized (known from the row it was opened from).
     pub title: String,
     pub findings: Vec<FindingItem>,
+    /// The pages of a reload, until its last one arrives.
+    incoming: Option<Vec<FindingItem>>,
     /// Every page of findings arrived.
     pub findings_complete: bool,
     /// The widest value of each findings column, for the layout.
@@ -159,6 +161,7 @@ impl IncidentScreen {
             incident: None,
             title: title.to_owned(),
             findings: Vec::new(),
+            incoming: None,
             findings_complete: false,
             natural: Vec::new(),
             timeline: Vec::new(),
@@ -188,31 +191,50 @@ impl IncidentScreen {
         self.incident = Some(incident);
     }
 
-    /// A page of findings: the first replaces what is shown (a reload), later ones extend
-    /// it. The selection stays on its finding when that is still there.
-    pub fn apply_findings(&mut self, page: Vec<Finding>, first: bool, height: usize) {
-        let before = self.cursor.id;
-        if first {
-            self.findings.clear();
-            self.findings_complete = false;
-        }
-        let start = self.findings.len();
-        self.findings.extend(page.into_iter().map(FindingItem::new));
-        let page_widths = natural_widths(&self.findings[start..]);
-        self.natural = if first || self.natural.is_empty() {
-            page_widths
+    /// A page of findings. The first load shows each page as it arrives (the first is
+    /// usable at once); a reload of findings already shown collects its pages aside and
+    /// swaps them in whole with the last one, so the selection stays on its finding even
+    /// when that finding is on a later page.
+    pub fn apply_findings(&mut self, page: Vec<Finding>, first: bool, last: bool, height: usize) {
+        let items = page.into_iter().map(FindingItem::new);
+        let reloading = first && !self.findings.is_empty() || self.incoming.is_some();
+        if reloading {
+            let incoming = self.incoming.get_or_insert_with(Vec::new);
+            if first {
+                incoming.clear();
+            }
+            incoming.extend(items);
+            if !last {
+                return;
+            }
+            self.findings = self.incoming.take().unwrap_or_default();
+            self.natural = natural_widths(&self.findings);
         } else {
-            self.natural
-                .iter()
-                .zip(page_widths)
-                .map(|(a, b)| (*a).max(b))
-                .collect()
-        };
+            let start = self.findings.len();
+            self.findings.extend(items);
+            let page_widths = natural_widths(&self.findings[start..]);
+            self.natural = if self.natural.is_empty() {
+                page_widths
+            } else {
+                self.natural
+                    .iter()
+                    .zip(page_widths)
+                    .map(|(a, b)| (*a).max(b))
+                    .collect()
+            };
+        }
+        self.findings_complete = last;
+        let before = self.cursor.id;
         let ids = self.ids();
         self.cursor.sync(&ids, height);
         if self.cursor.id != before {
             self.scroll = 0;
         }
+    }
+
+    /// A reload failed part way: what is shown stays.
+    pub fn abandon_reload(&mut self) {
+        self.incoming = None;
     }
 
     pub fn move_by(&mut self, delta: isize, height: usize) {

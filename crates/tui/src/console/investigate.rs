@@ -86,7 +86,8 @@ impl App {
         };
         match result {
             Ok(reply) => {
-                screen.apply_findings(reply.data, first, height);
+                let last = reply.next_cursor.is_none();
+                screen.apply_findings(reply.data, first, last, height);
                 let id = screen.id;
                 let next = match reply.next_cursor {
                     // The next page loads while this one is already on screen.
@@ -97,7 +98,6 @@ impl App {
                     }],
                     None => {
                         screen.pending.findings = None;
-                        screen.findings_complete = true;
                         Vec::new()
                     }
                 };
@@ -106,6 +106,7 @@ impl App {
             }
             Err(error) => {
                 screen.pending.findings = None;
+                screen.abandon_reload();
                 self.failed(Kind::Incident, "loading findings", error)
             }
         }
