@@ -72,6 +72,14 @@ pub async fn seeded(pool: &PgPool) {
 /// The demo as `make demo` builds it: seeded rows, the example repositories, and every demo
 /// analysis performed by the real worker in this process, through the queue.
 pub async fn seeded_and_analysed(pool: &PgPool) {
+    // The repositories are only read by these analyses: they can go at once.
+    drop(seeded_and_analysed_with_repos(pool).await);
+}
+
+/// [`seeded_and_analysed`], keeping the data dir: the seeded sources point at the example
+/// repositories under it (`repos/`), so a later analysis (the console's `a`) needs them.
+/// They are removed when the returned dir is dropped.
+pub async fn seeded_and_analysed_with_repos(pool: &PgPool) -> tempfile::TempDir {
     let data = tempfile::tempdir().expect("temporary data dir");
     let examples = repo_root()
         .join("examples")
@@ -102,6 +110,7 @@ pub async fn seeded_and_analysed(pool: &PgPool) {
     let _ = running.await;
     prefix.cleanup().await;
     outcome.expect("every demo analysis succeeds");
+    data
 }
 
 fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::Settings {
@@ -135,6 +144,13 @@ pub struct Server {
     pub url: String,
     task: tokio::task::JoinHandle<()>,
     prefix: RedisPrefix,
+    worker: Option<RunningWorker>,
+}
+
+/// A real worker consuming a [`Server`]'s queue, until told to stop.
+struct RunningWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
 
 impl Server {
@@ -160,7 +176,25 @@ impl Server {
             url: format!("http://{address}/"),
             task,
             prefix,
+            worker: None,
         }
+    }
+
+    /// [`Server::start`] with the real worker consuming the server's queue (the same Redis
+    /// key prefix), so that an analysis requested through the API runs and ends. `data` is
+    /// the dir [`seeded_and_analysed_with_repos`] returned: the worker clones the example
+    /// repositories from it and keeps its Git cache there.
+    pub async fn start_with_worker(pool: &PgPool, data: &Path) -> Server {
+        let mut server = Server::start(pool).await;
+        let worker = statesight_worker::runtime::Worker::new(
+            pool.clone(),
+            server.prefix.queue(),
+            worker_settings(&server.prefix.0, &data.join("git-cache")),
+        );
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move { worker.run(stopped).await });
+        server.worker = Some(RunningWorker { stop, task });
+        server
     }
 
     pub fn client(&self) -> ApiClient {
@@ -173,7 +207,21 @@ impl Server {
     }
 
     pub async fn stop(self) {
+        // The worker first (it finishes a job in progress), then the router; the keys go
+        // last so that neither writes them again after the cleanup.
+        let worker = match self.worker {
+            Some(worker) => {
+                let _ = worker.stop.send(true);
+                Some(worker.task.await)
+            }
+            None => None,
+        };
         self.task.abort();
         self.prefix.cleanup().await;
+        match worker {
+            Some(Ok(Err(error))) => panic!("the worker failed: {error:#}"),
+            Some(Err(error)) => panic!("the worker panicked: {error}"),
+            _ => {}
+        }
     }
 }
