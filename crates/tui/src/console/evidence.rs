@@ -15,12 +15,10 @@ use statesight_core::wire::{
 };
 
 use super::app::App;
-use super::highlight::highlight_yaml;
-use super::incident::{DiffMode, IncidentScreen};
+use super::incident::{DiffMode, IncidentScreen, Values};
 use super::linediff::{self, DiffLine};
 use super::text::{age, clean, width, wrap_words};
 use super::theme::{Theme, severity_label};
-use super::yaml::to_yaml_lines;
 
 /// The width of the labels of `label  value` lines.
 const LABEL: usize = 10;
@@ -41,7 +39,7 @@ pub fn lines(app: &App, screen: &IncidentScreen, width: u16) -> Vec<Line<'static
     match screen.selected() {
         Some(item) => {
             finding_section(&mut out, &item.finding);
-            values_section(&mut out, &item.finding, screen.mode);
+            values_section(&mut out, screen, &item.finding);
             desired_section(&mut out, &item.finding, app);
             live_section(&mut out, &item.finding, app);
             ownership_section(&mut out, &item.finding);
@@ -136,19 +134,25 @@ fn finding_section(out: &mut Lines<'_>, finding: &Finding) {
     }
 }
 
-fn values_section(out: &mut Lines<'_>, finding: &Finding, mode: DiffMode) {
+fn values_section(out: &mut Lines<'_>, screen: &IncidentScreen, finding: &Finding) {
     let theme = out.theme;
     out.heading("Desired (Git) → Live (cluster)");
-    let desired = to_yaml_lines(finding.desired.as_ref());
-    let live = to_yaml_lines(finding.live.as_ref());
-    let desired_lit = highlight_yaml(&desired, theme);
-    let live_lit = highlight_yaml(&live, theme);
+    screen.with_values(finding, theme, |values| {
+        values_lines(out, values, screen.mode)
+    });
+}
+
+fn values_lines(out: &mut Lines<'_>, values: &Values, mode: DiffMode) {
+    let theme = out.theme;
+    let (desired, live) = (&values.desired, &values.live);
+    let desired_lit = values.desired_lit.clone();
+    let live_lit = values.live_lit.clone();
     let removed = theme.error.remove_modifier(Modifier::BOLD);
     let added = theme.ok;
     match mode {
         DiffMode::Unified => {
             let (mut left, mut right) = (desired_lit.into_iter(), live_lit.into_iter());
-            for line in linediff::unified(&desired, &live) {
+            for line in linediff::unified(desired, live) {
                 let (mark, style, lit) = match line {
                     DiffLine::Same(_) => {
                         right.next();
@@ -172,7 +176,7 @@ fn values_section(out: &mut Lines<'_>, finding: &Finding, mode: DiffMode) {
                 Span::styled("live", theme.column_header),
             ]);
             let (mut left, mut right) = (desired_lit.into_iter(), live_lit.into_iter());
-            for (l, r) in linediff::side_by_side(&desired, &live) {
+            for (l, r) in linediff::side_by_side(desired, live) {
                 let cell = |line: Option<DiffLine>,
                             source: &mut std::vec::IntoIter<Line<'static>>,
                             changed: Style,

@@ -36,6 +36,20 @@ fn yaml_syntax() -> Option<&'static SyntaxReference> {
     SYNTAXES.find_syntax_by_extension("yaml")
 }
 
+/// Lines of one value highlighted at most: syntect's YAML grammar on pure-Rust regexes
+/// costs about a quarter of a millisecond a line, so a huge value shows its first lines in
+/// colour and the rest plain (every character is still there).
+pub const MAX_HIGHLIGHTED_LINES: usize = 400;
+
+/// Loads the syntaxes and the colour scheme (about 25 ms), so the first evidence pane does
+/// not wait for them: the console calls it in the background when it starts.
+pub fn warm_up() {
+    if let Some(syntax) = yaml_syntax() {
+        let mut highlighter = HighlightLines::new(syntax, &SCHEME);
+        let _ = highlighter.highlight_line("key: value\n", &SYNTAXES);
+    }
+}
+
 /// `lines` (one YAML document, already clean) as styled lines for `theme`'s colour depth.
 /// Every output line's spans concatenate to the input line exactly.
 pub fn highlight_yaml(lines: &[String], theme: &Theme) -> Vec<Line<'static>> {
@@ -44,7 +58,8 @@ pub fn highlight_yaml(lines: &[String], theme: &Theme) -> Vec<Line<'static>> {
     };
     let scheme = &*SCHEME;
     let mut highlighter = HighlightLines::new(syntax, scheme);
-    lines
+    let (coloured, rest) = lines.split_at(lines.len().min(MAX_HIGHLIGHTED_LINES));
+    let mut out: Vec<Line<'static>> = coloured
         .iter()
         .map(|line| {
             highlight_line(&mut highlighter, line, theme, scheme).unwrap_or_else(|| {
@@ -53,7 +68,9 @@ pub fn highlight_yaml(lines: &[String], theme: &Theme) -> Vec<Line<'static>> {
                 plain(line, theme)
             })
         })
-        .collect()
+        .collect();
+    out.extend(rest.iter().map(|line| plain(line, theme)));
+    out
 }
 
 fn plain(line: &str, theme: &Theme) -> Line<'static> {

@@ -6,13 +6,19 @@
 //! needs the values and provenance, the table only short text. Cells are built once per
 //! page, never per frame, so a 50,000-finding incident costs what the screen shows.
 
+use std::cell::RefCell;
+
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
+use ratatui::text::Line;
 use statesight_core::wire::{Finding, Incident, TimelineEvent, TimelineKind};
 use uuid::Uuid;
 
 use super::appscreen::Cursor;
+use super::highlight::highlight_yaml;
 use super::text::{clean, width};
+use super::theme::{Depth, Theme};
+use super::yaml::to_yaml_lines;
 
 /// How long a value may be in a table cell before it is cut (the evidence pane shows it
 /// whole, so the cut is never silent).
@@ -152,6 +158,30 @@ pub struct IncidentScreen {
     /// The evidence pane's first line in view.
     pub scroll: usize,
     pub pending: IncidentPending,
+    values: ValuesCache,
+}
+
+/// The selected finding's values as YAML lines and highlighted: highlighting is the
+/// costly part of a frame, so it is done once per finding and colour depth, not per draw.
+#[derive(Debug, Clone, Default)]
+struct ValuesCache(RefCell<Option<Values>>);
+
+/// A cache is not part of what the screen shows: two screens differing only in it are equal.
+impl PartialEq for ValuesCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// A finding's desired and live values, as plain YAML lines and highlighted.
+#[derive(Debug, Clone)]
+pub struct Values {
+    finding: Uuid,
+    depth: Depth,
+    pub desired: Vec<String>,
+    pub live: Vec<String>,
+    pub desired_lit: Vec<Line<'static>>,
+    pub live_lit: Vec<Line<'static>>,
 }
 
 impl IncidentScreen {
@@ -170,6 +200,7 @@ impl IncidentScreen {
             mode: DiffMode::Unified,
             scroll: 0,
             pending: IncidentPending::default(),
+            values: ValuesCache::default(),
         }
     }
 
@@ -180,6 +211,36 @@ impl IncidentScreen {
 
     pub fn selected(&self) -> Option<&FindingItem> {
         self.findings.get(self.cursor.position)
+    }
+
+    /// Calls `use_values` with `finding`'s values, highlighting them only when they are not
+    /// the ones kept from the last call.
+    pub fn with_values<R>(
+        &self,
+        finding: &Finding,
+        theme: &Theme,
+        use_values: impl FnOnce(&Values) -> R,
+    ) -> R {
+        let mut cache = self.values.0.borrow_mut();
+        let fresh = cache
+            .as_ref()
+            .is_some_and(|v| v.finding == finding.id && v.depth == theme.depth);
+        let values = match cache.as_mut() {
+            Some(values) if fresh => values,
+            _ => {
+                let desired = to_yaml_lines(finding.desired.as_ref());
+                let live = to_yaml_lines(finding.live.as_ref());
+                cache.insert(Values {
+                    finding: finding.id,
+                    depth: theme.depth,
+                    desired_lit: highlight_yaml(&desired, theme),
+                    live_lit: highlight_yaml(&live, theme),
+                    desired,
+                    live,
+                })
+            }
+        };
+        use_values(values)
     }
 
     pub fn ids(&self) -> Vec<Uuid> {

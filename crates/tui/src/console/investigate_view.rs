@@ -414,7 +414,9 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
     } else {
         format!("{}+ (loading {})", editor.targets.len(), spinner(app))
     };
-    let summary = if editor.invalid.is_some() {
+    let summary = if editor.targets.is_empty() && loading {
+        format!("loading the application's open findings {}", spinner(app))
+    } else if editor.invalid.is_some() {
         String::from("the rule does not parse: nothing to preview")
     } else if editor.text(Field::Expression).trim().is_empty() {
         String::from("type a match expression to see what it suppresses")
@@ -431,7 +433,6 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
         }
         text
     };
-    let _ = loading;
     put_spans(
         buf,
         area.x,

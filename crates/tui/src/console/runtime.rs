@@ -71,6 +71,8 @@ pub async fn run(context: Context) -> anyhow::Result<()> {
             // A convenience: a read-only config directory must not disturb the console.
             let _ = remembering.remember_workspace_id(id, name);
         }));
+    // The highlighter's syntaxes load while the first screens do.
+    tokio::task::spawn_blocking(super::highlight::warm_up);
     // The first request leaves before the terminal is even set up.
     for command in app.start() {
         executor.execute(command);
