@@ -18,7 +18,8 @@ use statesight_core::wire::{
 };
 use uuid::Uuid;
 
-use super::appscreen::{AppScreen, RunRow, SuppressedRow, Tab};
+use super::application;
+use super::appscreen::{AppScreen, Tab};
 use super::incident::IncidentScreen;
 use super::keys::{Action, KeyChord, Keymap, Scope};
 use super::model::{
@@ -643,13 +644,17 @@ impl App {
     }
 
     /// The open application screen, when a reply is for it.
-    fn application_for(&mut self, pick: impl Fn(&AppScreen) -> Option<u64>, seq: u64) -> bool {
+    pub(super) fn application_for(
+        &mut self,
+        pick: impl Fn(&AppScreen) -> Option<u64>,
+        seq: u64,
+    ) -> bool {
         self.application
             .as_ref()
             .is_some_and(|screen| pick(screen) == Some(seq))
     }
 
-    fn sync_application(&mut self) {
+    pub(super) fn sync_application(&mut self) {
         let height = self.tab_rows();
         if let Some(screen) = self.application.as_mut() {
             screen.sync(height);
@@ -1004,345 +1009,30 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             }
             app.refresh_if_due()
         }
-        Msg::Me { seq, result } => {
-            if app.pending.me != Some(seq) {
-                return Vec::new();
-            }
-            app.pending.me = None;
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Me);
-                    let me = MeView::new(&reply.data);
-                    app.me = Some(me);
-                    if let Some(current) = app.workspace.clone() {
-                        // Signed in again: the workspace may be gone for this user.
-                        if app.workspaces().iter().any(|w| w.id == current.id) {
-                            return app.load_workspace();
-                        }
-                    }
-                    match choose_workspace(
-                        app.workspaces(),
-                        app.requested_workspace.as_deref(),
-                        app.remembered_workspace,
-                    ) {
-                        Ok(workspace) => app.switch_workspace(workspace),
-                        Err(error) => {
-                            app.set_error(&error, Some(Kind::Me));
-                            Vec::new()
-                        }
-                    }
-                }
-                Err(error) => app.failed(Kind::Me, "loading your workspaces", error),
-            }
-        }
-        Msg::Overview { seq, result } => {
-            if app.pending.overview != Some(seq) {
-                return Vec::new();
-            }
-            app.pending.overview = None;
-            app.overview_loading = false;
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Overview);
-                    app.overview = Some(OverviewView::new(&reply.data));
-                    Vec::new()
-                }
-                Err(error) => app.failed(Kind::Overview, "loading the overview", error),
-            }
-        }
-        Msg::Applications { seq, first, result } => {
-            if app.pending.applications != Some(seq) {
-                return Vec::new();
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Applications);
-                    let rows = reply.data.iter().map(AppRow::new);
-                    if first {
-                        app.apps = rows.collect();
-                    } else {
-                        app.apps.extend(rows);
-                    }
-                    app.apply_counts();
-                    app.rebuild_apps();
-                    app.apps_load.pages += 1;
-                    let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
-                    match next {
-                        Some((cursor, workspace)) => vec![Cmd::FetchApplications {
-                            seq,
-                            workspace,
-                            cursor: Some(cursor),
-                        }],
-                        None => {
-                            app.pending.applications = None;
-                            app.apps_load.loading = false;
-                            app.apps_load.complete = true;
-                            Vec::new()
-                        }
-                    }
-                }
-                Err(error) => {
-                    app.pending.applications = None;
-                    app.apps_load.loading = false;
-                    app.failed(Kind::Applications, "loading applications", error)
-                }
-            }
-        }
-        Msg::Incidents { seq, first, result } => {
-            if app.pending.incidents != Some(seq) {
-                return Vec::new();
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Incidents);
-                    let rows = reply.data.iter().map(IncidentRow::new);
-                    if first {
-                        app.incidents = rows.collect();
-                    } else {
-                        app.incidents.extend(rows);
-                    }
-                    app.rebuild_incidents();
-                    app.incidents_load.pages += 1;
-                    let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
-                    match next {
-                        Some((cursor, workspace)) => vec![Cmd::FetchIncidents {
-                            seq,
-                            workspace,
-                            cursor: Some(cursor),
-                        }],
-                        None => {
-                            app.pending.incidents = None;
-                            app.incidents_load.loading = false;
-                            app.incidents_load.complete = true;
-                            app.counts = Some(counts_by_application(&app.incidents));
-                            app.apply_counts();
-                            app.rebuild_apps();
-                            Vec::new()
-                        }
-                    }
-                }
-                Err(error) => {
-                    app.pending.incidents = None;
-                    app.incidents_load.loading = false;
-                    app.failed(Kind::Incidents, "loading incidents", error)
-                }
-            }
-        }
+        Msg::Me { seq, result } => on_me(app, seq, result),
+        Msg::Overview { seq, result } => on_overview(app, seq, result),
+        Msg::Applications { seq, first, result } => on_applications(app, seq, first, result),
+        Msg::Incidents { seq, first, result } => on_incidents(app, seq, first, result),
         Msg::ApplicationDetail { seq, result } => {
-            if !app.application_for(|s| s.pending.detail, seq) {
-                return Vec::new();
-            }
-            if let Some(screen) = app.application.as_mut() {
-                screen.pending.detail = None;
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Application);
-                    if let Some(screen) = app.application.as_mut() {
-                        screen.apply_detail(&reply.data);
-                    }
-                    app.sync_application();
-                    Vec::new()
-                }
-                Err(error) => app.failed(Kind::Application, "loading the application", error),
-            }
+            application::on_application_detail(app, seq, result)
         }
         Msg::ApplicationIncidents {
             seq,
             resolved,
             first,
             result,
-        } => {
-            let pick = move |s: &AppScreen| {
-                if resolved {
-                    s.pending.resolved
-                } else {
-                    s.pending.open
-                }
-            };
-            if !app.application_for(pick, seq) {
-                return Vec::new();
-            }
-            let workspace = app.workspace.as_ref().map(|w| w.id);
-            let Some(screen) = app.application.as_mut() else {
-                return Vec::new();
-            };
-            let done = |screen: &mut AppScreen| {
-                if resolved {
-                    screen.pending.resolved = None;
-                } else {
-                    screen.pending.open = None;
-                }
-            };
-            match result {
-                Ok(reply) => {
-                    let items = AppScreen::incident_items(&reply.data);
-                    let last = reply.next_cursor.is_none();
-                    screen.apply_incident_page(resolved, items, first, last);
-                    let id = screen.id;
-                    // Later pages load while the first is already usable.
-                    let next = match (reply.next_cursor, workspace) {
-                        (Some(cursor), Some(workspace)) => vec![Cmd::FetchApplicationIncidents {
-                            seq,
-                            workspace,
-                            id,
-                            resolved,
-                            cursor: Some(cursor),
-                        }],
-                        _ => {
-                            done(screen);
-                            Vec::new()
-                        }
-                    };
-                    app.succeeded(Kind::Application);
-                    app.sync_application();
-                    next
-                }
-                Err(error) => {
-                    done(screen);
-                    screen.abandon_incident_reload(resolved);
-                    app.failed(Kind::Application, "loading incidents", error)
-                }
-            }
-        }
-        Msg::Analyses { seq, first, result } => {
-            if !app.application_for(|s| s.pending.analyses, seq) {
-                return Vec::new();
-            }
-            let Some(screen) = app.application.as_mut() else {
-                return Vec::new();
-            };
-            match result {
-                Ok(reply) => {
-                    let rows = reply.data.iter().map(RunRow::new);
-                    if first {
-                        screen.runs = rows.collect();
-                        screen.runs_complete = false;
-                    } else {
-                        screen.runs.extend(rows);
-                    }
-                    let id = screen.id;
-                    let next = match reply.next_cursor {
-                        Some(cursor) => vec![Cmd::FetchAnalyses {
-                            seq,
-                            id,
-                            cursor: Some(cursor),
-                        }],
-                        None => {
-                            screen.pending.analyses = None;
-                            screen.runs_complete = true;
-                            Vec::new()
-                        }
-                    };
-                    app.succeeded(Kind::Application);
-                    app.sync_application();
-                    next
-                }
-                Err(error) => {
-                    screen.pending.analyses = None;
-                    app.failed(Kind::Application, "loading analyses", error)
-                }
-            }
-        }
+        } => application::on_application_incidents(app, seq, resolved, first, result),
+        Msg::Analyses { seq, first, result } => application::on_analyses(app, seq, first, result),
         Msg::Suppressed { seq, first, result } => {
-            if !app.application_for(|s| s.pending.suppressed, seq) {
-                return Vec::new();
-            }
-            let Some(screen) = app.application.as_mut() else {
-                return Vec::new();
-            };
-            match result {
-                Ok(reply) => {
-                    let rows = reply.data.iter().map(SuppressedRow::new);
-                    if first {
-                        screen.suppressed = rows.collect();
-                    } else {
-                        screen.suppressed.extend(rows);
-                    }
-                    let id = screen.id;
-                    let next = match reply.next_cursor {
-                        Some(cursor) => vec![Cmd::FetchSuppressed {
-                            seq,
-                            id,
-                            cursor: Some(cursor),
-                        }],
-                        None => {
-                            screen.pending.suppressed = None;
-                            screen.suppressed_total = screen
-                                .suppressed_total
-                                .max(i64::try_from(screen.suppressed.len()).unwrap_or(i64::MAX));
-                            Vec::new()
-                        }
-                    };
-                    app.succeeded(Kind::Application);
-                    app.sync_application();
-                    next
-                }
-                Err(error) => {
-                    screen.pending.suppressed = None;
-                    app.failed(Kind::Application, "loading suppressed findings", error)
-                }
-            }
+            application::on_suppressed(app, seq, first, result)
         }
-        Msg::IgnoreRules { seq, result } => {
-            if !app.application_for(|s| s.pending.rules, seq) {
-                return Vec::new();
-            }
-            if let Some(screen) = app.application.as_mut() {
-                screen.pending.rules = None;
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Application);
-                    if let Some(screen) = app.application.as_mut() {
-                        screen.apply_rules(&reply.data);
-                    }
-                    app.sync_application();
-                    Vec::new()
-                }
-                Err(error) => app.failed(Kind::Application, "loading ignore rules", error),
-            }
-        }
+        Msg::IgnoreRules { seq, result } => application::on_ignore_rules(app, seq, result),
         Msg::Analyzed {
             seq,
             created,
             result,
-        } => {
-            if !app.application_for(|s| s.pending.analyze, seq) {
-                return Vec::new();
-            }
-            if let Some(screen) = app.application.as_mut() {
-                screen.pending.analyze = None;
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Analyze);
-                    let run = RunRow::new(&reply.data);
-                    app.set_info(if created {
-                        "analysis requested"
-                    } else {
-                        "an analysis is already waiting; following it"
-                    });
-                    follow_run(app, run)
-                }
-                Err(error) => app.failed(Kind::Analyze, "requesting an analysis", error),
-            }
-        }
-        Msg::Analysis { seq, result } => {
-            if !app.application_for(|s| s.pending.poll, seq) {
-                return Vec::new();
-            }
-            if let Some(screen) = app.application.as_mut() {
-                screen.pending.poll = None;
-            }
-            match result {
-                Ok(reply) => {
-                    app.succeeded(Kind::Analyze);
-                    follow_run(app, RunRow::new(&reply.data))
-                }
-                Err(error) => app.failed(Kind::Analyze, "following the analysis", error),
-            }
-        }
+        } => application::on_analyzed(app, seq, created, result),
+        Msg::Analysis { seq, result } => application::on_analysis(app, seq, result),
         Msg::Incident { seq, result } => app.on_incident(seq, result),
         Msg::Findings { seq, first, result } => app.on_findings(seq, first, result),
         Msg::Timeline { seq, result } => app.on_timeline(seq, result),
@@ -1359,77 +1049,197 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             verification_uri,
             verification_uri_complete,
             expires_in,
-        } => {
-            let now = app.now;
-            if let Some(sign_in) = app.sign_in.as_mut().filter(|s| s.seq == seq) {
-                sign_in.phase = SignInPhase::Waiting {
-                    user_code: clean(&user_code),
-                    verification_uri: clean(&verification_uri),
-                    verification_uri_complete: verification_uri_complete.as_deref().map(clean),
-                    deadline: now
-                        + chrono::Duration::from_std(expires_in)
-                            .unwrap_or_else(|_| chrono::Duration::minutes(10)),
-                };
-            }
-            Vec::new()
-        }
-        Msg::SignInDone { seq, result } => {
-            if app.sign_in.as_ref().is_none_or(|s| s.seq != seq) {
-                return Vec::new();
-            }
-            match result {
-                Ok(()) => {
-                    app.sign_in = None;
-                    app.connection = Connection::Connecting;
-                    app.set_info("signed in");
-                    // Retry: who am I (the user may have changed), then the workspace.
-                    app.start()
+        } => on_sign_in_code(
+            app,
+            seq,
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_in,
+        ),
+        Msg::SignInDone { seq, result } => on_sign_in_done(app, seq, result),
+    }
+}
+
+fn on_me(app: &mut App, seq: u64, result: Result<Reply<Me>, ClientError>) -> Vec<Cmd> {
+    if app.pending.me != Some(seq) {
+        return Vec::new();
+    }
+    app.pending.me = None;
+    match result {
+        Ok(reply) => {
+            app.succeeded(Kind::Me);
+            let me = MeView::new(&reply.data);
+            app.me = Some(me);
+            if let Some(current) = app.workspace.clone() {
+                // Signed in again: the workspace may be gone for this user.
+                if app.workspaces().iter().any(|w| w.id == current.id) {
+                    return app.load_workspace();
                 }
+            }
+            match choose_workspace(
+                app.workspaces(),
+                app.requested_workspace.as_deref(),
+                app.remembered_workspace,
+            ) {
+                Ok(workspace) => app.switch_workspace(workspace),
                 Err(error) => {
-                    if let Some(sign_in) = app.sign_in.as_mut() {
-                        sign_in.phase = SignInPhase::Failed(clean(&error));
-                    }
+                    app.set_error(&error, Some(Kind::Me));
                     Vec::new()
                 }
             }
         }
+        Err(error) => app.failed(Kind::Me, "loading your workspaces", error),
     }
 }
 
-/// Shows a requested run's progress: poll it again while it is queued or running; once it
-/// ended, say how and reload the tabs.
-fn follow_run(app: &mut App, run: RunRow) -> Vec<Cmd> {
-    let seq = app.seq();
-    let terminal = run.terminal();
-    let id = run.id;
-    let (status, findings, incidents, error) = (
-        run.status,
-        run.findings.unwrap_or(0),
-        run.incidents.unwrap_or(0),
-        run.error.clone(),
-    );
-    let Some(screen) = app.application.as_mut() else {
+fn on_overview(app: &mut App, seq: u64, result: Result<Reply<Overview>, ClientError>) -> Vec<Cmd> {
+    if app.pending.overview != Some(seq) {
         return Vec::new();
-    };
-    screen.run = Some(run);
-    if !terminal {
-        screen.pending.poll = Some(seq);
-        app.sync_application();
-        return vec![Cmd::PollAnalysis {
-            seq,
-            run: id,
-            after: ANALYSIS_POLL,
-        }];
     }
-    if status == statesight_core::wire::RunStatus::Failed {
-        app.set_error(&format!("analysis failed: {error}"), Some(Kind::Analyze));
-    } else {
-        app.set_info(&format!(
-            "analysis succeeded: {findings} findings, {incidents} incidents"
-        ));
+    app.pending.overview = None;
+    app.overview_loading = false;
+    match result {
+        Ok(reply) => {
+            app.succeeded(Kind::Overview);
+            app.overview = Some(OverviewView::new(&reply.data));
+            Vec::new()
+        }
+        Err(error) => app.failed(Kind::Overview, "loading the overview", error),
     }
-    app.sync_application();
-    app.load_application()
+}
+
+fn on_applications(
+    app: &mut App,
+    seq: u64,
+    first: bool,
+    result: Result<Reply<Vec<Application>>, ClientError>,
+) -> Vec<Cmd> {
+    if app.pending.applications != Some(seq) {
+        return Vec::new();
+    }
+    match result {
+        Ok(reply) => {
+            app.succeeded(Kind::Applications);
+            let rows = reply.data.iter().map(AppRow::new);
+            if first {
+                app.apps = rows.collect();
+            } else {
+                app.apps.extend(rows);
+            }
+            app.apply_counts();
+            app.rebuild_apps();
+            app.apps_load.pages += 1;
+            let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
+            match next {
+                Some((cursor, workspace)) => vec![Cmd::FetchApplications {
+                    seq,
+                    workspace,
+                    cursor: Some(cursor),
+                }],
+                None => {
+                    app.pending.applications = None;
+                    app.apps_load.loading = false;
+                    app.apps_load.complete = true;
+                    Vec::new()
+                }
+            }
+        }
+        Err(error) => {
+            app.pending.applications = None;
+            app.apps_load.loading = false;
+            app.failed(Kind::Applications, "loading applications", error)
+        }
+    }
+}
+
+fn on_incidents(
+    app: &mut App,
+    seq: u64,
+    first: bool,
+    result: Result<Reply<Vec<Incident>>, ClientError>,
+) -> Vec<Cmd> {
+    if app.pending.incidents != Some(seq) {
+        return Vec::new();
+    }
+    match result {
+        Ok(reply) => {
+            app.succeeded(Kind::Incidents);
+            let rows = reply.data.iter().map(IncidentRow::new);
+            if first {
+                app.incidents = rows.collect();
+            } else {
+                app.incidents.extend(rows);
+            }
+            app.rebuild_incidents();
+            app.incidents_load.pages += 1;
+            let next = reply.next_cursor.zip(app.workspace.as_ref().map(|w| w.id));
+            match next {
+                Some((cursor, workspace)) => vec![Cmd::FetchIncidents {
+                    seq,
+                    workspace,
+                    cursor: Some(cursor),
+                }],
+                None => {
+                    app.pending.incidents = None;
+                    app.incidents_load.loading = false;
+                    app.incidents_load.complete = true;
+                    app.counts = Some(counts_by_application(&app.incidents));
+                    app.apply_counts();
+                    app.rebuild_apps();
+                    Vec::new()
+                }
+            }
+        }
+        Err(error) => {
+            app.pending.incidents = None;
+            app.incidents_load.loading = false;
+            app.failed(Kind::Incidents, "loading incidents", error)
+        }
+    }
+}
+
+fn on_sign_in_code(
+    app: &mut App,
+    seq: u64,
+    user_code: String,
+    verification_uri: String,
+    verification_uri_complete: Option<String>,
+    expires_in: Duration,
+) -> Vec<Cmd> {
+    let now = app.now;
+    if let Some(sign_in) = app.sign_in.as_mut().filter(|s| s.seq == seq) {
+        sign_in.phase = SignInPhase::Waiting {
+            user_code: clean(&user_code),
+            verification_uri: clean(&verification_uri),
+            verification_uri_complete: verification_uri_complete.as_deref().map(clean),
+            deadline: now
+                + chrono::Duration::from_std(expires_in)
+                    .unwrap_or_else(|_| chrono::Duration::minutes(10)),
+        };
+    }
+    Vec::new()
+}
+
+fn on_sign_in_done(app: &mut App, seq: u64, result: Result<(), String>) -> Vec<Cmd> {
+    if app.sign_in.as_ref().is_none_or(|s| s.seq != seq) {
+        return Vec::new();
+    }
+    match result {
+        Ok(()) => {
+            app.sign_in = None;
+            app.connection = Connection::Connecting;
+            app.set_info("signed in");
+            // Retry: who am I (the user may have changed), then the workspace.
+            app.start()
+        }
+        Err(error) => {
+            if let Some(sign_in) = app.sign_in.as_mut() {
+                sign_in.phase = SignInPhase::Failed(clean(&error));
+            }
+            Vec::new()
+        }
+    }
 }
 
 fn on_paste(app: &mut App, text: &str) {

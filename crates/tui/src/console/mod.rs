@@ -16,6 +16,7 @@
 //! `docs/console.md` is the user's guide.
 
 pub mod app;
+mod application;
 pub mod appscreen;
 pub mod clipboard;
 pub mod draw;
