@@ -38,7 +38,7 @@ use statesight_tui::client::Reply;
 use statesight_tui::console::app::{App, Cmd, Msg, Screen, update};
 use statesight_tui::console::draw::draw;
 use statesight_tui::console::evidence;
-use statesight_tui::console::incident::{FindingItem, body, layout};
+use statesight_tui::console::incident::{FindingItem, Shared, body, layout};
 use statesight_tui::console::runtime::{Executor, drive};
 use statesight_tui::console::theme::Depth;
 use tokio::sync::mpsc;
@@ -570,10 +570,11 @@ fn breakdown(app: &App, report: &mut Report) {
         )
     });
     let items_mib = measure(&|| {
+        let mut shared = Shared::default();
         Box::new(
             wire.iter()
                 .cloned()
-                .map(FindingItem::new)
+                .map(|finding| FindingItem::sharing(finding, &mut shared))
                 .collect::<Vec<FindingItem>>(),
         )
     });
@@ -601,9 +602,9 @@ fn breakdown(app: &App, report: &mut Report) {
         String::new(),
     ));
     report.memory.push((
-        format!("  FindingItems (wire Finding + table cells, {item_size} B inline)"),
+        format!("  FindingItems as kept (run evidence shared, {item_size} B inline)"),
         items_mib,
-        String::from("table cells = this - wire"),
+        String::from("cells are made for the rows in view"),
     ));
     report.memory.push((
         format!(

@@ -10,12 +10,10 @@
 
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use statesight_core::wire::{
-    AttributionGrade, Finding, LiveMethod, ObservedAtSource, TimelineKind,
-};
+use statesight_core::wire::{AttributionGrade, LiveMethod, ObservedAtSource, TimelineKind};
 
 use super::app::App;
-use super::incident::{DiffMode, IncidentScreen, Values};
+use super::incident::{DiffMode, FindingItem, IncidentScreen, Values};
 use super::linediff::{self, DiffLine};
 use super::text::{age, clean, width, wrap_words};
 use super::theme::{Theme, severity_label};
@@ -38,12 +36,12 @@ pub fn lines(app: &App, screen: &IncidentScreen, width: u16) -> Vec<Line<'static
     };
     match screen.selected() {
         Some(item) => {
-            finding_section(&mut out, &item.finding);
-            values_section(&mut out, screen, &item.finding);
-            desired_section(&mut out, &item.finding, app);
-            live_section(&mut out, &item.finding, app);
-            ownership_section(&mut out, &item.finding);
-            attribution_section(&mut out, &item.finding);
+            finding_section(&mut out, item);
+            values_section(&mut out, screen, item);
+            desired_section(&mut out, item, app);
+            live_section(&mut out, item, app);
+            ownership_section(&mut out, item);
+            attribution_section(&mut out, item);
         }
         None if screen.pending.findings.is_some() => out.text("loading findings…", theme.dim),
         None => out.text(
@@ -98,7 +96,7 @@ impl Lines<'_> {
     }
 }
 
-fn finding_section(out: &mut Lines<'_>, finding: &Finding) {
+fn finding_section(out: &mut Lines<'_>, finding: &FindingItem) {
     let theme = out.theme;
     if finding.path.is_empty() {
         out.field("Path", "(the whole resource)", theme.dim);
@@ -134,7 +132,7 @@ fn finding_section(out: &mut Lines<'_>, finding: &Finding) {
     }
 }
 
-fn values_section(out: &mut Lines<'_>, screen: &IncidentScreen, finding: &Finding) {
+fn values_section(out: &mut Lines<'_>, screen: &IncidentScreen, finding: &FindingItem) {
     let theme = out.theme;
     out.heading("Desired (Git) → Live (cluster)");
     screen.with_values(finding, theme, |values| {
@@ -214,9 +212,9 @@ fn values_lines(out: &mut Lines<'_>, values: &Values, mode: DiffMode) {
     }
 }
 
-fn desired_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
+fn desired_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {
     let theme = out.theme;
-    let desired = &finding.evidence.desired;
+    let desired = &finding.desired_from;
     out.heading("Desired state: where Git declares it");
     out.field("Repository", &clean(&desired.repository), theme.base);
     out.field("Ref", &clean(&desired.git_ref), theme.base);
@@ -238,9 +236,9 @@ fn desired_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
     out.field("Committed", &committed, theme.base);
 }
 
-fn live_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
+fn live_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {
     let theme = out.theme;
-    let live = &finding.evidence.live;
+    let live = &finding.live_from;
     out.heading("Live state: how it was observed");
     let synthetic = live.method == LiveMethod::Synthetic;
     if synthetic || !live.trusted {
@@ -286,10 +284,10 @@ fn live_section(out: &mut Lines<'_>, finding: &Finding, app: &App) {
     out.field("Time from", source, theme.dim);
 }
 
-fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
+fn ownership_section(out: &mut Lines<'_>, finding: &FindingItem) {
     let theme = out.theme;
     out.heading("Ownership (managedFields)");
-    let owners = &finding.evidence.ownership.owners;
+    let owners = &finding.owners;
     if owners.is_empty() {
         out.text("no owner recorded for this field", theme.bold);
     }
@@ -310,7 +308,7 @@ fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
             Span::styled(text, theme.base),
         ]);
     }
-    let note = clean(&finding.evidence.ownership.note);
+    let note = clean(&finding.ownership_note);
     if !note.is_empty() {
         out.text(&note, theme.warning);
     }
@@ -320,9 +318,9 @@ fn ownership_section(out: &mut Lines<'_>, finding: &Finding) {
     }
 }
 
-fn attribution_section(out: &mut Lines<'_>, finding: &Finding) {
+fn attribution_section(out: &mut Lines<'_>, finding: &FindingItem) {
     let theme = out.theme;
-    let attribution = &finding.evidence.attribution;
+    let attribution = &finding.attribution;
     out.heading("Attribution");
     let style = match attribution.grade {
         AttributionGrade::NotAttributed => theme.dim,

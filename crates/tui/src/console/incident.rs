@@ -7,11 +7,17 @@
 //! page, never per frame, so a 50,000-finding incident costs what the screen shows.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use ratatui::layout::Rect;
 use ratatui::text::Line;
-use statesight_core::wire::{Finding, Incident, TimelineEvent, TimelineKind};
+use serde_json::Value;
+use statesight_core::diff::ChangeKind;
+use statesight_core::wire::{
+    Attribution, DesiredEvidence, Finding, Incident, LiveEvidence, Owner, ResourceIdentity,
+    TimelineEvent, TimelineKind,
+};
 use uuid::Uuid;
 
 use super::appscreen::Cursor;
@@ -38,54 +44,109 @@ pub enum DiffMode {
     SideBySide,
 }
 
-/// One finding: the cells the table shows, and the finding itself for the evidence pane.
+/// One finding as the screen keeps it: the wire finding, with what every finding of a run
+/// shares (the resource, where Git and the cluster were read, the ownership note, the
+/// attribution) held once for all of them. The table's cells are made from it for the rows
+/// in view only, so 50,000 findings cost their data and nothing per frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingItem {
-    pub resource: String,
+    pub id: Uuid,
+    pub resource: Arc<ResourceIdentity>,
     pub path: String,
-    pub change: &'static str,
-    pub desired: String,
-    pub live: String,
-    pub owners: String,
-    pub finding: Finding,
+    pub change: ChangeKind,
+    /// Any JSON value, `None` when that side has none (Secret values are digests).
+    pub desired: Option<Value>,
+    pub live: Option<Value>,
+    /// The managers managedFields record for the path (the evidence's owners are these).
+    pub owners: Vec<Owner>,
+    pub desired_from: Arc<DesiredEvidence>,
+    pub live_from: Arc<LiveEvidence>,
+    pub ownership_note: Arc<str>,
+    pub attribution: Arc<Attribution>,
+}
+
+/// The last value of each shared part, so consecutive findings of a run point at one copy.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Shared {
+    resource: Option<Arc<ResourceIdentity>>,
+    desired: Option<Arc<DesiredEvidence>>,
+    live: Option<Arc<LiveEvidence>>,
+    note: Option<Arc<str>>,
+    attribution: Option<Arc<Attribution>>,
+}
+
+/// `value` as the shared copy in `slot` when they are equal, else as the new shared copy.
+fn share<T: PartialEq>(slot: &mut Option<Arc<T>>, value: T) -> Arc<T> {
+    match slot {
+        Some(kept) if **kept == value => Arc::clone(kept),
+        _ => Arc::clone(slot.insert(Arc::new(value))),
+    }
+}
+
+fn share_str(slot: &mut Option<Arc<str>>, value: String) -> Arc<str> {
+    match slot {
+        Some(kept) if **kept == *value => Arc::clone(kept),
+        _ => Arc::clone(slot.insert(Arc::from(value))),
+    }
 }
 
 impl FindingItem {
+    /// A finding on its own (nothing shared with others).
     pub fn new(finding: Finding) -> FindingItem {
-        let resource = &finding.resource;
+        FindingItem::sharing(finding, &mut Shared::default())
+    }
+
+    /// A finding whose run-wide parts are shared with the findings before it.
+    pub fn sharing(finding: Finding, shared: &mut Shared) -> FindingItem {
+        let evidence = finding.evidence;
+        FindingItem {
+            id: finding.id,
+            resource: share(&mut shared.resource, finding.resource),
+            path: finding.path,
+            change: finding.change,
+            desired: finding.desired,
+            live: finding.live,
+            owners: finding.owners,
+            desired_from: share(&mut shared.desired, evidence.desired),
+            live_from: share(&mut shared.live, evidence.live),
+            ownership_note: share_str(&mut shared.note, evidence.ownership.note),
+            attribution: share(&mut shared.attribution, evidence.attribution),
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// The table's cells: resource, path, change, desired, live, owners (neutralized).
+    pub fn cells(&self) -> [String; FINDING_COLUMN_COUNT] {
+        let resource = &self.resource;
         let place = if resource.namespace.is_empty() {
             clean(&resource.name)
         } else {
             format!("{}/{}", clean(&resource.namespace), clean(&resource.name))
         };
-        let owners = if finding.owners.is_empty() {
+        let owners = if self.owners.is_empty() {
             String::from("—")
         } else {
-            finding
-                .owners
+            self.owners
                 .iter()
                 .map(|owner| clean(&owner.manager))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        FindingItem {
-            resource: format!("{} {place}", clean(&resource.kind)),
-            path: clean(&finding.path),
-            change: change_label(finding.change),
-            desired: cell_value(finding.desired.as_ref()),
-            live: cell_value(finding.live.as_ref()),
+        [
+            format!("{} {place}", clean(&resource.kind)),
+            clean(&self.path),
+            change_label(self.change).to_owned(),
+            cell_value(self.desired.as_ref()),
+            cell_value(self.live.as_ref()),
             owners,
-            finding,
-        }
-    }
-
-    pub fn id(&self) -> Uuid {
-        self.finding.id
+        ]
     }
 }
 
-pub fn change_label(change: statesight_core::diff::ChangeKind) -> &'static str {
-    use statesight_core::diff::ChangeKind;
+pub fn change_label(change: ChangeKind) -> &'static str {
     match change {
         ChangeKind::Changed => "changed",
         ChangeKind::MissingInLive => "missing live",
@@ -145,8 +206,9 @@ pub struct IncidentScreen {
     /// The incident's title, neutralized (known from the row it was opened from).
     pub title: String,
     pub findings: Vec<FindingItem>,
-    /// The pages of a reload, until its last one arrives.
-    incoming: Option<Vec<FindingItem>>,
+    /// The pages of a reload and their columns' widths, until its last page arrives.
+    incoming: Option<(Vec<FindingItem>, Vec<u16>)>,
+    shared: Shared,
     /// Every page of findings arrived.
     pub findings_complete: bool,
     /// The widest value of each findings column, for the layout.
@@ -192,6 +254,7 @@ impl IncidentScreen {
             title: title.to_owned(),
             findings: Vec::new(),
             incoming: None,
+            shared: Shared::default(),
             findings_complete: false,
             natural: Vec::new(),
             timeline: Vec::new(),
@@ -217,7 +280,7 @@ impl IncidentScreen {
     /// the ones kept from the last call.
     pub fn with_values<R>(
         &self,
-        finding: &Finding,
+        finding: &FindingItem,
         theme: &Theme,
         use_values: impl FnOnce(&Values) -> R,
     ) -> R {
@@ -257,34 +320,38 @@ impl IncidentScreen {
     /// swaps them in whole with the last one, so the selection stays on its finding even
     /// when that finding is on a later page.
     pub fn apply_findings(&mut self, page: Vec<Finding>, first: bool, last: bool, height: usize) {
-        let items = page.into_iter().map(FindingItem::new);
+        let shared = &mut self.shared;
+        let items: Vec<FindingItem> = page
+            .into_iter()
+            .map(|finding| FindingItem::sharing(finding, shared))
+            .collect();
+        let page_widths = natural_widths(&items);
         let reloading = first && !self.findings.is_empty() || self.incoming.is_some();
         if reloading {
-            let incoming = self.incoming.get_or_insert_with(Vec::new);
+            let (incoming, widths) = self
+                .incoming
+                .get_or_insert_with(|| (Vec::new(), Vec::new()));
             if first {
                 incoming.clear();
+                widths.clear();
             }
             incoming.extend(items);
+            *widths = widest(widths, page_widths);
             if !last {
                 return;
             }
-            self.findings = self.incoming.take().unwrap_or_default();
-            self.natural = natural_widths(&self.findings);
+            let (findings, widths) = self.incoming.take().unwrap_or_default();
+            self.findings = findings;
+            self.natural = widths;
         } else {
-            let start = self.findings.len();
             self.findings.extend(items);
-            let page_widths = natural_widths(&self.findings[start..]);
-            self.natural = if self.natural.is_empty() {
-                page_widths
-            } else {
-                self.natural
-                    .iter()
-                    .zip(page_widths)
-                    .map(|(a, b)| (*a).max(b))
-                    .collect()
-            };
+            self.natural = widest(&self.natural, page_widths);
         }
         self.findings_complete = last;
+        if last {
+            // Pages grew the list by doubling; what is left over is freed.
+            self.findings.shrink_to_fit();
+        }
         let before = self.cursor.id;
         let ids = self.ids();
         self.cursor.sync(&ids, height);
@@ -315,19 +382,19 @@ impl IncidentScreen {
 /// Column order of the findings table.
 pub const FINDING_COLUMN_COUNT: usize = 6;
 
+/// The wider of two sets of column widths (an empty set is none yet).
+fn widest(a: &[u16], b: Vec<u16>) -> Vec<u16> {
+    if a.is_empty() {
+        return b;
+    }
+    a.iter().zip(b).map(|(x, y)| (*x).max(y)).collect()
+}
+
 fn natural_widths(rows: &[FindingItem]) -> Vec<u16> {
     let mut widths = [0usize; FINDING_COLUMN_COUNT];
     for row in rows {
-        let cells = [
-            &row.resource,
-            &row.path,
-            row.change,
-            &row.desired,
-            &row.live,
-            &row.owners,
-        ];
-        for (slot, text) in widths.iter_mut().zip(cells) {
-            *slot = (*slot).max(width(text));
+        for (slot, text) in widths.iter_mut().zip(row.cells()) {
+            *slot = (*slot).max(width(&text));
         }
     }
     widths

@@ -234,12 +234,12 @@ impl App {
             return Vec::new();
         };
         let (text, what) = if path {
-            (item.finding.path.clone(), String::from("path"))
+            (item.path.clone(), String::from("path"))
         } else {
             // What the pane shows: YAML, neutralized (a value from the cluster must not
             // carry control characters into whatever the user pastes it into).
             (
-                to_yaml_lines(item.finding.live.as_ref()).join("\n"),
+                to_yaml_lines(item.live.as_ref()).join("\n"),
                 String::from("live value"),
             )
         };
@@ -281,7 +281,7 @@ impl App {
             return Vec::new();
         };
         let namespace = self.default_namespace(application);
-        let editor = RuleEditor::for_finding(application, &item.finding, &namespace);
+        let editor = RuleEditor::for_finding(application, item, &namespace);
         self.open_editor(editor)
     }
 

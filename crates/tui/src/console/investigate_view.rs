@@ -137,14 +137,14 @@ fn draw_findings(buf: &mut Buffer, area: Rect, app: &App, screen: &IncidentScree
         screen.cursor.offset,
         Some(screen.cursor.position),
         |index| -> Vec<Cell<'_>> {
-            let row = &findings[index];
+            let [resource, path, change, desired, live, owners] = findings[index].cells();
             vec![
-                cell(row.resource.clone(), theme.dim),
-                cell(row.path.clone(), theme.code),
-                cell(row.change, theme.bold),
-                cell(row.desired.clone(), theme.base),
-                cell(row.live.clone(), theme.base),
-                cell(row.owners.clone(), theme.dim),
+                cell(resource, theme.dim),
+                cell(path, theme.code),
+                cell(change, theme.bold),
+                cell(desired, theme.base),
+                cell(live, theme.base),
+                cell(owners, theme.dim),
             ]
         },
     );
@@ -173,7 +173,7 @@ fn draw_evidence(buf: &mut Buffer, area: Rect, app: &App, screen: &IncidentScree
     // Untrusted live state is flagged where it cannot be scrolled away.
     let untrusted = screen
         .selected()
-        .is_some_and(|item| !item.finding.evidence.live.trusted);
+        .is_some_and(|item| !item.live_from.trusted);
     let badge = if untrusted {
         " SYNTHETIC LIVE STATE "
     } else {

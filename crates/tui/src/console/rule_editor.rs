@@ -198,7 +198,11 @@ impl RuleEditor {
     }
 
     /// A new rule for exactly this finding: its path, its resource.
-    pub fn for_finding(application: Uuid, finding: &Finding, default_namespace: &str) -> Self {
+    pub fn for_finding(
+        application: Uuid,
+        finding: &super::incident::FindingItem,
+        default_namespace: &str,
+    ) -> Self {
         let mut editor = RuleEditor::empty(application, Origin::Finding, default_namespace);
         let resource = finding.resource.id();
         let name = format!(
