@@ -76,5 +76,5 @@ bench-api: ## GET /api/v1/applications/:id latency under loopback load (needs wr
 bench-auth: ## GET /api/v1/me latency with a verified bearer token versus demo mode (needs wrk, node)
 	@scripts/bench-auth.sh
 
-bench-tui: ## console frame time and memory with 50,000 findings, Enter -> evidence on a served API
+bench-tui: migrate-up ## console frame time and memory with 50,000 findings, Enter -> evidence on a served API
 	cargo bench -p statesight-tui --bench console
