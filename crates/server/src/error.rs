@@ -316,8 +316,33 @@ fn other_violation(kind: ConstraintKind) -> ApiError {
     }
 }
 
+/// What an error answers, whatever the format: the API's JSON envelope or the web view's
+/// HTML page are both made from this one map.
+pub struct ErrorParts {
+    pub status: StatusCode,
+    pub code: ErrorCode,
+    pub message: String,
+    pub details: Option<ErrorDetails>,
+    /// The `WWW-Authenticate` challenge of a 401.
+    pub challenge: Option<HeaderValue>,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let parts = self.parts();
+        let mut response = error_response(parts.status, parts.code, parts.message, parts.details);
+        if let Some(challenge) = parts.challenge {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// The status, code, message and details this error answers with.
+    pub fn parts(self) -> ErrorParts {
         let challenge = self.challenge();
         let (status, code, message, details) = match self {
             ApiError::BadRequest(message) => (
@@ -404,17 +429,15 @@ impl IntoResponse for ApiError {
                 None,
             ),
         };
-        let mut response = error_response(status, code, message, details);
-        if let Some(challenge) = challenge {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, challenge);
+        ErrorParts {
+            status,
+            code,
+            message,
+            details,
+            challenge,
         }
-        response
     }
-}
 
-impl ApiError {
     /// The RFC 6750 challenge of a 401: a bare one when no credentials came, and
     /// `error="invalid_token"` with a description when a token was refused.
     fn challenge(&self) -> Option<HeaderValue> {

@@ -15,6 +15,7 @@ pub mod routes;
 pub mod seed;
 pub mod state;
 pub mod telemetry;
+pub mod ui;
 pub mod validate;
 
 use std::time::{Duration, Instant};
@@ -41,6 +42,7 @@ const REQUEST_ID_HEADER: &str = "x-request-id";
 pub fn app(state: AppState) -> Router {
     let (router, _) = routes::router().split_for_parts();
     router
+        .merge(ui::router())
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(CatchPanicLayer::custom(

@@ -2,7 +2,7 @@
 //! route carries its OpenAPI description. One module per resource.
 
 mod analyses;
-mod applications;
+pub(crate) mod applications;
 mod clusters;
 mod health;
 mod ignore_rules;
