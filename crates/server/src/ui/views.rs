@@ -62,12 +62,18 @@ pub fn resource_label(resource: &ResourceIdentity) -> String {
     format!("{} {place}", shown(&resource.kind))
 }
 
+/// Text of several lines: each line made visible, the line breaks kept (a `<pre>` shows
+/// them; a carriage return still shows as `\u{d}`).
+fn shown_lines(text: &str) -> String {
+    text.split('\n').map(shown).collect::<Vec<_>>().join("\n")
+}
+
 /// A JSON value as indented text (pretty JSON), `(absent)` when that side has none.
 fn value_text(value: Option<&serde_json::Value>) -> String {
     match value {
         None => String::from("(absent)"),
-        Some(serde_json::Value::String(text)) => shown(text),
-        Some(other) => shown(&serde_json::to_string_pretty(other).unwrap_or_default()),
+        Some(serde_json::Value::String(text)) => shown_lines(text),
+        Some(other) => shown_lines(&serde_json::to_string_pretty(other).unwrap_or_default()),
     }
 }
 
