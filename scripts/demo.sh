@@ -72,6 +72,7 @@ cat <<TXT
 
 StateSight demo is running.
   API:      $SERVER_URL/api/v1   (try: curl -s $SERVER_URL/api/v1/me)
+  Web view: $SERVER_URL/ui   (read-only, in any browser)
   Health:   $SERVER_URL/readyz   Metrics: $SERVER_URL/metrics
   Incidents: curl -s -H 'X-Workspace-ID: 5eed0000-0000-4000-8000-000000000101' "$SERVER_URL/api/v1/incidents?application_id=$LEDGER_APP"
   Logs:     $DATA_DIR/server.log, $DATA_DIR/worker.log   Worker metrics: http://${WORKER_METRICS_ADDR:-127.0.0.1:9091}/metrics
