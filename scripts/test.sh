@@ -20,6 +20,9 @@ export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/pos
 say "building and running every test (target dir $CARGO_TARGET_DIR)"
 cd "$ROOT"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+# The deployment files: kustomize renderings against the Kubernetes schemas, the compose
+# file against its specification, the Dockerfile linted, every command a real subcommand.
+"$ROOT/scripts/deploy-check.sh"
 # Then the API fuzzer against a real server (a database of its own, dropped afterwards).
 # SKIP_FUZZ=1 leaves it out, e.g. while iterating on one test.
 if [[ -z "${SKIP_FUZZ:-}" ]]; then
