@@ -159,6 +159,30 @@ fn identify_live(
     (live, unidentified)
 }
 
+/// `desired` without the objects whose live counterpart the worker may not read, and the
+/// keys of those objects. `wanted[i]` is the key of `desired[i]`.
+fn without_unreadable(
+    desired: Vec<ManifestObject>,
+    wanted: &[ResourceKey],
+    unreadable: &[ResourceKey],
+) -> (Vec<ManifestObject>, Vec<ResourceKey>) {
+    if unreadable.is_empty() {
+        return (desired, Vec::new());
+    }
+    let refused: std::collections::BTreeSet<statesight_core::ResourceId> =
+        unreadable.iter().map(ResourceKey::id).collect();
+    let mut kept = Vec::with_capacity(desired.len());
+    let mut left_out = Vec::new();
+    for (object, key) in desired.into_iter().zip(wanted) {
+        if refused.contains(&key.id()) {
+            left_out.push(key.clone());
+        } else {
+            kept.push(object);
+        }
+    }
+    (kept, left_out)
+}
+
 /// The engine's form of the application's rules, keeping the database's precedence.
 fn engine_rules(rules: &[WireRule]) -> Vec<statesight_core::IgnoreRule> {
     rules
@@ -251,6 +275,9 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
     let live_source = live_source_config(context, settings)?;
     let observation = collect::collect(&live_source, &wanted, &options).await?;
     let (live, unidentified_live) = identify_live(&observation.objects, observation.method);
+    // What the worker may not read is neither in the cluster nor missing from it: it is
+    // left out of the comparison and named in the run's warnings.
+    let (desired, unreadable) = without_unreadable(desired, &wanted, &observation.unreadable);
 
     let analyze_options = AnalyzeOptions {
         application_key: context.application_id.to_string(),
@@ -275,6 +302,12 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
     }));
     warnings.extend(analysis.problems.iter().map(ToString::to_string));
     warnings.extend(observation.notes.iter().cloned());
+    warnings.extend(unreadable.iter().map(|key| {
+        format!(
+            "{key}: not readable with the worker's permissions; not compared (grant get and \
+             list on it to the worker's identity to compare it)"
+        )
+    }));
     for warning in &warnings {
         tracing::warn!(warning = %warning, "analysis warning");
     }

@@ -227,19 +227,53 @@ async fn forbidden_names_the_verb_resource_and_namespace() {
     let server = TestKubeApi::start(ledger_objects).await;
     server.forbid("deployments.apps", Some("payments"));
     let dir = tempfile::tempdir().expect("temp dir");
-    let error = fail(&kube_api(&server, &dir), &wanted, &quick()).await;
+    // The other kinds are read; the Deployments are neither present nor missing but not
+    // readable, and the note carries the API's refusal.
+    let observation = observe(&kube_api(&server, &dir), &wanted, &quick()).await;
+    let deployments: Vec<&ResourceKey> = wanted.iter().filter(|k| k.kind == "Deployment").collect();
+    assert_eq!(observation.unreadable.len(), deployments.len());
+    assert!(
+        deployments
+            .iter()
+            .all(|k| observation.unreadable.contains(k))
+    );
+    assert!(observation.missing.is_empty(), "{:?}", observation.missing);
+    assert!(
+        observation
+            .objects
+            .iter()
+            .all(|o| o["kind"] != "Deployment"),
+        "no Deployment was read"
+    );
+    assert!(!observation.objects.is_empty(), "the rest was read");
+    let note = observation
+        .notes
+        .iter()
+        .find(|n| n.contains("not readable with the worker's permissions"))
+        .expect("a note about the refused kind");
+    assert!(
+        note.contains(
+            "permission denied: cannot list deployments.apps in namespace \"payments\" ("
+        ),
+        "{note}"
+    );
+    assert!(
+        note.contains(
+            "User \"system:serviceaccount:statesight:worker\" cannot list resource \"deployments\""
+        ),
+        "{note}"
+    );
+
+    // Nothing readable at all is the permission error itself, naming verb, resource and
+    // namespace.
+    let only_deployments: Vec<ResourceKey> = deployments.into_iter().cloned().collect();
+    let error = fail(&kube_api(&server, &dir), &only_deployments, &quick()).await;
     assert!(matches!(error, CollectError::Forbidden { .. }), "{error:?}");
     assert!(!error.is_transient());
     let message = error.to_string();
     assert!(
         message.starts_with(
             "permission denied: cannot list deployments.apps in namespace \"payments\" ("
-        ),
-        "{message}"
-    );
-    assert!(
-        message.contains(
-            "User \"system:serviceaccount:statesight:worker\" cannot list resource \"deployments\""
         ),
         "{message}"
     );

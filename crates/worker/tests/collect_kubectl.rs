@@ -175,7 +175,33 @@ async fn forbidden_through_kubectl_is_the_same_readable_error() {
         Some("payments"),
         "ledger-ghost",
     ));
-    let error = fail(&kubectl(&server, &dir, Some(CONTEXT)), &wanted, &quick()).await;
+    // The rest is read; the Deployments are reported not readable, with the API's words.
+    let observation = observe(&kubectl(&server, &dir, Some(CONTEXT)), &wanted, &quick()).await;
+    let deployments: Vec<ResourceKey> = wanted
+        .iter()
+        .filter(|k| k.kind == "Deployment")
+        .cloned()
+        .collect();
+    assert_eq!(observation.unreadable.len(), deployments.len());
+    assert!(observation.missing.is_empty(), "{:?}", observation.missing);
+    assert!(
+        observation
+            .notes
+            .iter()
+            .any(|n| n.contains("not readable with the worker's permissions")
+                && n.contains(
+                    "permission denied: cannot list deployments.apps in namespace \"payments\""
+                )),
+        "{:?}",
+        observation.notes
+    );
+    // Only refused resources: the same readable error as through the API client.
+    let error = fail(
+        &kubectl(&server, &dir, Some(CONTEXT)),
+        &deployments,
+        &quick(),
+    )
+    .await;
     assert!(matches!(error, CollectError::Forbidden { .. }), "{error:?}");
     assert!(!error.is_transient());
     let message = error.to_string();

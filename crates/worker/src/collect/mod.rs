@@ -187,6 +187,9 @@ pub struct LiveObservation {
     /// Wanted resources the source does not have (404, a kind the cluster does not serve, or
     /// absent from the snapshot), in the same order.
     pub missing: Vec<ResourceKey>,
+    /// Wanted resources the worker's identity may not read (403): neither present nor
+    /// missing, they are left out of the comparison and reported, in the same order.
+    pub unreadable: Vec<ResourceKey>,
     /// `kube-api`, `in-cluster`, `kubectl`, `snapshot` or `synthetic`.
     pub method: &'static str,
     /// False only for synthetic state, which must never yield attribution or `reconcile`.
@@ -285,6 +288,7 @@ pub(crate) fn live_observation(
     let plan::Fetched {
         objects,
         missing,
+        unreadable,
         mut notes,
     } = fetched;
     let has_managed_fields = objects.iter().any(has_managed_fields);
@@ -297,6 +301,7 @@ pub(crate) fn live_observation(
     LiveObservation {
         objects,
         missing,
+        unreadable,
         method,
         trusted: true,
         observed_at: started,

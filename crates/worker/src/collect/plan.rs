@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde_json::Value;
 
 use super::discovery::{Discovery, RawGet, ServedResource};
-use super::error::Result;
+use super::error::{CollectError, Result};
 use super::{CollectOptions, ResourceKey, sort_output};
 
 /// A group with at most this many names is fetched with one GET per name; a larger one with
@@ -59,11 +59,13 @@ pub(crate) trait Transport: RawGet {
     async fn fetch(&self, batch: &Batch) -> Result<Vec<Value>>;
 }
 
-/// The objects found, the wanted keys not found, and notes for the operator.
+/// The objects found, the wanted keys not found, the wanted keys the worker may not read,
+/// and notes for the operator.
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
     pub objects: Vec<Value>,
     pub missing: Vec<ResourceKey>,
+    pub unreadable: Vec<ResourceKey>,
     pub notes: Vec<String>,
 }
 
@@ -89,8 +91,25 @@ pub(crate) async fn fetch_all<T: Transport>(
         .buffered(concurrency)
         .collect()
         .await;
+    let mut refused: Option<CollectError> = None;
     for (batch, result) in batches.iter().zip(results) {
-        let found = keep_wanted(batch, result?);
+        let found =
+            match result {
+                Ok(found) => keep_wanted(batch, found),
+                // The worker's role does not cover this type (by design for Secrets): those
+                // resources are not compared, and said so; they are not missing.
+                Err(error @ CollectError::Forbidden { .. }) => {
+                    out.notes.push(format!(
+                    "{} {} not readable with the worker's permissions, so not compared: {error}",
+                    batch.keys.len(),
+                    if batch.keys.len() == 1 { "resource is" } else { "resources are" }
+                ));
+                    out.unreadable.extend(batch.keys.iter().cloned());
+                    refused.get_or_insert(error);
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
         let found_names: BTreeSet<String> = found
             .iter()
             .filter_map(|o| ResourceKey::of_object(o).map(|k| k.name))
@@ -104,7 +123,17 @@ pub(crate) async fn fetch_all<T: Transport>(
         );
         out.objects.extend(found);
     }
+    // Nothing at all readable is a misconfiguration, not a partial view: fail the run with
+    // the permission error rather than report an analysis of nothing.
+    if let Some(error) = refused
+        && out.objects.is_empty()
+        && out.missing.is_empty()
+    {
+        return Err(error);
+    }
     sort_output(&mut out.objects, &mut out.missing);
+    let mut no_objects = Vec::new();
+    sort_output(&mut no_objects, &mut out.unreadable);
     Ok(out)
 }
 

@@ -203,6 +203,7 @@ fn read_snapshot(
     Ok(LiveObservation {
         objects,
         missing,
+        unreadable: Vec::new(),
         method: "snapshot",
         trusted: true,
         observed_at,

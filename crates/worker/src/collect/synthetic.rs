@@ -38,6 +38,7 @@ pub(crate) fn collect(wanted: &[ResourceKey], options: &CollectOptions) -> Resul
     Ok(LiveObservation {
         objects,
         missing,
+        unreadable: Vec::new(),
         method: "synthetic",
         trusted: false,
         observed_at: Utc::now(),

@@ -36,7 +36,7 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| String::from("redis://127.0.0.1:6379"))
 }
 
-fn git(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+pub fn git(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     let output = Command::new("git")
         .args(args)
         .current_dir(dir)
