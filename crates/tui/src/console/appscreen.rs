@@ -171,6 +171,9 @@ pub struct RunRow {
     pub findings: Option<i32>,
     pub incidents: Option<i32>,
     pub error: String,
+    /// What the analysis noticed but did not turn into findings (unreadable resources,
+    /// live state without managedFields, …), neutralized.
+    pub warnings: Vec<String>,
 }
 
 impl RunRow {
@@ -190,6 +193,7 @@ impl RunRow {
             findings: run.finding_count,
             incidents: run.incident_count,
             error: run.error.as_deref().map(clean).unwrap_or_default(),
+            warnings: run.warnings.iter().map(|w| clean(w)).collect(),
         }
     }
 

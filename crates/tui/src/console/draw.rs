@@ -1113,7 +1113,7 @@ const RULE_COLUMNS: [Column; 5] = [
     column("SCOPE", 13, 0, 0, 7),
 ];
 
-const ANALYSIS_COLUMNS: [Column; 8] = [
+const ANALYSIS_COLUMNS: [Column; 9] = [
     column("STATUS", 9, 0, 0, 10),
     column("REVISION", 8, 12, 0, 8),
     column("TRIGGER", 8, 0, 0, 5),
@@ -1121,8 +1121,12 @@ const ANALYSIS_COLUMNS: [Column; 8] = [
     right(column("TOOK", 5, 0, 0, 4)),
     right(column("FIND", 4, 0, 0, 7)),
     right(column("INC", 3, 0, 0, 7)),
+    right(column("WARN", 4, 0, 0, 6)),
     column("ERROR", 8, 0, 5, 6),
 ];
+
+/// Lines of the selected analysis's warnings shown under the Analyses tab, at most.
+const WARNING_LINES: usize = 5;
 
 fn count_label(total: i64, shown: usize) -> String {
     if total > i64::try_from(shown).unwrap_or(i64::MAX) {
@@ -1278,15 +1282,41 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
             );
         }
         Tab::Analyses => {
+            // The selected analysis's warnings (unreadable resources, missing ownership
+            // data, …) under the table, so they are read, not just counted.
+            let warnings = screen
+                .runs
+                .get(cursor.position)
+                .map_or(&[][..], |run| run.warnings.as_slice());
+            let panel = if warnings.is_empty() || table.height < 8 {
+                0
+            } else {
+                (warnings.len().min(WARNING_LINES) + 1) as u16
+            };
+            let rows = Rect::new(table.x, table.y, table.width, table.height - panel);
+            let offset = visible_offset(
+                cursor.offset,
+                cursor.position,
+                usize::from(rows.height.saturating_sub(1)),
+                screen.runs.len(),
+            );
             draw_grid(
                 buf,
-                table,
+                rows,
                 &grid(&ANALYSIS_COLUMNS, "never analysed (a requests an analysis)"),
                 Rows::All(screen.runs.len()),
-                cursor.offset,
+                offset,
                 Some(cursor.position),
                 |index| run_cells(&screen.runs[index], app),
             );
+            if panel > 0 {
+                draw_warnings(
+                    buf,
+                    Rect::new(table.x, rows.bottom(), table.width, panel),
+                    app,
+                    warnings,
+                );
+            }
         }
     }
     if let Some(run) = &screen.run {
@@ -1329,6 +1359,40 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
     }
 }
 
+fn draw_warnings(buf: &mut Buffer, area: Rect, app: &App, warnings: &[String]) {
+    let theme = &app.theme;
+    let count = warnings.len().to_string();
+    title_line(
+        buf,
+        Rect::new(area.x, area.y, area.width, 1),
+        &[
+            ("Warnings of this analysis ", theme.warning),
+            (&count, theme.bold),
+        ],
+        theme,
+    );
+    let shown = usize::from(area.height.saturating_sub(1));
+    for (line, warning) in warnings.iter().take(shown).enumerate() {
+        let last = line + 1 == shown && warnings.len() > shown;
+        let text = if last {
+            format!(
+                "… and {} more (`statesight-tui api /api/v1/analyses/<id>` lists them all)",
+                warnings.len() - line
+            )
+        } else {
+            format!("• {warning}")
+        };
+        put(
+            buf,
+            area.x,
+            area.y + 1 + line as u16,
+            &text,
+            area.width,
+            theme.base,
+        );
+    }
+}
+
 fn run_cells(row: &RunRow, app: &App) -> Vec<Cell<'static>> {
     let theme = &app.theme;
     let took = row
@@ -1351,6 +1415,11 @@ fn run_cells(row: &RunRow, app: &App) -> Vec<Cell<'static>> {
         cell(took, theme.dim),
         cell(number(row.findings), theme.base),
         cell(number(row.incidents), theme.base),
+        if row.warnings.is_empty() {
+            cell("—", theme.dim)
+        } else {
+            cell(row.warnings.len().to_string(), theme.warning)
+        },
         cell(row.error.clone(), theme.error),
     ]
 }

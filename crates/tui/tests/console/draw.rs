@@ -196,6 +196,28 @@ fn application_tabs_80x24_and_160x48() {
     }
 }
 
+/// The selected analysis's warnings are listed under the table (an unreadable Secret
+/// among them), not only counted.
+#[test]
+fn application_analysis_warnings_80x24_and_160x48() {
+    for (size, label) in [(SMALL, "80x24"), (LARGE, "160x48")] {
+        let mut app = application_app(Depth::TrueColor, size, "checkout-api");
+        press(&mut app, KeyCode::Char('4'));
+        let before = text(render(&app).backend().buffer());
+        assert!(!before.contains("Warnings of this analysis"), "{before}");
+        press(&mut app, KeyCode::Down);
+        let buffer = snapshot(&format!("application_analysis_warnings_{label}"), &app);
+        let text = text(&buffer);
+        assert!(text.contains("Warnings of this analysis 2"), "{text}");
+        assert!(
+            text.contains("• Secret/payments/db-credentials: not readable with the worker"),
+            "{text}"
+        );
+        // The selected run stays in view above the panel.
+        assert!(text.contains("▶ ok"), "{text}");
+    }
+}
+
 /// The run `a` requested, followed on a line under the table until it ends.
 #[test]
 fn application_analysis_progress_80x24() {
