@@ -19,7 +19,7 @@ use super::views::{
 use super::{UiError, render};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{IdPair, IdPath, RawQuery};
+use crate::extract::{DEFAULT_LIMIT, IdPair, IdPath, RawQuery};
 use crate::state::AppState;
 
 type Page = Result<Response, UiError>;
@@ -77,13 +77,17 @@ impl Layout {
     }
 }
 
-/// `?cursor=…` for the next page, keeping the page's other parameters.
-fn next_link(next: Option<String>, keep: &[(&str, &str)]) -> Option<String> {
+/// `?cursor=…` for the next page, keeping the page's other parameters and its size (a
+/// cursor does not carry the `limit` it was issued under).
+fn next_link(next: Option<String>, limit: i64, keep: &[(&str, &str)]) -> Option<String> {
     let cursor = next?;
     let mut query: Vec<String> = keep
         .iter()
         .map(|(name, value)| format!("{name}={}", encode(value)))
         .collect();
+    if limit != DEFAULT_LIMIT {
+        query.push(format!("limit={limit}"));
+    }
     query.push(format!("cursor={}", encode(&cursor)));
     Some(format!("?{}", query.join("&")))
 }
@@ -103,7 +107,8 @@ fn encode(value: &str) -> String {
 /// `/ui`: the caller's first workspace.
 pub async fn home(State(state): State<AppState>, principal: Result<Principal, ApiError>) -> Page {
     let principal = principal?;
-    let workspaces = statesight_store::access::workspaces_of(&state.pool, principal.user_id).await?;
+    let workspaces =
+        statesight_store::access::workspaces_of(&state.pool, principal.user_id).await?;
     let first = workspaces.first().ok_or_else(|| {
         ApiError::Forbidden(String::from(
             "you are not a member of any workspace; ask an administrator to add you",
@@ -136,7 +141,14 @@ pub async fn overview(
     workspace: Result<IdPath, ApiError>,
 ) -> Page {
     let (principal, IdPath(workspace_id)) = (principal?, workspace?);
-    let layout = Layout::load(&state, &principal, workspace_id, "overview", "Overview".into()).await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "overview",
+        "Overview".into(),
+    )
+    .await?;
     let pool = &state.pool;
     let now = Utc::now();
     let counts = statesight_store::overview::counts(pool, workspace_id).await?;
@@ -217,9 +229,14 @@ pub async fn applications(
 ) -> Page {
     let (principal, IdPath(workspace_id), query) = (principal?, workspace?, query?);
     let paging = query.paging::<ByName>("applications", &state.cursors)?;
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "applications", "Applications".into())
-            .await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "applications",
+        "Applications".into(),
+    )
+    .await?;
     let page = statesight_store::applications::list(
         &state.pool,
         workspace_id,
@@ -230,8 +247,12 @@ pub async fn applications(
     let now = Utc::now();
     Ok(render(&ApplicationsPage {
         layout,
-        rows: page.items.iter().map(|a| ApplicationRow::new(a, now)).collect(),
-        next: next_link(paging.cursor_after(page.next.as_ref()), &[]),
+        rows: page
+            .items
+            .iter()
+            .map(|a| ApplicationRow::new(a, now))
+            .collect(),
+        next: next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]),
     }))
 }
 
@@ -262,13 +283,9 @@ async fn application_frame(
     id: Uuid,
     tab: Tab,
 ) -> Result<(Layout, ApplicationFrame, Application), UiError> {
-    let application = crate::routes::applications::authorized_application(
-        state,
-        principal,
-        id,
-        Role::Viewer,
-    )
-    .await?;
+    let application =
+        crate::routes::applications::authorized_application(state, principal, id, Role::Viewer)
+            .await?;
     // The workspace in the address must be the application's: anything else is not here.
     if application.workspace_id != workspace_id {
         return Err(ApiError::NotFound("application").into());
@@ -349,9 +366,14 @@ pub async fn application_incidents(
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
     view.resolved = status == IncidentStatus::Resolved;
-    view.incidents = page.items.iter().map(|i| IncidentRow::new(i, now)).collect();
+    view.incidents = page
+        .items
+        .iter()
+        .map(|i| IncidentRow::new(i, now))
+        .collect();
     view.next = next_link(
         paging.cursor_after(page.next.as_ref()),
+        paging.limit,
         &[("status", status.as_str())],
     );
     Ok(render(&view))
@@ -376,8 +398,12 @@ pub async fn application_suppressed(
     .await?;
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
-    view.suppressed = page.items.iter().map(|s| SuppressedRow::new(s, now)).collect();
-    view.next = next_link(paging.cursor_after(page.next.as_ref()), &[]);
+    view.suppressed = page
+        .items
+        .iter()
+        .map(|s| SuppressedRow::new(s, now))
+        .collect();
+    view.next = next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]);
     Ok(render(&view))
 }
 
@@ -415,7 +441,7 @@ pub async fn application_analyses(
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
     view.runs = page.items.iter().map(|r| RunRow::new(r, now)).collect();
-    view.next = next_link(paging.cursor_after(page.next.as_ref()), &[]);
+    view.next = next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]);
     Ok(render(&view))
 }
 
@@ -439,8 +465,14 @@ pub async fn incidents(
     let status = query
         .one_of::<IncidentStatus>("status")?
         .unwrap_or(IncidentStatus::Open);
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "incidents", "Incidents".into()).await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "incidents",
+        "Incidents".into(),
+    )
+    .await?;
     let filter = IncidentFilter {
         application_id: None,
         status: Some(status),
@@ -457,9 +489,14 @@ pub async fn incidents(
     Ok(render(&IncidentsPage {
         layout,
         resolved: status == IncidentStatus::Resolved,
-        rows: page.items.iter().map(|i| IncidentRow::new(i, now)).collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|i| IncidentRow::new(i, now))
+            .collect(),
         next: next_link(
             paging.cursor_after(page.next.as_ref()),
+            paging.limit,
             &[("status", status.as_str())],
         ),
     }))
@@ -503,20 +540,20 @@ pub async fn incident(
     if incident.workspace_id != workspace_id {
         return Err(ApiError::NotFound("incident").into());
     }
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "incidents", incident.title.clone())
-            .await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "incidents",
+        incident.title.clone(),
+    )
+    .await?;
     let pool = &state.pool;
     let findings =
         statesight_store::incidents::findings(pool, id, paging.after.as_ref(), paging.limit)
             .await?;
-    let timeline = statesight_store::incidents::timeline(
-        pool,
-        id,
-        None::<&ByTimeAsc>,
-        TIMELINE_LIMIT,
-    )
-    .await?;
+    let timeline =
+        statesight_store::incidents::timeline(pool, id, None::<&ByTimeAsc>, TIMELINE_LIMIT).await?;
     let now = Utc::now();
     Ok(render(&IncidentPage {
         layout,
@@ -531,9 +568,21 @@ pub async fn incident(
         cause: shown(incident.cause.label()),
         occurrences: incident.occurrence_count,
         recurrences: incident.recurrence_count,
-        findings: findings.items.iter().map(|f| FindingView::new(f, now)).collect(),
-        next: next_link(paging.cursor_after(findings.next.as_ref()), &[]),
-        timeline: timeline.items.iter().map(|e| TimelineRow::new(e, now)).collect(),
+        findings: findings
+            .items
+            .iter()
+            .map(|f| FindingView::new(f, now))
+            .collect(),
+        next: next_link(
+            paging.cursor_after(findings.next.as_ref()),
+            paging.limit,
+            &[],
+        ),
+        timeline: timeline
+            .items
+            .iter()
+            .map(|e| TimelineRow::new(e, now))
+            .collect(),
         timeline_more: timeline.next.is_some(),
     }))
 }
