@@ -241,6 +241,20 @@ async fn errors_are_pages_with_the_apis_status(pool: PgPool) {
         let reply = page(&router, &uri).await;
         assert_error_page(&reply, StatusCode::NOT_FOUND, &uri);
     }
+    // The view only reads: other methods are refused, as a page too.
+    for uri in [
+        format!("/ui/w/{PAYMENTS}"),
+        format!("/ui/w/{PAYMENTS}/applications/{CHECKOUT_APP}/rules"),
+        String::from("/ui/nope"),
+    ] {
+        let request = axum::http::Request::builder()
+            .method(axum::http::Method::POST)
+            .uri(&uri)
+            .body(axum::body::Body::from("x=1"))
+            .expect("request");
+        let reply = send(&router, request).await;
+        assert_error_page(&reply, StatusCode::METHOD_NOT_ALLOWED, &uri);
+    }
     // A user without any workspace is told so at `/ui`.
     let outsider = page(&as_user(&pool, OUTSIDER), "/ui").await;
     assert_error_page(&outsider, StatusCode::FORBIDDEN, "/ui");
