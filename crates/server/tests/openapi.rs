@@ -383,7 +383,8 @@ fn the_readme_route_table_and_the_document_list_the_same_routes() {
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
 async fn unknown_paths_are_not_routed(pool: PgPool) {
     let router = as_user(&pool, ADMIN);
-    for uri in ["/api/v1/clusters/x/y", "/api/v2/me", "/ui"] {
+    // `/ui` is the web view now (tests/ui_pages.rs); a path beside it is not routed.
+    for uri in ["/api/v1/clusters/x/y", "/api/v2/me", "/uix", "/ui.html"] {
         let reply = get(&router, uri, None).await;
         assert_eq!(reply.body["error"]["message"], "no such route", "{uri}");
     }

@@ -57,6 +57,9 @@ pub fn router() -> Router<AppState> {
         .route("/ui/w/{workspace}/incidents", get(pages::incidents))
         .route("/ui/w/{workspace}/incidents/{id}", get(pages::incident))
         .route("/ui/{*rest}", get(not_found))
+        // Set here, before the application's own (JSON) fallback is merged in, so that a
+        // POST to a page is refused as a page too.
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(security_headers))
 }
 
@@ -103,6 +106,10 @@ async fn stylesheet() -> Response {
 
 async fn not_found() -> UiError {
     UiError(ApiError::NoRoute)
+}
+
+async fn method_not_allowed() -> UiError {
+    UiError(ApiError::MethodNotAllowed)
 }
 
 /// An API error answered as a page with the API's status and message.

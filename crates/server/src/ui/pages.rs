@@ -19,7 +19,7 @@ use super::views::{
 use super::{UiError, render};
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::{IdPair, IdPath, RawQuery};
+use crate::extract::{DEFAULT_LIMIT, IdPair, IdPath, RawQuery};
 use crate::state::AppState;
 
 type Page = Result<Response, UiError>;
@@ -77,13 +77,17 @@ impl Layout {
     }
 }
 
-/// `?cursor=…` for the next page, keeping the page's other parameters.
-fn next_link(next: Option<String>, keep: &[(&str, &str)]) -> Option<String> {
+/// `?cursor=…` for the next page, keeping the page's other parameters and its size (a
+/// cursor does not carry the `limit` it was issued under).
+fn next_link(next: Option<String>, limit: i64, keep: &[(&str, &str)]) -> Option<String> {
     let cursor = next?;
     let mut query: Vec<String> = keep
         .iter()
         .map(|(name, value)| format!("{name}={}", encode(value)))
         .collect();
+    if limit != DEFAULT_LIMIT {
+        query.push(format!("limit={limit}"));
+    }
     query.push(format!("cursor={}", encode(&cursor)));
     Some(format!("?{}", query.join("&")))
 }
@@ -248,7 +252,7 @@ pub async fn applications(
             .iter()
             .map(|a| ApplicationRow::new(a, now))
             .collect(),
-        next: next_link(paging.cursor_after(page.next.as_ref()), &[]),
+        next: next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]),
     }))
 }
 
@@ -369,6 +373,7 @@ pub async fn application_incidents(
         .collect();
     view.next = next_link(
         paging.cursor_after(page.next.as_ref()),
+        paging.limit,
         &[("status", status.as_str())],
     );
     Ok(render(&view))
@@ -398,7 +403,7 @@ pub async fn application_suppressed(
         .iter()
         .map(|s| SuppressedRow::new(s, now))
         .collect();
-    view.next = next_link(paging.cursor_after(page.next.as_ref()), &[]);
+    view.next = next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]);
     Ok(render(&view))
 }
 
@@ -436,7 +441,7 @@ pub async fn application_analyses(
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
     view.runs = page.items.iter().map(|r| RunRow::new(r, now)).collect();
-    view.next = next_link(paging.cursor_after(page.next.as_ref()), &[]);
+    view.next = next_link(paging.cursor_after(page.next.as_ref()), paging.limit, &[]);
     Ok(render(&view))
 }
 
@@ -491,6 +496,7 @@ pub async fn incidents(
             .collect(),
         next: next_link(
             paging.cursor_after(page.next.as_ref()),
+            paging.limit,
             &[("status", status.as_str())],
         ),
     }))
@@ -567,7 +573,11 @@ pub async fn incident(
             .iter()
             .map(|f| FindingView::new(f, now))
             .collect(),
-        next: next_link(paging.cursor_after(findings.next.as_ref()), &[]),
+        next: next_link(
+            paging.cursor_after(findings.next.as_ref()),
+            paging.limit,
+            &[],
+        ),
         timeline: timeline
             .items
             .iter()
