@@ -103,7 +103,8 @@ fn encode(value: &str) -> String {
 /// `/ui`: the caller's first workspace.
 pub async fn home(State(state): State<AppState>, principal: Result<Principal, ApiError>) -> Page {
     let principal = principal?;
-    let workspaces = statesight_store::access::workspaces_of(&state.pool, principal.user_id).await?;
+    let workspaces =
+        statesight_store::access::workspaces_of(&state.pool, principal.user_id).await?;
     let first = workspaces.first().ok_or_else(|| {
         ApiError::Forbidden(String::from(
             "you are not a member of any workspace; ask an administrator to add you",
@@ -136,7 +137,14 @@ pub async fn overview(
     workspace: Result<IdPath, ApiError>,
 ) -> Page {
     let (principal, IdPath(workspace_id)) = (principal?, workspace?);
-    let layout = Layout::load(&state, &principal, workspace_id, "overview", "Overview".into()).await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "overview",
+        "Overview".into(),
+    )
+    .await?;
     let pool = &state.pool;
     let now = Utc::now();
     let counts = statesight_store::overview::counts(pool, workspace_id).await?;
@@ -217,9 +225,14 @@ pub async fn applications(
 ) -> Page {
     let (principal, IdPath(workspace_id), query) = (principal?, workspace?, query?);
     let paging = query.paging::<ByName>("applications", &state.cursors)?;
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "applications", "Applications".into())
-            .await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "applications",
+        "Applications".into(),
+    )
+    .await?;
     let page = statesight_store::applications::list(
         &state.pool,
         workspace_id,
@@ -230,7 +243,11 @@ pub async fn applications(
     let now = Utc::now();
     Ok(render(&ApplicationsPage {
         layout,
-        rows: page.items.iter().map(|a| ApplicationRow::new(a, now)).collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|a| ApplicationRow::new(a, now))
+            .collect(),
         next: next_link(paging.cursor_after(page.next.as_ref()), &[]),
     }))
 }
@@ -262,13 +279,9 @@ async fn application_frame(
     id: Uuid,
     tab: Tab,
 ) -> Result<(Layout, ApplicationFrame, Application), UiError> {
-    let application = crate::routes::applications::authorized_application(
-        state,
-        principal,
-        id,
-        Role::Viewer,
-    )
-    .await?;
+    let application =
+        crate::routes::applications::authorized_application(state, principal, id, Role::Viewer)
+            .await?;
     // The workspace in the address must be the application's: anything else is not here.
     if application.workspace_id != workspace_id {
         return Err(ApiError::NotFound("application").into());
@@ -349,7 +362,11 @@ pub async fn application_incidents(
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
     view.resolved = status == IncidentStatus::Resolved;
-    view.incidents = page.items.iter().map(|i| IncidentRow::new(i, now)).collect();
+    view.incidents = page
+        .items
+        .iter()
+        .map(|i| IncidentRow::new(i, now))
+        .collect();
     view.next = next_link(
         paging.cursor_after(page.next.as_ref()),
         &[("status", status.as_str())],
@@ -376,7 +393,11 @@ pub async fn application_suppressed(
     .await?;
     let now = Utc::now();
     let mut view = ApplicationPage::new(layout, frame);
-    view.suppressed = page.items.iter().map(|s| SuppressedRow::new(s, now)).collect();
+    view.suppressed = page
+        .items
+        .iter()
+        .map(|s| SuppressedRow::new(s, now))
+        .collect();
     view.next = next_link(paging.cursor_after(page.next.as_ref()), &[]);
     Ok(render(&view))
 }
@@ -439,8 +460,14 @@ pub async fn incidents(
     let status = query
         .one_of::<IncidentStatus>("status")?
         .unwrap_or(IncidentStatus::Open);
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "incidents", "Incidents".into()).await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "incidents",
+        "Incidents".into(),
+    )
+    .await?;
     let filter = IncidentFilter {
         application_id: None,
         status: Some(status),
@@ -457,7 +484,11 @@ pub async fn incidents(
     Ok(render(&IncidentsPage {
         layout,
         resolved: status == IncidentStatus::Resolved,
-        rows: page.items.iter().map(|i| IncidentRow::new(i, now)).collect(),
+        rows: page
+            .items
+            .iter()
+            .map(|i| IncidentRow::new(i, now))
+            .collect(),
         next: next_link(
             paging.cursor_after(page.next.as_ref()),
             &[("status", status.as_str())],
@@ -503,20 +534,20 @@ pub async fn incident(
     if incident.workspace_id != workspace_id {
         return Err(ApiError::NotFound("incident").into());
     }
-    let layout =
-        Layout::load(&state, &principal, workspace_id, "incidents", incident.title.clone())
-            .await?;
+    let layout = Layout::load(
+        &state,
+        &principal,
+        workspace_id,
+        "incidents",
+        incident.title.clone(),
+    )
+    .await?;
     let pool = &state.pool;
     let findings =
         statesight_store::incidents::findings(pool, id, paging.after.as_ref(), paging.limit)
             .await?;
-    let timeline = statesight_store::incidents::timeline(
-        pool,
-        id,
-        None::<&ByTimeAsc>,
-        TIMELINE_LIMIT,
-    )
-    .await?;
+    let timeline =
+        statesight_store::incidents::timeline(pool, id, None::<&ByTimeAsc>, TIMELINE_LIMIT).await?;
     let now = Utc::now();
     Ok(render(&IncidentPage {
         layout,
@@ -531,9 +562,17 @@ pub async fn incident(
         cause: shown(incident.cause.label()),
         occurrences: incident.occurrence_count,
         recurrences: incident.recurrence_count,
-        findings: findings.items.iter().map(|f| FindingView::new(f, now)).collect(),
+        findings: findings
+            .items
+            .iter()
+            .map(|f| FindingView::new(f, now))
+            .collect(),
         next: next_link(paging.cursor_after(findings.next.as_ref()), &[]),
-        timeline: timeline.items.iter().map(|e| TimelineRow::new(e, now)).collect(),
+        timeline: timeline
+            .items
+            .iter()
+            .map(|e| TimelineRow::new(e, now))
+            .collect(),
         timeline_more: timeline.next.is_some(),
     }))
 }

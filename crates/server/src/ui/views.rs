@@ -297,7 +297,11 @@ impl FindingView {
             secret: finding.resource.kind == "Secret" && finding.resource.group.is_empty(),
             repository: shown(&desired.repository),
             git_ref: shown(&desired.git_ref),
-            source_path: desired.source_path.as_deref().map(shown).unwrap_or_default(),
+            source_path: desired
+                .source_path
+                .as_deref()
+                .map(shown)
+                .unwrap_or_default(),
             file: match (&desired.file, desired.document) {
                 (Some(file), Some(document)) => format!("{} (document {document})", shown(file)),
                 (Some(file), None) => shown(file),
@@ -311,7 +315,9 @@ impl FindingView {
             context: live.context.as_deref().map(shown).unwrap_or_default(),
             observed: When::new(now, live.observed_at),
             observed_from: match live.observed_at_source {
-                Some(ObservedAtSource::Collector) => "the collector's clock when it read the cluster",
+                Some(ObservedAtSource::Collector) => {
+                    "the collector's clock when it read the cluster"
+                }
                 Some(ObservedAtSource::CaptureFile) => "the snapshot's capture.json",
                 Some(ObservedAtSource::FileTimes) => {
                     "the snapshot files' modification times (approximate)"
