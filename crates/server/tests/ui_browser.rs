@@ -31,10 +31,10 @@ use statesight_store::seed;
 use common::{PAYMENTS, PLATFORM, RedisPrefix};
 
 const SKIP_VAR: &str = "STATESIGHT_SKIP_BROWSER";
-/// The whole of one test, browser included. Below nextest's terminate-after (see
-/// .config/nextest.toml) so that a hung browser fails here, where dropping the `Browser`
+/// The whole of one test, seeding and browser included. Below nextest's terminate-after
+/// (180 s, .config/nextest.toml) so that a hung browser fails here, where dropping the `Browser`
 /// kills chromedriver and Chromium, rather than being killed with them left running.
-const TEST_LIMIT: Duration = Duration::from_secs(210);
+const TEST_LIMIT: Duration = Duration::from_secs(150);
 /// One WebDriver command, one page load or one navigation.
 const STEP_LIMIT: Duration = Duration::from_secs(30);
 const POLL_EVERY: Duration = Duration::from_millis(50);
@@ -719,10 +719,10 @@ async fn every_page_renders_navigates_and_passes_the_checks(pool: PgPool) {
     if skipped() {
         return;
     }
-    common::seeded_and_analysed(&pool).await;
-    let server = Server::start(&pool).await;
-    let base = server.base.clone();
     within_limit(async {
+        common::seeded_and_analysed(&pool).await;
+        let server = Server::start(&pool).await;
+        let base = server.base.clone();
         let browser = Browser::start().await;
         let mut checker = Checker::new();
         let ws = format!("{base}/ui/w/{PAYMENTS}");
@@ -897,9 +897,9 @@ async fn every_page_renders_navigates_and_passes_the_checks(pool: PgPool) {
 
         browser.close().await;
         print_figures(&base, &checker.pages).await;
+        server.stop().await;
     })
     .await;
-    server.stop().await;
 }
 
 /// Visits the incidents of the open list of `ws` until one's page contains `text`.
@@ -934,10 +934,10 @@ async fn hostile_values_show_as_inert_text(pool: PgPool) {
     if skipped() {
         return;
     }
-    common::seeded_and_analysed(&pool).await;
-    let server = Server::start(&pool).await;
-    let base = server.base.clone();
     within_limit(async {
+        common::seeded_and_analysed(&pool).await;
+        let server = Server::start(&pool).await;
+        let base = server.base.clone();
         let browser = Browser::start().await;
         let mut checker = Checker::new();
         let ws = format!("{base}/ui/w/{PLATFORM}");
@@ -1006,7 +1006,7 @@ async fn hostile_values_show_as_inert_text(pool: PgPool) {
             );
         }
         browser.close().await;
+        server.stop().await;
     })
     .await;
-    server.stop().await;
 }
