@@ -12,6 +12,9 @@ fi
 # The authentication tests start a real OpenID provider (npm oidc-provider, pinned by its
 # lock file) on loopback.
 "$ROOT/scripts/oidc-provider.sh" install
+# The web view's browser tests drive headless Chromium through chromedriver and check each
+# page with axe-core (pinned by tests/ui-a11y/package-lock.json).
+"$ROOT/scripts/ui-test-tools.sh" install
 # TLS tests make certificates with openssl; the console's end-to-end tests drive tmux; the
 # keyring test runs GNOME Keyring on a private D-Bus session.
 ensure_commands openssl:openssl tmux:tmux gnome-keyring-daemon:gnome-keyring dbus-run-session:dbus
