@@ -43,7 +43,10 @@ impl TestProvider {
         Self::start_with(&[]).await
     }
 
-    /// Starts the provider with extra command-line options (`--tls-cert`, …).
+    /// Starts the provider with extra command-line options (`--tls-cert`, …). A provider
+    /// that has not said it is ready within 30 s is killed and started once more: on a
+    /// loaded machine a Node.js start has been seen to stall, and waiting longer would only
+    /// hold the test until its time limit.
     pub async fn start_with(extra: &[&str]) -> Self {
         let dir = provider_dir();
         assert!(
@@ -51,6 +54,19 @@ impl TestProvider {
             "the test OpenID provider is not installed: run `scripts/oidc-provider.sh install` \
              (make test does) — it needs Node.js 20+ and npm"
         );
+        for attempt in 1..=2 {
+            match Self::spawn(&dir, extra).await {
+                Ok(provider) => return provider,
+                Err(reason) if attempt == 1 => {
+                    eprintln!("the test provider did not start ({reason}); starting it again");
+                }
+                Err(reason) => panic!("the test provider did not start twice: {reason}"),
+            }
+        }
+        unreachable!("the loop returns or panics")
+    }
+
+    async fn spawn(dir: &std::path::Path, extra: &[&str]) -> Result<Self, String> {
         let mut child = Command::new("node")
             .arg(dir.join("provider.mjs"))
             .args(["--port", "0", "--audience", AUDIENCE])
@@ -66,21 +82,30 @@ impl TestProvider {
             let mut line = String::new();
             BufReader::new(stdout).read_line(&mut line).map(|_| line)
         });
-        let line = tokio::time::timeout(Duration::from_secs(30), reading)
-            .await
-            .expect("the provider did not print its ready line within 30 s")
-            .expect("reading the provider's first line")
-            .expect("reading the provider's first line");
+        let line = match tokio::time::timeout(Duration::from_secs(30), reading).await {
+            Ok(Ok(Ok(line))) if !line.is_empty() => line,
+            outcome => {
+                // Killed, so the blocked read ends and the runtime can shut down.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(match outcome {
+                    Err(_) => String::from("no ready line within 30 s"),
+                    Ok(Ok(Ok(_))) => String::from("it exited before printing its ready line"),
+                    Ok(Ok(Err(error))) => format!("reading its first line: {error}"),
+                    Ok(Err(error)) => format!("reading its first line: {error}"),
+                });
+            }
+        };
         let ready: Value = serde_json::from_str(&line)
             .unwrap_or_else(|error| panic!("the provider printed {line:?}: {error}"));
         let issuer = ready["issuer"].as_str().expect("issuer").to_owned();
         statesight_server::oidc::ensure_crypto_provider();
-        TestProvider {
+        Ok(TestProvider {
             issuer,
             child,
             _stdin: stdin,
             http: test_client(None),
-        }
+        })
     }
 
     /// Uses a client trusting `ca_pem` for an HTTPS provider.
