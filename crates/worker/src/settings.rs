@@ -152,7 +152,7 @@ impl Settings {
         }
         let git_cache_dir = match args.git_cache_dir {
             Some(dir) => dir,
-            None => default_cache_dir(),
+            None => crate::git::default_cache_dir(),
         };
         let worker_id = match args.worker_id {
             Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
@@ -200,16 +200,6 @@ impl Settings {
     pub fn abandoned_after(&self) -> Duration {
         self.lease_renew.saturating_mul(3)
     }
-}
-
-fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|dir| !dir.is_empty()) {
-        return PathBuf::from(dir).join("statesight/git");
-    }
-    if let Some(home) = std::env::var_os("HOME").filter(|dir| !dir.is_empty()) {
-        return PathBuf::from(home).join(".cache/statesight/git");
-    }
-    std::env::temp_dir().join("statesight-git-cache")
 }
 
 fn default_worker_id() -> String {
