@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make docs-check: the README's first code block holds exactly the two newcomer commands,
-# the README names every Makefile target and every route the handlers document,
+# the README names every Makefile target and every route the handlers document, the names
+# the docs use exist in the code and the reverse (scripts/doc-names.py),
 # docs/ARCHITECTURE.md names every crate, and the repository stands on its own: no tracked
 # file points outside it (see check_self_contained below).
 source "$(dirname "$0")/lib.sh"
@@ -145,5 +146,14 @@ if ! check_self_contained; then
   fail=1
 fi
 
-[[ $fail -eq 0 ]] && echo "docs-check: README and ARCHITECTURE.md are in step with the code; nothing points outside the repository"
+# The names the docs use exist in the code and the reverse: Makefile targets, environment
+# variables, routes and console keys (scripts/doc-names.py says how). The console's bindings
+# come from the real binary.
+build_workspace >/dev/null || exit 1
+keys_json="$(mktemp)"
+trap 'rm -f "$keys_json"' EXIT
+"$CARGO_TARGET_DIR/debug/statesight-tui" keys --defaults -o json >"$keys_json" || { echo "statesight-tui keys failed"; exit 1; }
+python3 "$ROOT/scripts/doc-names.py" "$keys_json" || fail=1
+
+[[ $fail -eq 0 ]] && echo "docs-check: the docs name every target, variable, route and key the code has, and nothing else; nothing points outside the repository"
 exit $fail

@@ -89,6 +89,19 @@ pub enum Command {
     Api(ApiArgs),
     /// List applications or incidents, or show one incident.
     Get(GetArgs),
+    /// Print the console's key bindings: those in effect (the defaults with `keys.toml`
+    /// applied), or with `--defaults` the built-in ones.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KeysArgs {
+    /// The built-in bindings, ignoring `keys.toml`.
+    #[arg(long)]
+    pub defaults: bool,
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Subcommand)]

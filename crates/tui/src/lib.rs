@@ -8,6 +8,7 @@ pub mod config;
 pub mod console;
 pub mod exit;
 pub mod fsutil;
+pub mod key_listing;
 pub mod output;
 pub mod scripting;
 pub mod state;

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use statesight_tui::cli::{AuthCommand, Cli, Command};
-use statesight_tui::{auth, config, console, scripting};
+use statesight_tui::{auth, config, console, key_listing, scripting};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,6 +34,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    // Needs no server, profile or sign-in: only the config directory's keys.toml.
+    if let Some(Command::Keys(args)) = &cli.command {
+        let config_dir = match &cli.global.config_dir {
+            Some(dir) => dir.clone(),
+            None => config::default_config_dir()?,
+        };
+        return key_listing::run(args, &config_dir);
+    }
     let context = config::Context::resolve(&cli.global).await?;
     match cli.command {
         None => console::run(context).await.map(|()| ExitCode::SUCCESS),
@@ -47,5 +55,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Auth(AuthCommand::Token)) => auth::commands::token(&context).await,
         Some(Command::Api(args)) => scripting::api(&context, &args).await,
         Some(Command::Get(args)) => scripting::get(&context, &args).await,
+        Some(Command::Keys(args)) => key_listing::run(&args, &context.config_dir),
     }
 }

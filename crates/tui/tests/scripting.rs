@@ -590,3 +590,67 @@ async fn incidents_of_real_analyses_as_tables_and_json(pool: PgPool) {
         nope.stderr
     );
 }
+
+/// `keys` needs no server: it prints the bindings in effect, follows `keys.toml`, and says
+/// exactly what is wrong with a file the console could not use (exit 2).
+#[tokio::test]
+async fn keys_lists_the_bindings_in_effect_and_refuses_a_broken_keys_file() {
+    let tui = Tui::new(&format!("http://127.0.0.1:{}", closed_port().await));
+    let defaults = tui.run_bare(&["keys", "-o", "json"]).await;
+    defaults.expect_code(0);
+    let listed = defaults.json();
+    let quit = |listed: &Value| {
+        listed["bindings"]
+            .as_array()
+            .expect("bindings")
+            .iter()
+            .find(|binding| binding["section"] == "global" && binding["action"] == "quit")
+            .map(|binding| binding["keys"].clone())
+            .expect("global.quit is listed")
+    };
+    assert_eq!(quit(&listed), json!(["q"]));
+    assert!(
+        listed["fixed"]
+            .as_array()
+            .expect("fixed")
+            .iter()
+            .any(|fixed| fixed["keys"] == json!(["ctrl-c"]))
+    );
+
+    std::fs::create_dir_all(&tui.config_dir).expect("config dir");
+    std::fs::write(
+        tui.config_dir.join("keys.toml"),
+        "[global]\nquit = [\"ctrl-q\"]\n",
+    )
+    .expect("keys.toml");
+    let rebound = tui.run_bare(&["keys", "-o", "json"]).await;
+    rebound.expect_code(0);
+    assert_eq!(quit(&rebound.json()), json!(["ctrl-q"]));
+    let table = tui.run_bare(&["keys"]).await;
+    table.expect_code(0);
+    assert!(
+        table
+            .stdout
+            .lines()
+            .any(|line| line.starts_with("global") && line.contains("ctrl-q")),
+        "{}",
+        table.stdout
+    );
+    // --defaults ignores the file.
+    let builtin = tui.run_bare(&["keys", "--defaults", "-o", "json"]).await;
+    assert_eq!(quit(&builtin.json()), json!(["q"]));
+
+    std::fs::write(
+        tui.config_dir.join("keys.toml"),
+        "[global]\nquitt = [\"x\"]\n",
+    )
+    .expect("keys.toml");
+    let broken = tui.run_bare(&["keys"]).await;
+    broken.expect_code(2);
+    assert!(broken.stdout.is_empty(), "{}", broken.stdout);
+    assert!(
+        broken.stderr.contains("keys.toml") && broken.stderr.contains("quitt"),
+        "{}",
+        broken.stderr
+    );
+}
