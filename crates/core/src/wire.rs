@@ -814,3 +814,48 @@ pub struct TimelineEvent {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: Map<String, Value>,
 }
+
+/// Who made an operator change, as the audit log recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditActor {
+    /// The issuer of the token the change was made with (`statesight:system` for the admin
+    /// CLI and other StateSight processes).
+    pub issuer: String,
+    /// The token's subject (for the system: what acted, e.g. `admin-cli`).
+    pub subject: String,
+    /// The local user, while it exists.
+    pub user_id: Option<Uuid>,
+}
+
+/// What an entry's place in the hash chain rests on: `hash` is the hex SHA-256 of
+/// `canonical`, and `canonical` holds `prev_hash`, so anyone can recompute the link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditProof {
+    pub seq: i64,
+    pub prev_hash: String,
+    pub hash: String,
+    /// The exact text hashed.
+    pub canonical: String,
+}
+
+/// One entry of the operator audit log (`GET /api/v1/audit`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub workspace_id: Option<Uuid>,
+    pub actor: AuditActor,
+    /// `ignore_rule.create`, `application.update`, `analysis.request`, …
+    pub action: String,
+    pub target_type: String,
+    pub target_id: Option<Uuid>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub before: Option<Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub after: Option<Value>,
+    pub request_id: String,
+    pub proof: AuditProof,
+}

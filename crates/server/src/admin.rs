@@ -28,6 +28,9 @@ pub enum AdminCommand {
     /// OIDC identities `(issuer, subject)` and the user each signs in as.
     #[command(subcommand)]
     Identity(IdentityCommand),
+    /// The operator audit log's hash chain.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Insert the demo workspaces, users, clusters, sources, applications and ignore rules,
     /// and build each example's Git repository. Idempotent: a second run changes nothing.
     /// Writes no analysis results: `admin analyse-examples` has the worker produce them.
@@ -71,7 +74,7 @@ pub enum AdminCommand {
 }
 
 /// How list commands print.
-#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// Aligned columns for people.
     #[default]
@@ -187,6 +190,24 @@ pub enum IdentityCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every entry of the audit log against the chain: names the first entry that was
+    /// edited, deleted or inserted (exit 1), else prints the chain's head — its position and
+    /// hash — to keep somewhere else (exit 0).
+    Verify {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Also require the chain to hold this entry, as `SEQ:HASH` from an earlier
+        /// verification or from the server's `audit entry appended` log lines: a log
+        /// rewritten from scratch, or cut short, no longer holds it.
+        #[arg(long, value_name = "SEQ:HASH")]
+        anchor: Option<String>,
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: Output,
+    },
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text.trim()).ok_or_else(|| format!("{text:?} is not one of viewer, editor, admin"))
 }
@@ -202,6 +223,11 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
         AdminCommand::Workspace(command) => workspace(command).await,
         AdminCommand::Member(command) => member(command).await,
         AdminCommand::Identity(command) => identity(command).await,
+        AdminCommand::Audit(AuditCommand::Verify {
+            database,
+            anchor,
+            output,
+        }) => crate::audit_verify::run(&pool(&database)?, anchor.as_deref(), output).await,
         AdminCommand::Seed {
             database,
             examples_dir,

@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, Unavailable, echo};
 use crate::oidc::{OidcVerifier, TokenError, VerifiedIdentity};
 use crate::state::AppState;
 
+use statesight_store::audit::Identity;
 /// The identity the demo mode signs everyone in as; the seed provisions it for the demo
 /// user, so demo requests resolve through `user_identities` like any verified token.
 pub use statesight_store::seed::{DEMO_ISSUER, DEMO_SUBJECT};
@@ -32,10 +33,22 @@ pub enum Authenticator {
     Injected(Principal),
 }
 
-/// A resolved caller: a local user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A resolved caller: a local user, and the identity that signed in as them (what the audit
+/// log records, so it stays readable after the user is deleted).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub user_id: Uuid,
+    pub identity: Option<Identity>,
+}
+
+impl Principal {
+    /// A local user with no sign-in identity: what tests inject.
+    pub fn user(user_id: Uuid) -> Principal {
+        Principal {
+            user_id,
+            identity: None,
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -43,7 +56,7 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
         match state.authenticator.as_ref() {
-            Authenticator::Injected(principal) => Ok(*principal),
+            Authenticator::Injected(principal) => Ok(principal.clone()),
             Authenticator::Demo => {
                 let user = statesight_store::access::user_for_identity(
                     &state.pool,
@@ -52,7 +65,13 @@ impl FromRequestParts<AppState> for Principal {
                 )
                 .await?;
                 match user {
-                    Some(user_id) => Ok(Principal { user_id }),
+                    Some(user_id) => Ok(Principal {
+                        user_id,
+                        identity: Some(Identity {
+                            issuer: String::from(DEMO_ISSUER),
+                            subject: String::from(DEMO_SUBJECT),
+                        }),
+                    }),
                     None => Err(ApiError::IdentityNotProvisioned(String::from(
                         "demo mode is on but the demo user is not provisioned; run `make seed`",
                     ))),
@@ -81,7 +100,13 @@ async fn principal_for(state: &AppState, identity: &VerifiedIdentity) -> ApiResu
     )
     .await?;
     match user {
-        Some(user_id) => Ok(Principal { user_id }),
+        Some(user_id) => Ok(Principal {
+            user_id,
+            identity: Some(Identity {
+                issuer: identity.issuer.clone(),
+                subject: identity.subject.clone(),
+            }),
+        }),
         None => Err(ApiError::IdentityNotProvisioned(format!(
             "your identity (issuer {}, subject {}) is not provisioned in StateSight; ask an \
              operator to map it to a user: statesight-server admin identity add --issuer \
@@ -194,6 +219,7 @@ impl Principal {
         statesight_store::audit::Actor {
             user_id: Some(self.user_id),
             request_id: crate::response::current_request_id(),
+            identity: self.identity.clone(),
         }
     }
 }

@@ -190,6 +190,13 @@ impl PageKey for ByOrdinal {
     }
 }
 
+impl PageKey for statesight_store::keyset::BySeqDesc {
+    fn is_sound(&self) -> bool {
+        // Chain positions start at 1.
+        self.seq >= 1
+    }
+}
+
 impl PageKey for ByIncidentOrdinal {
     fn is_sound(&self) -> bool {
         // Ordinals are never negative (the schema's check).

@@ -89,6 +89,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "migrating the database (is PostgreSQL running and DATABASE_URL right?)",
             )?;
             println!("migrations applied");
+            let sealed = statesight_store::audit::seal(&pool)
+                .await
+                .context("chaining the audit log's earlier entries")?;
+            if sealed > 0 {
+                println!("chained {sealed} audit log entries written before the hash chain");
+            }
             Ok(())
         }
         Some(Command::Admin { command }) => {

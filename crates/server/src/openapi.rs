@@ -32,6 +32,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "analysis", description = "Analysis runs"),
         (name = "incidents", description = "Incidents and their findings"),
         (name = "rules", description = "Ignore rules"),
+        (name = "audit", description = "The operator audit log and its hash chain"),
     )
 )]
 pub struct ApiDoc;

@@ -136,13 +136,16 @@ async fn an_operator_provisions_a_user_from_nothing(pool: PgPool) {
         serde_json::from_str(&ok(&pool, &["workspace", "list", "-o", "json"])).expect("JSON");
     assert_eq!(workspaces[0]["members"], 1);
 
-    // Every membership change is in the workspace's audit log.
+    // Every membership change is in the workspace's audit log, after its creation.
     let workspace_id = uuid::Uuid::parse_str(workspace.trim()).expect("uuid");
     let audit = statesight_store::audit::recent(&pool, workspace_id, 10)
         .await
         .expect("audit");
     let actions: Vec<&str> = audit.iter().map(|record| record.action.as_str()).collect();
-    assert_eq!(actions, vec!["membership.update", "membership.create"]);
+    assert_eq!(
+        actions,
+        vec!["membership.update", "membership.create", "workspace.create"]
+    );
     assert!(
         audit
             .iter()

@@ -101,9 +101,9 @@ async fn file_repositories_need_the_operator_setting(pool: PgPool) {
     let allowing = statesight_server::app(
         state_with(
             &pool,
-            statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal {
-                user_id: ADMIN,
-            }),
+            statesight_server::auth::Authenticator::Injected(
+                statesight_server::auth::Principal::user(ADMIN),
+            ),
         )
         .with_inputs(
             statesight_core::source::InputPolicy::new(

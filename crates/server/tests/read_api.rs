@@ -820,9 +820,9 @@ fn replica(pool: &PgPool, signer: &statesight_server::cursor::CursorSigner) -> a
     statesight_server::app(
         state_with(
             pool,
-            statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal {
-                user_id: ADMIN,
-            }),
+            statesight_server::auth::Authenticator::Injected(
+                statesight_server::auth::Principal::user(ADMIN),
+            ),
         )
         .with_cursor_signer(signer.clone()),
     )

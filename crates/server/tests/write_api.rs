@@ -734,9 +734,9 @@ async fn analyze_answers_503_and_records_nothing_while_redis_is_down(pool: PgPoo
     let state = statesight_server::AppState::new(
         pool.clone(),
         redis,
-        statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal {
-            user_id: EDITOR,
-        }),
+        statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal::user(
+            EDITOR,
+        )),
         statesight_server::state::PublicAuthConfig::default(),
     );
     let router = statesight_server::app(state);

@@ -67,3 +67,9 @@ pub struct ByTimeAsc {
     pub ordinal: i32,
     pub id: Uuid,
 }
+
+/// Sort key of the audit log, newest first: the chain position, descending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BySeqDesc {
+    pub seq: i64,
+}

@@ -140,7 +140,7 @@ pub async fn create_cluster(
         &mut tx,
         actor,
         Entry {
-            workspace_id,
+            workspace_id: Some(workspace_id),
             action: "cluster.create",
             target_type: "cluster",
             target_id: cluster.id,
@@ -192,7 +192,7 @@ pub async fn update_cluster(
         &mut tx,
         actor,
         Entry {
-            workspace_id: after.workspace_id,
+            workspace_id: Some(after.workspace_id),
             action: "cluster.update",
             target_type: "cluster",
             target_id: id,
@@ -248,7 +248,7 @@ pub async fn delete_cluster(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<De
         &mut tx,
         actor,
         Entry {
-            workspace_id: before.workspace_id,
+            workspace_id: Some(before.workspace_id),
             action: "cluster.delete",
             target_type: "cluster",
             target_id: id,
@@ -366,7 +366,7 @@ pub async fn create_source(
         &mut tx,
         actor,
         Entry {
-            workspace_id,
+            workspace_id: Some(workspace_id),
             action: "source.create",
             target_type: "source",
             target_id: source.id,
@@ -414,7 +414,7 @@ pub async fn update_source(
         &mut tx,
         actor,
         Entry {
-            workspace_id: after.workspace_id,
+            workspace_id: Some(after.workspace_id),
             action: "source.update",
             target_type: "source",
             target_id: id,
@@ -454,7 +454,7 @@ pub async fn delete_source(pool: &PgPool, actor: &Actor, id: Uuid) -> Result<Del
         &mut tx,
         actor,
         Entry {
-            workspace_id: before.workspace_id,
+            workspace_id: Some(before.workspace_id),
             action: "source.delete",
             target_type: "source",
             target_id: id,
@@ -521,7 +521,7 @@ pub async fn create_application(
         &mut tx,
         actor,
         Entry {
-            workspace_id,
+            workspace_id: Some(workspace_id),
             action: "application.create",
             target_type: "application",
             target_id: record.id,
@@ -571,7 +571,7 @@ pub async fn update_application(
         &mut tx,
         actor,
         Entry {
-            workspace_id: after.workspace_id,
+            workspace_id: Some(after.workspace_id),
             action: "application.update",
             target_type: "application",
             target_id: id,
@@ -606,7 +606,7 @@ pub async fn delete_application(pool: &PgPool, actor: &Actor, id: Uuid) -> Resul
         &mut tx,
         actor,
         Entry {
-            workspace_id: before.workspace_id,
+            workspace_id: Some(before.workspace_id),
             action: "application.delete",
             target_type: "application",
             target_id: id,

@@ -140,12 +140,29 @@ pub async fn add_user(pool: &PgPool, email: &str, display_name: &str) -> Result<
         email: email.to_owned(),
         display_name: display_name.to_owned(),
     };
+    let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO users (id, email, display_name) VALUES ($1, $2, $3)")
         .bind(user.id)
         .bind(&user.email)
         .bind(&user.display_name)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    audit::append(
+        &mut tx,
+        &actor(),
+        Entry {
+            workspace_id: None,
+            action: "user.create",
+            target_type: "user",
+            target_id: user.id,
+            before: None,
+            after: Some(
+                serde_json::json!({"email": user.email, "display_name": user.display_name}),
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(user)
 }
 
@@ -186,11 +203,26 @@ pub async fn add_workspace(pool: &PgPool, name: &str) -> Result<WorkspaceRecord>
         });
     }
     let id = Uuid::now_v7();
+    let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO workspaces (id, name) VALUES ($1, $2)")
         .bind(id)
         .bind(name)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    audit::append(
+        &mut tx,
+        &actor(),
+        Entry {
+            workspace_id: Some(id),
+            action: "workspace.create",
+            target_type: "workspace",
+            target_id: id,
+            before: None,
+            after: Some(serde_json::json!({"name": name})),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(WorkspaceRecord {
         id,
         name: name.to_owned(),
@@ -264,7 +296,7 @@ pub async fn set_membership(
         &mut tx,
         &actor(),
         Entry {
-            workspace_id: workspace.id,
+            workspace_id: Some(workspace.id),
             action: if before.is_some() {
                 "membership.update"
             } else {
@@ -307,7 +339,7 @@ pub async fn remove_membership(
         &mut tx,
         &actor(),
         Entry {
-            workspace_id: workspace.id,
+            workspace_id: Some(workspace.id),
             action: "membership.delete",
             target_type: "user",
             target_id: user.id,
@@ -392,12 +424,29 @@ pub async fn add_identity(
             email,
         });
     }
+    let mut tx = pool.begin().await?;
     sqlx::query("INSERT INTO user_identities (issuer, subject, user_id) VALUES ($1, $2, $3)")
         .bind(issuer)
         .bind(subject)
         .bind(user.id)
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+    audit::append(
+        &mut tx,
+        &actor(),
+        Entry {
+            workspace_id: None,
+            action: "identity.create",
+            target_type: "user",
+            target_id: user.id,
+            before: None,
+            after: Some(
+                serde_json::json!({"issuer": issuer, "subject": subject, "email": user.email}),
+            ),
+        },
+    )
+    .await?;
+    tx.commit().await?;
     Ok(IdentityRecord {
         issuer: issuer.to_owned(),
         subject: subject.to_owned(),
@@ -408,12 +457,32 @@ pub async fn add_identity(
 
 /// Removes an identity mapping; returns whether one existed.
 pub async fn remove_identity(pool: &PgPool, issuer: &str, subject: &str) -> Result<bool> {
-    let removed = sqlx::query("DELETE FROM user_identities WHERE issuer = $1 AND subject = $2")
-        .bind(issuer)
-        .bind(subject)
-        .execute(pool)
-        .await?;
-    Ok(removed.rows_affected() > 0)
+    let mut tx = pool.begin().await?;
+    let removed: Option<(Uuid,)> = sqlx::query_as(
+        "DELETE FROM user_identities WHERE issuer = $1 AND subject = $2 RETURNING user_id",
+    )
+    .bind(issuer)
+    .bind(subject)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((user_id,)) = removed else {
+        return Ok(false);
+    };
+    audit::append(
+        &mut tx,
+        &actor(),
+        Entry {
+            workspace_id: None,
+            action: "identity.delete",
+            target_type: "user",
+            target_id: user_id,
+            before: Some(serde_json::json!({"issuer": issuer, "subject": subject})),
+            after: None,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Identities, of one user or of all, by issuer then subject.

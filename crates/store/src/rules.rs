@@ -146,7 +146,7 @@ pub async fn create_application_rule(
         &mut tx,
         actor,
         crate::audit::Entry {
-            workspace_id,
+            workspace_id: Some(workspace_id),
             action: "ignore_rule.create",
             target_type: "ignore_rule",
             target_id: rule.id,
@@ -203,7 +203,7 @@ pub async fn update_application_rule(
         &mut tx,
         actor,
         crate::audit::Entry {
-            workspace_id: after.workspace_id,
+            workspace_id: Some(after.workspace_id),
             action,
             target_type: "ignore_rule",
             target_id: rule_id,
@@ -239,7 +239,7 @@ pub async fn delete_application_rule(
         &mut tx,
         actor,
         crate::audit::Entry {
-            workspace_id: before.workspace_id,
+            workspace_id: Some(before.workspace_id),
             action: "ignore_rule.delete",
             target_type: "ignore_rule",
             target_id: rule_id,

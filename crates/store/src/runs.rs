@@ -301,7 +301,7 @@ pub async fn request_analysis(
             &mut tx,
             actor,
             crate::audit::Entry {
-                workspace_id,
+                workspace_id: Some(workspace_id),
                 action: "analysis.coalesce",
                 target_type: "analysis_run",
                 target_id: queued.id,
@@ -341,7 +341,7 @@ pub async fn request_analysis(
         &mut tx,
         actor,
         crate::audit::Entry {
-            workspace_id,
+            workspace_id: Some(workspace_id),
             action: "analysis.request",
             target_type: "analysis_run",
             target_id: run_id,

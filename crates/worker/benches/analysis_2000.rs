@@ -311,10 +311,7 @@ async fn bench() {
         statesight_store::redis_conn::client(&redis_url).expect("client"),
         prefix.clone(),
     );
-    let actor = Actor {
-        user_id: None,
-        request_id: String::from("bench"),
-    };
+    let actor = Actor::system("bench");
     let mut timings = Vec::new();
     for round in 1..=4 {
         let enqueued = Instant::now();

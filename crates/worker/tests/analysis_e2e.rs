@@ -19,10 +19,7 @@ use statesight_worker::runtime::{Outcome, Worker};
 use uuid::Uuid;
 
 async fn analyse(worker: &Worker, revision: Option<&str>) -> (Uuid, Outcome) {
-    let actor = Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = Actor::user(EDITOR, "test");
     let run = match runs::request_analysis(
         &worker.pool,
         &worker.queue,
@@ -879,10 +876,7 @@ async fn database_errors_before_the_start_count_as_attempts_and_park(pool: PgPoo
     seed_ledger(&pool, &repo).await;
     let prefix = Prefix::new();
     let worker = in_process_worker(&pool, &prefix, &scratch.path().join("cache"));
-    let actor = Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = Actor::user(EDITOR, "test");
     let run_id = match runs::request_analysis(
         &pool,
         &worker.queue,

@@ -66,10 +66,7 @@ async fn on_test_api(pool: &PgPool, dir: &Path) -> support::kube_api::TestKubeAp
 }
 
 async fn analyse(worker: &Worker) -> (Uuid, Outcome) {
-    let actor = Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = Actor::user(EDITOR, "test");
     let run = match runs::request_analysis(
         &worker.pool,
         &worker.queue,

@@ -321,10 +321,7 @@ async fn a_worker_and_redis_killed_together_recover_within_three_renewals(pool: 
     );
     let orphan = request(&pool, &queue).await;
     wait_for_held(&api, &log).await;
-    let actor = statesight_store::audit::Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = statesight_store::audit::Actor::user(EDITOR, "test");
     let newer = match runs::request_analysis(
         &pool,
         &queue,
@@ -395,10 +392,7 @@ async fn a_worker_killed_before_releasing_its_lease_holds_up_nothing(pool: PgPoo
     );
     let first = request(&pool, &queue).await;
     wait_for_held(&api, &log).await;
-    let actor = statesight_store::audit::Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = statesight_store::audit::Actor::user(EDITOR, "test");
     let waiting = match runs::request_analysis(
         &pool,
         &queue,

@@ -3,6 +3,7 @@
 
 mod analyses;
 pub(crate) mod applications;
+mod audit;
 mod clusters;
 mod health;
 mod ignore_rules;
@@ -52,4 +53,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::get))
         .routes(routes!(incidents::findings))
         .routes(routes!(incidents::timeline))
+        .routes(routes!(audit::list))
 }

@@ -148,7 +148,7 @@ pub fn state_with(pool: &PgPool, authenticator: Authenticator) -> AppState {
 pub fn as_user(pool: &PgPool, user_id: Uuid) -> axum::Router {
     app(state_with(
         pool,
-        Authenticator::Injected(Principal { user_id }),
+        Authenticator::Injected(Principal::user(user_id)),
     ))
 }
 
@@ -237,7 +237,10 @@ pub async fn send_json(
 
 /// A router acting as `user` whose Redis keys live under a prefix of its own.
 pub fn as_user_with_prefix(pool: &PgPool, user_id: Uuid, prefix: &str) -> axum::Router {
-    app(state_with(pool, Authenticator::Injected(Principal { user_id })).with_redis_prefix(prefix))
+    app(
+        state_with(pool, Authenticator::Injected(Principal::user(user_id)))
+            .with_redis_prefix(prefix),
+    )
 }
 
 /// A Redis key prefix unique to one test; `cleanup` removes its keys.

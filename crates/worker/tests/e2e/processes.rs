@@ -272,10 +272,7 @@ pub async fn wait_for_run(
 }
 
 pub async fn request(pool: &PgPool, queue: &Queue) -> Uuid {
-    let actor = Actor {
-        user_id: Some(EDITOR),
-        request_id: String::from("test"),
-    };
+    let actor = Actor::user(EDITOR, "test");
     match runs::request_analysis(pool, queue, &actor, LEDGER, None, RunTrigger::Manual)
         .await
         .expect("request")
