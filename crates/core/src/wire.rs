@@ -859,3 +859,32 @@ pub struct AuditEntry {
     pub request_id: String,
     pub proof: AuditProof,
 }
+
+/// The open findings of one application that a previewed workspace rule would suppress.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ApplicationRulePreview {
+    pub application_id: Uuid,
+    pub application_name: String,
+    /// Suppressed by the rule at the next analysis.
+    pub suppresses: Vec<Finding>,
+    /// Matched only if a list item's position in Git is what the rule's `[N]` names: the next
+    /// analysis, which reads Git, decides.
+    pub undecided: Vec<Finding>,
+}
+
+/// `POST /api/v1/ignore-rules/preview`: what a workspace rule would suppress, and the token
+/// that lets exactly this rule body be saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WorkspaceRulePreview {
+    /// Send as `X-Rule-Preview-Token` when creating or changing the rule to this body.
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    /// The rule as it will be saved (trimmed and normalized).
+    pub rule: IgnoreRuleInput,
+    /// Open findings suppressed, across every application.
+    pub suppresses_total: usize,
+    /// Applications with at least one finding suppressed or undecided, by name.
+    pub applications: Vec<ApplicationRulePreview>,
+}

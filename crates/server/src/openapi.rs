@@ -264,6 +264,24 @@ pub const LINKS: LinkTable = &[
         ],
     ),
     (
+        "create_workspace_rule",
+        "201",
+        &[
+            ("replace_workspace_rule", &[("id", CREATED_ID)]),
+            ("patch_workspace_rule", &[("id", CREATED_ID)]),
+            ("delete_workspace_rule", &[("id", CREATED_ID)]),
+        ],
+    ),
+    (
+        "list_workspace_rules",
+        "200",
+        &[
+            ("replace_workspace_rule", &[("id", FIRST_LISTED_ID)]),
+            ("patch_workspace_rule", &[("id", FIRST_LISTED_ID)]),
+            ("delete_workspace_rule", &[("id", FIRST_LISTED_ID)]),
+        ],
+    ),
+    (
         "list_incidents",
         "200",
         &[

@@ -486,3 +486,47 @@ pub async fn timeline(
         next: page.next,
     })
 }
+
+/// One application of a workspace with the findings of its open incidents.
+pub struct ApplicationFindings {
+    pub application_id: Uuid,
+    pub name: String,
+    pub default_namespace: String,
+    pub findings: Vec<Finding>,
+}
+
+/// The open findings of every application of a workspace, applications by name: what a
+/// workspace rule preview matches against.
+pub async fn open_findings_of_workspace(
+    pool: &PgPool,
+    workspace_id: Uuid,
+) -> Result<Vec<ApplicationFindings>> {
+    let applications: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT id, name, default_namespace FROM applications WHERE workspace_id = $1
+          ORDER BY name, id",
+    )
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await?;
+    let mut out = Vec::with_capacity(applications.len());
+    for (application_id, name, default_namespace) in applications {
+        let mut findings = Vec::new();
+        let mut after = None;
+        loop {
+            let page =
+                open_findings_of_application(pool, application_id, after.as_ref(), 500).await?;
+            findings.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        out.push(ApplicationFindings {
+            application_id,
+            name,
+            default_namespace,
+            findings,
+        });
+    }
+    Ok(out)
+}

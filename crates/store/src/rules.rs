@@ -122,6 +122,26 @@ pub async fn create_application_rule(
     application_id: Uuid,
     values: &RuleValues,
 ) -> Result<IgnoreRule> {
+    create_rule(pool, actor, workspace_id, Some(application_id), values).await
+}
+
+/// A workspace-wide rule: it applies to every application of the workspace, after their own.
+pub async fn create_workspace_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    workspace_id: Uuid,
+    values: &RuleValues,
+) -> Result<IgnoreRule> {
+    create_rule(pool, actor, workspace_id, None, values).await
+}
+
+async fn create_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    workspace_id: Uuid,
+    application_id: Option<Uuid>,
+    values: &RuleValues,
+) -> Result<IgnoreRule> {
     let mut tx = pool.begin().await?;
     let row: RuleRow = sqlx::query_as(concat!(
         "INSERT INTO ignore_rules (id, workspace_id, application_id, name, match_expression, resource_ref,
@@ -169,16 +189,79 @@ pub async fn update_application_rule(
     values: &RuleValues,
     action: &str,
 ) -> Result<Option<IgnoreRule>> {
+    update_rule(
+        pool,
+        actor,
+        Owner::Application(application_id),
+        rule_id,
+        values,
+        action,
+    )
+    .await
+}
+
+/// Replaces a workspace-wide rule's fields (`workspace_id` is the rule's own workspace).
+pub async fn update_workspace_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    workspace_id: Uuid,
+    rule_id: Uuid,
+    values: &RuleValues,
+    action: &str,
+) -> Result<Option<IgnoreRule>> {
+    update_rule(
+        pool,
+        actor,
+        Owner::Workspace(workspace_id),
+        rule_id,
+        values,
+        action,
+    )
+    .await
+}
+
+/// Whose rule a change addresses: a rule id of another owner is not found.
+#[derive(Debug, Clone, Copy)]
+enum Owner {
+    Application(Uuid),
+    Workspace(Uuid),
+}
+
+async fn locked_rule(
+    tx: &mut sqlx::PgConnection,
+    owner: Owner,
+    rule_id: Uuid,
+) -> Result<Option<RuleRow>> {
+    let query = match owner {
+        Owner::Application(id) => sqlx::query_as(concat!(
+            "SELECT ",
+            rule_columns!(),
+            " FROM ignore_rules WHERE id = $1 AND application_id = $2 FOR UPDATE"
+        ))
+        .bind(rule_id)
+        .bind(id),
+        Owner::Workspace(id) => sqlx::query_as(concat!(
+            "SELECT ",
+            rule_columns!(),
+            " FROM ignore_rules WHERE id = $1 AND workspace_id = $2 AND application_id IS NULL
+              FOR UPDATE"
+        ))
+        .bind(rule_id)
+        .bind(id),
+    };
+    Ok(query.fetch_optional(&mut *tx).await?)
+}
+
+async fn update_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    owner: Owner,
+    rule_id: Uuid,
+    values: &RuleValues,
+    action: &str,
+) -> Result<Option<IgnoreRule>> {
     let mut tx = pool.begin().await?;
-    let before: Option<RuleRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        rule_columns!(),
-        " FROM ignore_rules WHERE id = $1 AND application_id = $2 FOR UPDATE"
-    ))
-    .bind(rule_id)
-    .bind(application_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let before = locked_rule(&mut tx, owner, rule_id).await?;
     let Some(before) = before.map(|row| row.into_wire(false)) else {
         return Ok(None);
     };
@@ -223,15 +306,33 @@ pub async fn delete_application_rule(
     application_id: Uuid,
     rule_id: Uuid,
 ) -> Result<bool> {
+    delete_rule(pool, actor, Owner::Application(application_id), rule_id).await
+}
+
+/// Deletes a workspace-wide rule; `false` when it was not there.
+pub async fn delete_workspace_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    workspace_id: Uuid,
+    rule_id: Uuid,
+) -> Result<bool> {
+    delete_rule(pool, actor, Owner::Workspace(workspace_id), rule_id).await
+}
+
+async fn delete_rule(
+    pool: &PgPool,
+    actor: &crate::audit::Actor,
+    owner: Owner,
+    rule_id: Uuid,
+) -> Result<bool> {
     let mut tx = pool.begin().await?;
-    let before: Option<RuleRow> = sqlx::query_as(concat!(
-        "DELETE FROM ignore_rules WHERE id = $1 AND application_id = $2 RETURNING ",
-        rule_columns!()
-    ))
-    .bind(rule_id)
-    .bind(application_id)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let before = locked_rule(&mut tx, owner, rule_id).await?;
+    if before.is_some() {
+        sqlx::query("DELETE FROM ignore_rules WHERE id = $1")
+            .bind(rule_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     let Some(before) = before.map(|row| row.into_wire(false)) else {
         return Ok(false);
     };
@@ -250,4 +351,32 @@ pub async fn delete_application_rule(
     .await?;
     tx.commit().await?;
     Ok(true)
+}
+
+/// A workspace's own rules (not its applications'), oldest first: the order the worker
+/// applies them in.
+pub async fn list_workspace_rules(pool: &PgPool, workspace_id: Uuid) -> Result<Vec<IgnoreRule>> {
+    let rows: Vec<RuleRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM ignore_rules WHERE workspace_id = $1 AND application_id IS NULL
+          ORDER BY created_at, id"
+    ))
+    .bind(workspace_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|row| row.into_wire(false)).collect())
+}
+
+/// A workspace-wide rule by id, whatever its workspace (the caller authorizes on it).
+pub async fn get_workspace_rule(pool: &PgPool, rule_id: Uuid) -> Result<Option<IgnoreRule>> {
+    let row: Option<RuleRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        rule_columns!(),
+        " FROM ignore_rules WHERE id = $1 AND application_id IS NULL"
+    ))
+    .bind(rule_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| row.into_wire(false)))
 }

@@ -11,6 +11,7 @@ mod incidents;
 mod me;
 mod overview;
 mod sources;
+pub mod workspace_rules;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -54,4 +55,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::findings))
         .routes(routes!(incidents::timeline))
         .routes(routes!(audit::list))
+        .routes(routes!(workspace_rules::list, workspace_rules::create))
+        .routes(routes!(workspace_rules::preview))
+        .routes(routes!(
+            workspace_rules::replace,
+            workspace_rules::patch,
+            workspace_rules::delete
+        ))
 }

@@ -76,36 +76,116 @@ pub fn repo_root() -> PathBuf {
 /// queue (so incidents, findings, suppressions and timelines are the engine's own output,
 /// written by the worker's writer). Returns how each analysis ended.
 pub async fn seeded_and_analysed(pool: &PgPool) -> Vec<statesight_server::seed::ExampleRun> {
-    let data = tempfile::tempdir().expect("temporary data dir");
-    let examples = repo_root()
-        .join("examples")
-        .canonicalize()
-        .expect("examples dir");
-    let policy = statesight_core::source::InputPolicy::new(
-        true,
-        "/etc/statesight/kubeconfigs",
-        &examples.display().to_string(),
-        None,
-    )
-    .expect("input policy");
-    statesight_server::seed::run(pool, &examples, data.path(), Path::new("git"), &policy)
+    Demo::analysed(pool).await.runs
+}
+
+/// The analysed demo, with its example repositories kept so it can be analysed again.
+pub struct Demo {
+    pub runs: Vec<statesight_server::seed::ExampleRun>,
+    data: tempfile::TempDir,
+}
+
+impl Demo {
+    pub async fn analysed(pool: &PgPool) -> Demo {
+        let data = tempfile::tempdir().expect("temporary data dir");
+        let examples = repo_root()
+            .join("examples")
+            .canonicalize()
+            .expect("examples dir");
+        let policy = statesight_core::source::InputPolicy::new(
+            true,
+            "/etc/statesight/kubeconfigs",
+            &examples.display().to_string(),
+            None,
+        )
+        .expect("input policy");
+        statesight_server::seed::run(pool, &examples, data.path(), Path::new("git"), &policy)
+            .await
+            .expect("seeding the examples");
+        let runs = with_worker(pool, data.path(), |queue| async move {
+            statesight_server::seed::analyse_examples(pool, &queue, Duration::from_secs(120))
+                .await
+                .expect("every demo analysis succeeds")
+        })
+        .await;
+        Demo { runs, data }
+    }
+
+    /// Analyses `applications` again at their source's ref, through the queue and a real
+    /// worker, and waits until every run has ended; returns the runs.
+    pub async fn analyse_again(
+        &self,
+        pool: &PgPool,
+        applications: &[Uuid],
+    ) -> Vec<statesight_core::wire::AnalysisRun> {
+        with_worker(pool, self.data.path(), |queue| async move {
+            let actor = statesight_store::audit::Actor::system("test");
+            let mut ids = Vec::new();
+            for application in applications {
+                match statesight_store::runs::request_analysis(
+                    pool,
+                    &queue,
+                    &actor,
+                    *application,
+                    None,
+                    statesight_core::wire::RunTrigger::Manual,
+                )
+                .await
+                .expect("requesting an analysis")
+                {
+                    statesight_store::runs::AnalysisRequest::Created(run)
+                    | statesight_store::runs::AnalysisRequest::Existing(run)
+                    | statesight_store::runs::AnalysisRequest::Coalesced(run) => ids.push(run.id),
+                    statesight_store::runs::AnalysisRequest::NoApplication => {
+                        panic!("no application {application}")
+                    }
+                }
+            }
+            let deadline = std::time::Instant::now() + Duration::from_secs(120);
+            let mut finished = Vec::new();
+            for id in ids {
+                loop {
+                    let run = statesight_store::runs::get(pool, id)
+                        .await
+                        .expect("run")
+                        .expect("the run exists");
+                    if matches!(
+                        run.status,
+                        statesight_core::wire::RunStatus::Succeeded
+                            | statesight_core::wire::RunStatus::Failed
+                    ) {
+                        finished.push(run);
+                        break;
+                    }
+                    assert!(std::time::Instant::now() < deadline, "run {id} did not end");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            finished
+        })
         .await
-        .expect("seeding the examples");
+    }
+}
+
+/// Runs `work` while a real worker consumes the queue of a Redis prefix of its own.
+async fn with_worker<T, F, Fut>(pool: &PgPool, data: &Path, work: F) -> T
+where
+    F: FnOnce(statesight_store::queue::Queue) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     let prefix = RedisPrefix::new();
     let worker = statesight_worker::runtime::Worker::new(
         pool.clone(),
         prefix.queue(),
-        worker_settings(&prefix.0, &data.path().join("git-cache")),
+        worker_settings(&prefix.0, &data.join("git-cache")),
     );
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(async move { worker.run(stopped).await });
-    let outcome =
-        statesight_server::seed::analyse_examples(pool, &prefix.queue(), Duration::from_secs(120))
-            .await;
+    let outcome = work(prefix.queue()).await;
     let _ = stop.send(true);
     let _ = running.await;
     prefix.cleanup().await;
-    outcome.expect("every demo analysis succeeds")
+    outcome
 }
 
 fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::Settings {
