@@ -32,6 +32,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "analysis", description = "Analysis runs"),
         (name = "incidents", description = "Incidents and their findings"),
         (name = "rules", description = "Ignore rules"),
+        (name = "webhooks", description = "Notifications from Git hosts (signed, outside bearer authentication)"),
     )
 )]
 pub struct ApiDoc;
