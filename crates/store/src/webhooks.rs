@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::Result;
@@ -17,43 +17,75 @@ pub const DELIVERY_RETENTION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 /// across deliveries instead of in one long statement.
 const PRUNE_BATCH: i64 = 1000;
 
-/// A delivery id this request recorded, not yet committed. The claim holds the row's insert
-/// lock: a concurrent request with the same id waits, then sees a duplicate if this one
-/// commits, or claims it itself if this one is dropped (its processing failed, so a retry by
-/// the sender must be processed again).
-pub struct DeliveryClaim {
-    tx: Transaction<'static, Postgres>,
+/// How long a `processing` claim is honoured. A request is cut off after 30 s; a claim
+/// older than this belongs to a request (or a server) that died without finishing, and the
+/// next copy of the delivery takes it over.
+pub const STALE_CLAIM: Duration = Duration::from_secs(120);
+
+/// What claiming a delivery id found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// This request owns the delivery: act on it, then [`complete_delivery`] (or
+    /// [`release_delivery`] when acting failed).
+    Claimed,
+    /// The delivery was already processed.
+    Done,
+    /// Another request is processing the delivery right now.
+    InProgress,
 }
 
-impl DeliveryClaim {
-    /// Makes the claim permanent: the delivery counts as processed.
-    pub async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// Claims `delivery_id`, or `None` when it was already processed.
-pub async fn claim_delivery(
-    pool: &PgPool,
-    delivery_id: &str,
-    event: &str,
-) -> Result<Option<DeliveryClaim>> {
-    let mut tx = pool.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO github_webhook_deliveries (delivery_id, event) VALUES ($1, $2)
-         ON CONFLICT (delivery_id) DO NOTHING",
+/// Claims `delivery_id` for this request. One statement, so concurrent copies of a delivery
+/// on any number of replicas get exactly one `Claimed`; no transaction stays open while the
+/// delivery is acted on.
+pub async fn claim_delivery(pool: &PgPool, delivery_id: &str, event: &str) -> Result<Claim> {
+    let claimed: Option<(String,)> = sqlx::query_as(
+        "INSERT INTO github_webhook_deliveries (delivery_id, event, state, received_at)
+         VALUES ($1, $2, 'processing', now())
+         ON CONFLICT (delivery_id) DO UPDATE
+            SET event = EXCLUDED.event, state = 'processing', received_at = now()
+          WHERE github_webhook_deliveries.state = 'processing'
+            AND github_webhook_deliveries.received_at < now() - make_interval(secs => $3)
+         RETURNING delivery_id",
     )
     .bind(delivery_id)
     .bind(event)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if inserted == 0 {
-        tx.rollback().await?;
-        return Ok(None);
+    .bind(STALE_CLAIM.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    if claimed.is_some() {
+        return Ok(Claim::Claimed);
     }
-    Ok(Some(DeliveryClaim { tx }))
+    let state: Option<(String,)> =
+        sqlx::query_as("SELECT state FROM github_webhook_deliveries WHERE delivery_id = $1")
+            .bind(delivery_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(match state {
+        Some((state,)) if state == "done" => Claim::Done,
+        // Processing, or released by its failed request a moment ago: either way another
+        // request holds or held it; the sender's next redelivery settles it.
+        _ => Claim::InProgress,
+    })
+}
+
+/// Marks a claimed delivery as processed: copies of it are duplicates from now on.
+pub async fn complete_delivery(pool: &PgPool, delivery_id: &str) -> Result<()> {
+    sqlx::query("UPDATE github_webhook_deliveries SET state = 'done' WHERE delivery_id = $1")
+        .bind(delivery_id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Gives up a claim whose processing failed, so the sender's redelivery is processed.
+pub async fn release_delivery(pool: &PgPool, delivery_id: &str) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM github_webhook_deliveries WHERE delivery_id = $1 AND state = 'processing'",
+    )
+    .bind(delivery_id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Deletes up to one batch of delivery ids older than `retention`; returns how many. Rows
@@ -75,13 +107,14 @@ pub async fn prune_deliveries(pool: &PgPool, retention: Duration) -> Result<u64>
     Ok(deleted)
 }
 
-/// Whether a delivery id is recorded (tests and operators).
-pub async fn delivery_recorded(pool: &PgPool, delivery_id: &str) -> Result<bool> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT delivery_id FROM github_webhook_deliveries WHERE delivery_id = $1")
-            .bind(delivery_id)
-            .fetch_optional(pool)
-            .await?;
+/// Whether a delivery id is recorded as processed (tests and operators).
+pub async fn delivery_done(pool: &PgPool, delivery_id: &str) -> Result<bool> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT delivery_id FROM github_webhook_deliveries WHERE delivery_id = $1 AND state = 'done'",
+    )
+    .bind(delivery_id)
+    .fetch_optional(pool)
+    .await?;
     Ok(row.is_some())
 }
 

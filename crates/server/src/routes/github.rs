@@ -19,7 +19,7 @@ use statesight_core::wire::{
     ErrorBody, RunTrigger, WebhookAnalysis, WebhookDelivery, WebhookOutcome, WebhookRunState,
 };
 use statesight_store::runs::AnalysisRequest;
-use statesight_store::webhooks::{self, TrackingApplication};
+use statesight_store::webhooks::{self, Claim, TrackingApplication};
 
 use crate::error::{ApiError, ApiResult, sanitize_library_message};
 use crate::openapi::Data;
@@ -49,6 +49,7 @@ const DELIVERY_HEADER: &str = "x-github-delivery";
         (status = 400, description = "bad_request: a missing or malformed X-GitHub-Event or X-GitHub-Delivery header, or a push payload that is not valid JSON of a push", body = ErrorBody),
         (status = 401, description = "unauthenticated: X-Hub-Signature-256 is missing, malformed or does not match the body", body = ErrorBody),
         (status = 404, description = "not_found: the webhook is not configured (GITHUB_WEBHOOK_SECRET is unset)", body = ErrorBody),
+        (status = 409, description = "conflict: another request is processing this delivery id right now; redeliver it if that one fails", body = ErrorBody),
         (status = 413, description = "payload_too_large: the body exceeds 5 MiB", body = ErrorBody),
         (status = 415, description = "unsupported_media_type: the webhook's content type is not application/json", body = ErrorBody),
         (status = 500, description = "internal: a bug; the server log has the cause under the request id", body = ErrorBody),
@@ -98,42 +99,44 @@ async fn receive(
         "X-GitHub-Delivery",
         is_delivery_id,
     )?;
-    let Some(claim) = webhooks::claim_delivery(&state.pool, &delivery_id, &event).await? else {
-        tracing::info!(delivery = %delivery_id, event = %event, "github webhook delivery already processed");
-        return Ok((
-            StatusCode::OK,
-            delivery(
-                &delivery_id,
-                &event,
-                WebhookOutcome::Duplicate,
-                String::from("this delivery id was already processed; nothing was done again"),
-            ),
-        ));
+    match webhooks::claim_delivery(&state.pool, &delivery_id, &event).await? {
+        Claim::Claimed => {}
+        Claim::Done => {
+            tracing::info!(delivery = %delivery_id, event = %event, "github webhook delivery already processed");
+            return Ok((
+                StatusCode::OK,
+                delivery(
+                    &delivery_id,
+                    &event,
+                    WebhookOutcome::Duplicate,
+                    String::from("this delivery id was already processed; nothing was done again"),
+                ),
+            ));
+        }
+        Claim::InProgress => {
+            return Err(ApiError::Conflict {
+                message: String::from(
+                    "this delivery id is being processed by another request right now; \
+                     redeliver it if that one fails",
+                ),
+                referenced_by: None,
+            });
+        }
+    }
+    // Only a delivery that was acted on counts as processed: when acting fails, the claim
+    // is given up so that GitHub's redelivery is processed afresh (analyses it already
+    // requested are then found queued, not requested twice).
+    let answer = match act(state, &delivery_id, &event, &body).await {
+        Ok(answer) => answer,
+        Err(error) => {
+            release(state, &delivery_id).await;
+            return Err(error);
+        }
     };
-    let answer = match event.as_str() {
-        "ping" => (
-            StatusCode::OK,
-            delivery(
-                &delivery_id,
-                &event,
-                WebhookOutcome::Pong,
-                String::from("pong: the webhook's secret matches"),
-            ),
-        ),
-        "push" => push(state, &delivery_id, &event, &body).await?,
-        _ => (
-            StatusCode::ACCEPTED,
-            delivery(
-                &delivery_id,
-                &event,
-                WebhookOutcome::Ignored,
-                String::from("this event is not acted on; only push (and ping) are"),
-            ),
-        ),
-    };
-    // Only a delivery that was acted on counts as processed: if anything above failed, the
-    // claim is dropped (rolled back) and GitHub's redelivery is processed afresh.
-    claim.commit().await?;
+    if let Err(error) = webhooks::complete_delivery(&state.pool, &delivery_id).await {
+        release(state, &delivery_id).await;
+        return Err(error.into());
+    }
     tracing::info!(
         delivery = %delivery_id,
         event = %event,
@@ -143,6 +146,44 @@ async fn receive(
     );
     prune_old_deliveries(state).await;
     Ok(answer)
+}
+
+/// Acts on a claimed delivery by its event.
+async fn act(
+    state: &AppState,
+    delivery_id: &str,
+    event: &str,
+    body: &[u8],
+) -> ApiResult<(StatusCode, WebhookDelivery)> {
+    Ok(match event {
+        "ping" => (
+            StatusCode::OK,
+            delivery(
+                delivery_id,
+                event,
+                WebhookOutcome::Pong,
+                String::from("pong: the webhook's secret matches"),
+            ),
+        ),
+        "push" => push(state, delivery_id, event, body).await?,
+        _ => (
+            StatusCode::ACCEPTED,
+            delivery(
+                delivery_id,
+                event,
+                WebhookOutcome::Ignored,
+                String::from("this event is not acted on; only push (and ping) are"),
+            ),
+        ),
+    })
+}
+
+/// Gives up a delivery's claim after a failure. Best effort: a claim that cannot be
+/// released goes stale and is taken over by a later copy of the delivery.
+async fn release(state: &AppState, delivery_id: &str) {
+    if let Err(error) = webhooks::release_delivery(&state.pool, delivery_id).await {
+        tracing::warn!(delivery = %delivery_id, %error, "releasing a github webhook delivery claim failed");
+    }
 }
 
 /// The parts of a push payload the webhook reads; everything else is skipped unread.
@@ -398,6 +439,7 @@ fn outcome_label(answer: &ApiResult<(StatusCode, WebhookDelivery)>) -> &'static 
         Err(ApiError::PayloadTooLarge(_)) => "payload_too_large",
         Err(ApiError::UnsupportedMediaType) => "unsupported_media_type",
         Err(ApiError::BadRequest(_)) => "bad_request",
+        Err(ApiError::Conflict { .. }) => "in_progress",
         Err(ApiError::Unavailable(_)) => "unavailable",
         Err(_) => "error",
     }
