@@ -953,3 +953,51 @@ async fn claims_in_progress_are_conflicts_until_they_go_stale(pool: PgPool) {
     );
     prefix.cleanup().await;
 }
+
+/// Every answer of the webhook, successes and refusals, is what the OpenAPI document says.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn answers_fit_the_documented_schemas(pool: PgPool) {
+    seeded(&pool).await;
+    set_source(
+        &pool,
+        LEDGER_APPLICATION_ID,
+        "https://github.com/acme/ledger-deploy",
+        "main",
+    )
+    .await;
+    let prefix = RedisPrefix::new();
+    let router = webhook_router(&pool, &prefix);
+    let document = serde_json::to_value(statesight_server::openapi::document()).expect("document");
+    let queued = push("acme/ledger-deploy", "refs/heads/main", AFTER);
+    let mut unsigned = Delivery::new("push", "schema-9", &queued);
+    unsigned.signature = Some(String::new());
+    let replies = [
+        Delivery::new("ping", "schema-1", &json!({}))
+            .send(&router)
+            .await,
+        Delivery::new("push", "schema-2", &queued)
+            .send(&router)
+            .await,
+        Delivery::new("push", "schema-2", &queued)
+            .send(&router)
+            .await,
+        Delivery::new("issues", "schema-3", &json!({}))
+            .send(&router)
+            .await,
+        Delivery::new("push", "schema-4", &json!([]))
+            .send(&router)
+            .await,
+        unsigned.send(&router).await,
+    ];
+    let mut statuses = Vec::new();
+    for reply in &replies {
+        let status = reply.status.as_u16();
+        statuses.push(status);
+        let schema = schema::response_schema(&document, WEBHOOK, "post", status)
+            .unwrap_or_else(|| panic!("{status} is not documented"));
+        let errors = schema::validate(&document, schema, &reply.body);
+        assert!(errors.is_empty(), "{status}: {errors:?}\n{}", reply.text);
+    }
+    assert_eq!(statuses, [200, 202, 200, 202, 400, 401]);
+    prefix.cleanup().await;
+}
