@@ -37,10 +37,14 @@ const DELIVERY_HEADER: &str = "x-github-delivery";
     operation_id = "github_webhook",
     tag = "webhooks",
     security(()),
+    // GitHub always sends these headers, and a delivery without them is refused (401 without
+    // the signature, 400 without the others); they are documented as optional because the
+    // route also answers requests lacking them, with those errors or, when the webhook is
+    // off, with the 404 of a route that does not exist.
     params(
-        ("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the raw body with the webhook's secret (GITHUB_WEBHOOK_SECRET)"),
-        ("X-GitHub-Event" = String, Header, description = "the event: `push` queues analyses, `ping` is answered, others are ignored"),
-        ("X-GitHub-Delivery" = String, Header, description = "the delivery's unique id; a delivery id seen in the last 7 days is not processed again"),
+        ("X-Hub-Signature-256" = Option<String>, Header, description = "needed: `sha256=` and the hex HMAC-SHA256 of the raw body with the webhook's secret (GITHUB_WEBHOOK_SECRET)"),
+        ("X-GitHub-Event" = Option<String>, Header, description = "needed: the event; `push` queues analyses, `ping` is answered, others are ignored"),
+        ("X-GitHub-Delivery" = Option<String>, Header, description = "needed: the delivery's unique id; a delivery id processed in the last 7 days is not processed again"),
     ),
     request_body(content = Object, content_type = "application/json", description = "the event's payload as GitHub sends it (content type application/json), at most 5 MiB"),
     responses(
