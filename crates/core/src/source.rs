@@ -835,6 +835,163 @@ impl InputPolicy {
     }
 }
 
+/// Which repository a URL names, for matching a Git host's push notification with the
+/// sources that track it: the same repository is written many ways (`https://…`,
+/// `ssh://git@…`, scp-like `git@host:owner/repo`, `git://…`, with or without `.git` or a
+/// trailing `/`), and the key is what those spellings share.
+///
+/// The rules, in order:
+/// - only the network forms [`repo_url_with`] accepts (`file://` never matches a push);
+///   user information (`git@`, a token) is ignored;
+/// - the scheme and the port are ignored: one host serves one repository over HTTPS, SSH
+///   and the git protocol, often on different ports;
+/// - the host is compared case-insensitively (DNS names are), and GitHub's aliases
+///   `www.github.com` and `ssh.github.com` (SSH over port 443) count as `github.com`;
+/// - the path is percent-decoded, empty segments are dropped (`//`, leading and trailing
+///   `/`), one trailing `.git` is removed, and it is compared case-insensitively: GitHub
+///   (the sender of these notifications, including GitHub Enterprise Server) treats owner
+///   and repository names case-insensitively, so `Acme/Shop` and `acme/shop` are one
+///   repository.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RepositoryKey {
+    /// The host, lowercase, without port.
+    pub host: String,
+    /// The path segments joined by `/`, lowercase, without `.git`.
+    pub path: String,
+}
+
+impl fmt::Display for RepositoryKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.host, self.path)
+    }
+}
+
+impl RepositoryKey {
+    /// The last path segment (the repository's own name): the cheap pre-filter a store can
+    /// apply before comparing keys.
+    pub fn name(&self) -> &str {
+        self.path.rsplit('/').next().unwrap_or(&self.path)
+    }
+}
+
+/// The [`RepositoryKey`] of a repository URL, or `None` when the URL is not one of the
+/// network forms (a `file://` URL, a local path, anything [`repo_url_with`] refuses).
+/// Payload URLs are untrusted: they pass the same allow-list as what operators type.
+pub fn repository_key(url: &str) -> Option<RepositoryKey> {
+    let url = repo_url_with(
+        url,
+        RepoUrlPolicy {
+            allow_file: false,
+            // A stored row from before the credentials rule still names its repository.
+            allow_embedded_credentials: true,
+        },
+    )
+    .ok()?;
+    let (host, path) = host_and_path(&url)?;
+    let host = canonical_host(host);
+    let decoded = percent_decoded(path).ok()?;
+    let mut segments: Vec<&str> = decoded.split('/').filter(|s| !s.is_empty()).collect();
+    let last = segments.pop()?;
+    let last = strip_suffix_ignore_case(last, ".git");
+    if !last.is_empty() {
+        segments.push(last);
+    }
+    if segments.is_empty() {
+        return None;
+    }
+    Some(RepositoryKey {
+        host,
+        path: segments.join("/").to_lowercase(),
+    })
+}
+
+/// The host and the path of a URL already accepted by [`repo_url_with`].
+fn host_and_path(url: &str) -> Option<(&str, &str)> {
+    let scheme_end = scheme_length(url);
+    if scheme_end > 0 && url[scheme_end..].starts_with("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(authority_end);
+        let host_port = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let host = match host_port.strip_prefix('[') {
+            Some(bracketed) => bracketed.split_once(']')?.0,
+            None => host_port
+                .split_once(':')
+                .map_or(host_port, |(host, _)| host),
+        };
+        return Some((host, path));
+    }
+    // scp-like `[user@]host:path`: git splits at the first `:`.
+    let (user_host, path) = url.split_once(':')?;
+    let host = user_host
+        .rsplit_once('@')
+        .map_or(user_host, |(_, host)| host);
+    Some((host, path))
+}
+
+fn canonical_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    match host.as_str() {
+        "www.github.com" | "ssh.github.com" => String::from("github.com"),
+        _ => host,
+    }
+}
+
+fn strip_suffix_ignore_case<'a>(text: &'a str, suffix: &str) -> &'a str {
+    let split = text.len().saturating_sub(suffix.len());
+    match (text.get(..split), text.get(split..)) {
+        (Some(head), Some(tail)) if tail.eq_ignore_ascii_case(suffix) => head,
+        _ => text,
+    }
+}
+
+/// Whether a source whose ref is `source_ref` tracks the ref a push updated (`pushed`, the
+/// full name the Git host sends, e.g. `refs/heads/main`).
+///
+/// - A branch push `refs/heads/B` is tracked by a source whose ref is `B`, `heads/B` or
+///   `refs/heads/B` (a short name is read as a branch, as sources are nearly always
+///   branches), and by a source tracking `HEAD` when `B` is the repository's default
+///   branch (`default_branch`, from the notification).
+/// - Any other ref (a tag `refs/tags/T`, a note, …) is tracked only by a source naming it
+///   unambiguously: the full ref, or `tags/T` for a tag. A tag is not matched by its short
+///   name, which Git would also resolve to a branch of that name.
+/// - A source pinned to a commit SHA tracks nothing.
+///
+/// Ref names are case-sensitive, as in Git.
+pub fn source_ref_tracks(source_ref: &str, pushed: &str, default_branch: Option<&str>) -> bool {
+    let source_ref = source_ref.trim();
+    if source_ref.is_empty() || pushed.is_empty() {
+        return false;
+    }
+    if source_ref == pushed {
+        return true;
+    }
+    if let Some(branch) = pushed.strip_prefix("refs/heads/") {
+        return !branch.is_empty()
+            && (source_ref == branch
+                || source_ref.strip_prefix("heads/") == Some(branch)
+                || (source_ref == "HEAD" && default_branch == Some(branch)));
+    }
+    if let Some(tag) = pushed.strip_prefix("refs/tags/") {
+        return !tag.is_empty() && source_ref.strip_prefix("tags/") == Some(tag);
+    }
+    false
+}
+
+/// Whether `text` is a full commit object name: 40 (SHA-1) or 64 (SHA-256) lowercase
+/// hexadecimal digits, as Git hosts send them.
+pub fn is_full_commit_sha(text: &str) -> bool {
+    matches!(text.len(), 40 | 64) && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// Whether `sha` is the all-zeros name Git uses for "no commit" (the `after` of a deleted
+/// ref, the `before` of a created one).
+pub fn is_null_sha(sha: &str) -> bool {
+    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1340,5 +1497,179 @@ mod tests {
         assert!(local_path("snapshot_dir", "~root/x").is_err());
         assert!(display_name("name", "  ").is_err());
         assert_eq!(display_name("name", " ledger ").as_deref(), Ok("ledger"));
+    }
+}
+
+#[cfg(test)]
+mod repository_key_tests {
+    use super::*;
+
+    fn key(url: &str) -> String {
+        repository_key(url)
+            .unwrap_or_else(|| panic!("{url:?} has no key"))
+            .to_string()
+    }
+
+    #[test]
+    fn every_spelling_of_a_github_repository_has_one_key() {
+        for url in [
+            "https://github.com/acme/shop-deploy",
+            "https://github.com/acme/shop-deploy.git",
+            "https://github.com/acme/shop-deploy/",
+            "https://github.com/acme/shop-deploy.git/",
+            "http://github.com/acme/shop-deploy",
+            "https://GitHub.COM/Acme/Shop-Deploy.GIT",
+            "https://github.com:443/acme/shop-deploy.git",
+            "https://www.github.com/acme/shop-deploy",
+            "https://github.com//acme//shop-deploy",
+            "ssh://git@github.com/acme/shop-deploy.git",
+            "ssh://git@ssh.github.com:443/acme/shop-deploy.git",
+            "git@github.com:acme/shop-deploy.git",
+            "git@github.com:/acme/shop-deploy",
+            "github.com:acme/shop-deploy",
+            "git://github.com/acme/shop-deploy.git",
+            "https://github.com/acme/%73hop-deploy",
+            " https://github.com/acme/shop-deploy ",
+        ] {
+            assert_eq!(key(url), "github.com/acme/shop-deploy", "{url}");
+        }
+    }
+
+    #[test]
+    fn different_repositories_and_hosts_have_different_keys() {
+        let base = key("https://github.com/acme/shop");
+        for other in [
+            "https://github.com/acme/shop-deploy",
+            "https://github.com/other/shop",
+            "https://gitlab.com/acme/shop",
+            "https://github.example.com/acme/shop",
+            "https://github.com/acme/shop/sub",
+            "https://github.com/acme",
+        ] {
+            assert_ne!(key(other), base, "{other}");
+        }
+        // Only one `.git` is a suffix; the name `x.git.git` keeps one.
+        assert_eq!(key("https://h.example/a/x.git.git"), "h.example/a/x.git");
+    }
+
+    #[test]
+    fn local_and_refused_urls_have_no_key() {
+        for url in [
+            "file:///srv/git/shop.git",
+            "/srv/git/shop.git",
+            "ext::sh -c touch% /tmp/x",
+            "https://github.com/",
+            "https://github.com/.git",
+            "",
+            "https://github.com/acme/shop?x=1",
+            "https://gith%75b.com/acme/shop",
+        ] {
+            assert_eq!(repository_key(url), None, "{url:?}");
+        }
+        assert_eq!(
+            repository_key("https://github.com/acme/shop").map(|k| k.name().to_owned()),
+            Some(String::from("shop"))
+        );
+    }
+
+    #[test]
+    fn branch_pushes_match_short_full_and_default_branch_refs() {
+        let push = "refs/heads/main";
+        for tracked in ["main", "heads/main", "refs/heads/main", " main "] {
+            assert!(source_ref_tracks(tracked, push, Some("main")), "{tracked}");
+        }
+        assert!(source_ref_tracks("HEAD", push, Some("main")));
+        assert!(!source_ref_tracks("HEAD", push, Some("trunk")));
+        assert!(!source_ref_tracks("HEAD", push, None));
+        for untracked in [
+            "Main",
+            "release",
+            "refs/tags/main",
+            "tags/main",
+            "",
+            "main2",
+        ] {
+            assert!(
+                !source_ref_tracks(untracked, push, Some("main")),
+                "{untracked}"
+            );
+        }
+        assert!(source_ref_tracks("feature/x", "refs/heads/feature/x", None));
+        assert!(!source_ref_tracks("x", "refs/heads/feature/x", None));
+    }
+
+    #[test]
+    fn tag_pushes_match_only_unambiguous_tag_refs() {
+        let push = "refs/tags/v1.2.0";
+        assert!(source_ref_tracks("refs/tags/v1.2.0", push, Some("main")));
+        assert!(source_ref_tracks("tags/v1.2.0", push, Some("main")));
+        assert!(!source_ref_tracks("v1.2.0", push, Some("main")));
+        assert!(!source_ref_tracks("HEAD", push, Some("v1.2.0")));
+        assert!(!source_ref_tracks("main", "refs/pull/1/head", Some("main")));
+        assert!(source_ref_tracks("refs/notes/x", "refs/notes/x", None));
+    }
+
+    #[test]
+    fn commit_names() {
+        assert!(is_full_commit_sha(&"a1".repeat(20)));
+        assert!(is_full_commit_sha(&"0f".repeat(32)));
+        for bad in [
+            "",
+            "main",
+            &"A1".repeat(20),
+            &"a1".repeat(19),
+            &"g1".repeat(20),
+        ] {
+            assert!(!is_full_commit_sha(bad), "{bad}");
+        }
+        assert!(is_null_sha(&"0".repeat(40)));
+        assert!(!is_null_sha(""));
+        assert!(!is_null_sha(&"a1".repeat(20)));
+    }
+
+    /// Owner and repository names as GitHub allows them: letters, digits, `-`, `_`, `.`
+    /// (the name `.git`-suffixed ones aside).
+    fn name() -> impl proptest::strategy::Strategy<Value = String> {
+        "[A-Za-z0-9][A-Za-z0-9_-]{0,20}"
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn all_forms_of_one_repository_agree(owner in name(), repo in name(), upper in proptest::bool::ANY) {
+            let (o, r) = if upper {
+                (owner.to_uppercase(), repo.to_uppercase())
+            } else {
+                (owner.clone(), repo.clone())
+            };
+            let expected = repository_key(&format!("https://github.com/{owner}/{repo}"));
+            proptest::prop_assert!(expected.is_some());
+            for url in [
+                format!("https://github.com/{o}/{r}.git"),
+                format!("https://GITHUB.com/{o}/{r}/"),
+                format!("ssh://git@github.com:22/{o}/{r}.git"),
+                format!("git@github.com:{o}/{r}.git"),
+                format!("git@github.com:{o}/{r}"),
+                format!("git://github.com/{o}/{r}"),
+            ] {
+                proptest::prop_assert_eq!(&repository_key(&url), &expected, "{}", url);
+            }
+        }
+
+        #[test]
+        fn a_key_is_its_own_key(url in "(https://|ssh://git@|git@)[a-z]{1,8}\\.(com|org)(/|:)[A-Za-z0-9_/]{1,30}(\\.git)?/?") {
+            if let Some(key) = repository_key(&url) {
+                let again = repository_key(&format!("https://{key}"));
+                proptest::prop_assert_eq!(again, Some(key));
+            }
+        }
+
+        #[test]
+        fn keys_never_panic_and_are_lowercase(url in "\\PC{0,80}") {
+            if let Some(key) = repository_key(&url) {
+                proptest::prop_assert_eq!(key.path.to_lowercase(), key.path.clone());
+                proptest::prop_assert!(!key.path.is_empty());
+                proptest::prop_assert!(!key.host.is_empty());
+            }
+        }
     }
 }

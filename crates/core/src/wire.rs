@@ -888,3 +888,64 @@ pub struct WorkspaceRulePreview {
     /// Applications with at least one finding suppressed or undecided, by name.
     pub applications: Vec<ApplicationRulePreview>,
 }
+
+string_enum! {
+    /// What `POST /api/v1/github/webhook` did with a delivery.
+    pub enum WebhookOutcome {
+        /// A `ping` (sent when the webhook is created): answered, nothing else.
+        Pong => "pong",
+        /// A push some sources track: their applications' analyses are listed.
+        Queued => "queued",
+        /// A push no source tracks (another repository or branch): nothing was requested.
+        NoMatch => "no_match",
+        /// A push that deleted its branch or tag: nothing to analyse.
+        RefDeleted => "ref_deleted",
+        /// An event this server does not act on.
+        Ignored => "ignored",
+        /// A delivery id already processed (a redelivery or a replay): nothing was done again.
+        Duplicate => "duplicate",
+    }
+}
+
+string_enum! {
+    /// How an application's analysis request of a webhook delivery was recorded (the
+    /// coalescing of `POST /api/v1/applications/:id/analyze`).
+    pub enum WebhookRunState {
+        /// A new run was queued.
+        Created => "created",
+        /// A run at that commit was already queued or running.
+        Existing => "existing",
+        /// The queued follow-up run now targets this commit.
+        Coalesced => "coalesced",
+    }
+}
+
+/// One application a webhook delivery asked to analyse, and the run that will.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookAnalysis {
+    pub workspace_id: Uuid,
+    pub application_id: Uuid,
+    pub application_name: String,
+    pub run_id: Uuid,
+    pub state: WebhookRunState,
+}
+
+/// The answer to a GitHub webhook delivery: what was done, for the sender's delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct WebhookDelivery {
+    /// The `X-GitHub-Delivery` id.
+    pub delivery_id: String,
+    /// The `X-GitHub-Event` name.
+    pub event: String,
+    pub outcome: WebhookOutcome,
+    /// One sentence on the outcome.
+    pub note: String,
+    /// The pushed ref (`refs/heads/main`), for pushes.
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    /// The pushed commit (`after`), for pushes: the revision every listed run analyses.
+    pub revision: Option<String>,
+    pub analyses: Vec<WebhookAnalysis>,
+}

@@ -62,6 +62,11 @@ pub struct ServeArgs {
     pub database_max_connections: u32,
     #[command(flatten)]
     pub inputs: InputArgs,
+    /// Secret of the GitHub webhook `POST /api/v1/github/webhook` (the value entered as the
+    /// webhook's secret in GitHub; at least 16 characters: `openssl rand -hex 32`). Unset or
+    /// empty: the route answers 404.
+    #[arg(long, env = "GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
 }
 
 /// The OpenID provider that issues the bearer tokens (`AUTH_REQUIRED=true`).
@@ -205,6 +210,13 @@ impl InputArgs {
 }
 
 impl ServeArgs {
+    /// The GitHub webhook's secret, refused at startup when weak or mistyped.
+    pub fn github_webhook_secret(&self) -> anyhow::Result<Option<crate::webhook::WebhookSecret>> {
+        Ok(crate::webhook::WebhookSecret::from_config(
+            self.github_webhook_secret.as_deref(),
+        )?)
+    }
+
     /// Refuses unsafe combinations before anything listens.
     pub fn validate(&self) -> anyhow::Result<()> {
         if !self.auth_required

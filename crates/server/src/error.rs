@@ -39,8 +39,12 @@ pub enum ApiError {
         message: String,
         referenced_by: Option<References>,
     },
-    /// 413: the body is larger than `MAX_BODY_BYTES`.
-    PayloadTooLarge,
+    /// 401: a webhook delivery whose signature is missing, malformed or wrong. Unlike the
+    /// bearer 401s it carries no `WWW-Authenticate` challenge: no token would help.
+    BadSignature(String),
+    /// 413: the body is larger than the route's limit (`MAX_BODY_BYTES` on operator
+    /// routes), in bytes.
+    PayloadTooLarge(usize),
     /// 415: a body without a JSON content type.
     UnsupportedMediaType,
     /// 422: a value the server refuses; `details` says which field (and where) when one
@@ -351,7 +355,9 @@ impl ApiError {
                 message,
                 None,
             ),
-            ApiError::Unauthenticated(message) | ApiError::InvalidToken(message) => (
+            ApiError::Unauthenticated(message)
+            | ApiError::InvalidToken(message)
+            | ApiError::BadSignature(message) => (
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthenticated,
                 message,
@@ -395,13 +401,10 @@ impl ApiError {
                     ErrorDetails::References(ReferenceDetails { referenced_by })
                 }),
             ),
-            ApiError::PayloadTooLarge => (
+            ApiError::PayloadTooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
-                format!(
-                    "the request body is larger than {} bytes",
-                    crate::MAX_BODY_BYTES
-                ),
+                format!("the request body is larger than {limit} bytes"),
                 None,
             ),
             ApiError::UnsupportedMediaType => (

@@ -204,7 +204,7 @@ where
             ))),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType),
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Err(ApiError::PayloadTooLarge)
+                Err(ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES))
             }
             Err(rejection) => Err(ApiError::BadRequest(format!(
                 "the request body could not be read: {}",
@@ -240,7 +240,7 @@ where
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge
+                    ApiError::PayloadTooLarge(crate::MAX_BODY_BYTES)
                 } else {
                     ApiError::BadRequest(format!(
                         "the request body could not be read: {}",

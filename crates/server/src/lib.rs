@@ -18,6 +18,7 @@ pub mod state;
 pub mod telemetry;
 pub mod ui;
 pub mod validate;
+pub mod webhook;
 
 use std::time::{Duration, Instant};
 

@@ -109,6 +109,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     args.validate()?;
     let cursors =
         CursorSigner::from_config(args.cursor_signing_key.as_deref(), args.auth_required)?;
+    let github_webhook = args.github_webhook_secret()?;
+    let github_webhook_on = github_webhook.is_some();
     let pool =
         statesight_store::connect(&args.database.database_url, args.database_max_connections)
             .context("DATABASE_URL is not a valid PostgreSQL URL")?;
@@ -139,7 +141,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState::new(pool, redis, authenticator, public)
         .with_redis_prefix(&args.redis_key_prefix)
         .with_inputs(args.inputs.policy()?)
-        .with_cursor_signer(cursors);
+        .with_cursor_signer(cursors)
+        .with_github_webhook(github_webhook);
     let listener = tokio::net::TcpListener::bind(args.bind_addr)
         .await
         .with_context(|| {
@@ -148,7 +151,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 args.bind_addr
             )
         })?;
-    tracing::info!(addr = %args.bind_addr, auth_required = args.auth_required, "statesight-server listening");
+    tracing::info!(addr = %args.bind_addr, auth_required = args.auth_required, github_webhook = github_webhook_on, "statesight-server listening");
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

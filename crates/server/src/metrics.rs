@@ -66,6 +66,15 @@ pub fn record_request(method: &'static str, route: &str, status: u16, elapsed: D
     metrics::histogram!(LATENCY, &labels).record(elapsed.as_secs_f64());
 }
 
+/// Counts GitHub webhook deliveries by `event` (`push`, `ping`, `other`, `none`) and
+/// `outcome` (a `WebhookOutcome`, or the error refusing the delivery): both label sets are
+/// fixed, never the caller's text.
+pub const WEBHOOK_DELIVERIES: &str = "statesight_github_webhook_deliveries_total";
+
+pub fn record_webhook_delivery(event: &'static str, outcome: &'static str) {
+    metrics::counter!(WEBHOOK_DELIVERIES, "event" => event, "outcome" => outcome).increment(1);
+}
+
 pub fn record_pool(pool: &sqlx::PgPool) {
     let size = f64::from(pool.size());
     let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));

@@ -33,6 +33,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "incidents", description = "Incidents and their findings"),
         (name = "rules", description = "Ignore rules"),
         (name = "audit", description = "The operator audit log and its hash chain"),
+        (name = "webhooks", description = "Notifications from Git hosts (signed, outside bearer authentication)"),
     )
 )]
 pub struct ApiDoc;

@@ -21,6 +21,8 @@ pub struct AppState {
     pub queue: statesight_store::queue::Queue,
     /// Which repository URLs and local paths operators may register.
     pub inputs: Arc<InputPolicy>,
+    /// The GitHub webhook's secret (`GITHUB_WEBHOOK_SECRET`); `None` turns the webhook off.
+    pub github_webhook: Option<crate::webhook::WebhookSecret>,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -45,6 +47,7 @@ impl AppState {
             cursors: crate::cursor::CursorSigner::process_random(),
             public: Arc::new(public),
             inputs: Arc::new(default_inputs()),
+            github_webhook: None,
         }
     }
 
@@ -65,6 +68,12 @@ impl AppState {
     /// of the process's random key.
     pub fn with_cursor_signer(mut self, signer: crate::cursor::CursorSigner) -> Self {
         self.cursors = signer;
+        self
+    }
+
+    /// Accepts GitHub webhook deliveries signed with `secret` (`None`: the route answers 404).
+    pub fn with_github_webhook(mut self, secret: Option<crate::webhook::WebhookSecret>) -> Self {
+        self.github_webhook = secret;
         self
     }
 

@@ -18,6 +18,7 @@ pub mod redis_conn;
 pub mod rules;
 pub mod runs;
 pub mod seed;
+pub mod webhooks;
 
 pub use db::{MIGRATOR, connect, migrate};
 pub use error::{Constraint, ConstraintKind, Result, StoreError};

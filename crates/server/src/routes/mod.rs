@@ -5,6 +5,7 @@ mod analyses;
 pub(crate) mod applications;
 mod audit;
 mod clusters;
+mod github;
 mod health;
 mod ignore_rules;
 mod incidents;
@@ -62,4 +63,13 @@ pub fn router() -> OpenApiRouter<AppState> {
             workspace_rules::patch,
             workspace_rules::delete
         ))
+        .routes(github_webhook())
+}
+
+/// The webhook with its own body limit: GitHub's payloads outgrow the operator routes'
+/// 1 MiB (the innermost limit wins).
+fn github_webhook() -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    let (schemas, paths, method_router) = routes!(github::webhook);
+    let limit = axum::extract::DefaultBodyLimit::max(crate::webhook::MAX_WEBHOOK_BODY_BYTES);
+    (schemas, paths, method_router.layer(limit))
 }
