@@ -171,6 +171,9 @@ impl Prefix {
     }
 }
 
+/// The Secret digest key of test workers (in-process and child processes alike).
+pub const TEST_SECRET_DIGEST_KEY: &str = "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1";
+
 /// Settings for an in-process worker in tests.
 pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
     Settings {
@@ -196,6 +199,8 @@ pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::parse(TEST_SECRET_DIGEST_KEY)
+            .expect("test digest key"),
     }
 }
 
