@@ -82,7 +82,11 @@ impl DigestKey {
 impl fmt::Debug for SecretDigester {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.key {
-            Some(key) => write!(f, "SecretDigester(hmac-sha256, key id {:?}, key ***)", key.id),
+            Some(key) => write!(
+                f,
+                "SecretDigester(hmac-sha256, key id {:?}, key ***)",
+                key.id
+            ),
             None => f.write_str("SecretDigester(sha256, unkeyed)"),
         }
     }
@@ -342,14 +346,18 @@ mod tests {
             SecretDigester::unkeyed(),
             keyed(&format!("k1:{}", "00".repeat(32))),
             keyed(&format!("k1:{}", "ff".repeat(32))),
-            keyed(&format!("k1:{}", hex::encode("k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1"))),
+            keyed(&format!(
+                "k1:{}",
+                hex::encode("k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1k1")
+            )),
             keyed(KEY_B),
         ];
 
         let unkeyed = SecretDigester::unkeyed().digest(real.as_bytes());
         assert_eq!(attack(&unkeyed, &wrong_keys), Some(real));
 
-        let secret_key = keyed("k1:9c1f44e0a7d35b6e2f80c4d19a7be3605d2f8e11c47a93b0e65d0f2a8c3b7e41");
+        let secret_key =
+            keyed("k1:9c1f44e0a7d35b6e2f80c4d19a7be3605d2f8e11c47a93b0e65d0f2a8c3b7e41");
         let keyed_digest = secret_key.digest(real.as_bytes());
         assert_eq!(attack(&keyed_digest, &wrong_keys), None);
         // Only with the key itself does the dictionary find it.
@@ -365,7 +373,10 @@ mod tests {
             (format!("K1:{material}"), SecretKeyError::BadId { len: 2 }),
             (format!(":{material}"), SecretKeyError::BadId { len: 0 }),
             (format!("k1:{material}zz"), SecretKeyError::NotHex),
-            ("k1:00112233".to_owned(), SecretKeyError::TooShort { bytes: 4 }),
+            (
+                "k1:00112233".to_owned(),
+                SecretKeyError::TooShort { bytes: 4 },
+            ),
         ];
         for (text, want) in cases {
             let err = SecretDigester::parse(&text).expect_err(&text);

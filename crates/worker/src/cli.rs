@@ -81,7 +81,12 @@ pub struct DiffArgs {
     pub secret_digest_key_file: Option<PathBuf>,
     /// The Secret digest key itself (prefer the file or the environment variable: a command
     /// line is visible to other users of the machine).
-    #[arg(long, env = "SECRET_DIGEST_KEY", hide_env_values = true, value_name = "KEY-ID:HEX")]
+    #[arg(
+        long,
+        env = "SECRET_DIGEST_KEY",
+        hide_env_values = true,
+        value_name = "KEY-ID:HEX"
+    )]
     pub secret_digest_key: Option<KeyText>,
 }
 

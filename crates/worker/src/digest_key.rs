@@ -48,9 +48,7 @@ pub enum KeyError {
         #[source]
         source: std::io::Error,
     },
-    #[error(
-        "{from} is malformed (expected <key-id>:<hex of at least 32 bytes>; {GENERATE_HINT})"
-    )]
+    #[error("{from} is malformed (expected <key-id>:<hex of at least 32 bytes>; {GENERATE_HINT})")]
     Malformed {
         from: String,
         #[source]
@@ -59,7 +57,10 @@ pub enum KeyError {
 }
 
 /// The key given by text or by file, if any (`Ok(None)` when neither is set).
-pub fn load(text: Option<&KeyText>, file: Option<&Path>) -> Result<Option<SecretDigester>, KeyError> {
+pub fn load(
+    text: Option<&KeyText>,
+    file: Option<&Path>,
+) -> Result<Option<SecretDigester>, KeyError> {
     let (raw, from) = match (text, file) {
         (Some(_), Some(_)) => return Err(KeyError::Both),
         (None, None) => return Ok(None),
@@ -91,10 +92,16 @@ mod tests {
     #[test]
     fn missing_and_malformed_keys_say_what_to_set_without_the_material() {
         let missing = require(None, None).expect_err("no key").to_string();
-        assert!(missing.contains(KEY_ENV) && missing.contains("openssl rand -hex 32"), "{missing}");
+        assert!(
+            missing.contains(KEY_ENV) && missing.contains("openssl rand -hex 32"),
+            "{missing}"
+        );
         let short = KeyText::from(format!("k1:{}", &MATERIAL[..20]));
         let malformed = require(Some(&short), None).expect_err("short").to_string();
-        assert!(malformed.contains(KEY_ENV) && !malformed.contains(&MATERIAL[..20]), "{malformed}");
+        assert!(
+            malformed.contains(KEY_ENV) && !malformed.contains(&MATERIAL[..20]),
+            "{malformed}"
+        );
         assert!(!format!("{short:?}").contains("0011"));
     }
 

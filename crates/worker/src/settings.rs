@@ -91,7 +91,12 @@ pub struct RunArgs {
     /// The key Secret values are digested with, `<key-id>:<hex of at least 32 bytes>`
     /// (required; or use the file form). Generate one with
     /// `echo "k1:$(openssl rand -hex 32)"`.
-    #[arg(long, env = "SECRET_DIGEST_KEY", hide_env_values = true, value_name = "KEY-ID:HEX")]
+    #[arg(
+        long,
+        env = "SECRET_DIGEST_KEY",
+        hide_env_values = true,
+        value_name = "KEY-ID:HEX"
+    )]
     pub secret_digest_key: Option<KeyText>,
     /// A file holding the Secret digest key (a mounted Secret), instead of SECRET_DIGEST_KEY.
     #[arg(long, env = "SECRET_DIGEST_KEY_FILE", value_name = "PATH")]

@@ -1064,13 +1064,12 @@ async fn a_secret_digest_key_rotation_opens_and_resolves_nothing(pool: PgPool) {
     assert_eq!(second_secret[0].0, "stringData.password");
     assert!(second_secret[0].1.contains("hmac-sha256:k2:"));
     assert!(second_secret[0].2.contains("hmac-sha256:k2:"));
-    let kinds: Vec<String> = sqlx::query_scalar(
-        "SELECT DISTINCT kind FROM incident_timeline_events WHERE run_id = $1",
-    )
-    .bind(second_run)
-    .fetch_all(&pool)
-    .await
-    .expect("timeline");
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT kind FROM incident_timeline_events WHERE run_id = $1")
+            .bind(second_run)
+            .fetch_all(&pool)
+            .await
+            .expect("timeline");
     let kinds: BTreeSet<String> = kinds.into_iter().collect();
     assert_eq!(kinds, BTreeSet::from([String::from("reobserved")]));
 }

@@ -172,7 +172,8 @@ impl Prefix {
 }
 
 /// The Secret digest key of test workers (in-process and child processes alike).
-pub const TEST_SECRET_DIGEST_KEY: &str = "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab";
+pub const TEST_SECRET_DIGEST_KEY: &str =
+    "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab";
 
 /// Settings for an in-process worker in tests.
 pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
