@@ -44,7 +44,9 @@ api: migrate-up ## run the API server in the foreground (AUTH_REQUIRED from the 
 	$(BIN)/statesight-server serve
 
 worker: migrate-up ## run the worker in the foreground (consumes analysis jobs)
-	$(BIN)/statesight-worker run
+	@if [[ -z "$${SECRET_DIGEST_KEY:-}$${SECRET_DIGEST_KEY_FILE:-}" && -s "$(STATESIGHT_DATA_DIR)/secret-digest-key" ]]; then \
+	  export SECRET_DIGEST_KEY_FILE="$(STATESIGHT_DATA_DIR)/secret-digest-key"; fi; \
+	  $(BIN)/statesight-worker run
 
 tui: ## open the terminal console against the demo server (STATESIGHT_SERVER to change)
 	@source scripts/lib.sh && build_workspace

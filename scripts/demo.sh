@@ -45,11 +45,24 @@ if [[ ! -s "$KEY_FILE" ]]; then
 fi
 chmod 600 "$KEY_FILE"
 
+# Secret values are digested with a keyed HMAC, so a stored digest of a weak password cannot
+# be reversed with a dictionary. One key per data dir, made once, keeps digests comparable
+# across restarts (a new key only changes the key id the evidence shows).
+DIGEST_KEY_FILE="$DATA_DIR/secret-digest-key"
+if [[ ! -s "$DIGEST_KEY_FILE" ]]; then
+  note "generating the Secret digest key $DIGEST_KEY_FILE"
+  (umask 077; echo "demo:$(openssl rand -hex 32 2>/dev/null || od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" >"$DIGEST_KEY_FILE")
+fi
+chmod 600 "$DIGEST_KEY_FILE"
+
 say "starting statesight-server on $SERVER_URL (AUTH_REQUIRED=false, loopback only)"
 CURSOR_SIGNING_KEY="${CURSOR_SIGNING_KEY:-$(cat "$KEY_FILE")}" \
   AUTH_REQUIRED=false LOG_FORMAT=json BIND_ADDR="$BIND_ADDR" start server "$BIN/statesight-server" serve
 
 say "starting statesight-worker (metrics on ${WORKER_METRICS_ADDR:-127.0.0.1:9091})"
+# The key is passed as a file name, so it never appears in a process listing; a key already in
+# the environment wins.
+if [[ -z "${SECRET_DIGEST_KEY:-}" ]]; then export SECRET_DIGEST_KEY_FILE="${SECRET_DIGEST_KEY_FILE:-$DIGEST_KEY_FILE}"; fi
 LOG_FORMAT=json WORKER_ID="${WORKER_ID:-demo}" GIT_CACHE_DIR="${GIT_CACHE_DIR:-$DATA_DIR/git-cache}" \
   start worker "$BIN/statesight-worker" run
 

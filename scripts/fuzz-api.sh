@@ -107,7 +107,8 @@ say "creating and seeding the database $DB_NAME"
 "$BIN/statesight-server" admin seed --examples-dir "$ROOT/examples" --data-dir "$TMP" >/dev/null
 
 say "analysing the examples with a real worker"
-WORKER_ID="fuzz-$SUFFIX" GIT_CACHE_DIR="$TMP/git-cache" WORKER_METRICS_ADDR=127.0.0.1:0 \
+env -u SECRET_DIGEST_KEY_FILE SECRET_DIGEST_KEY="fuzz:$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')" \
+  WORKER_ID="fuzz-$SUFFIX" GIT_CACHE_DIR="$TMP/git-cache" WORKER_METRICS_ADDR=127.0.0.1:0 \
   "$BIN/statesight-worker" run >"$TMP/worker.log" 2>&1 &
 worker_pid=$!
 if ! "$BIN/statesight-server" admin analyse-examples --timeout-secs 180 >"$TMP/analyses.txt"; then

@@ -14,7 +14,7 @@ pub use crate::manifest::Problem;
 use crate::manifest::{ManifestObject, Origin};
 use crate::paths::DriftPath;
 use crate::rules::{IgnoreRule, SuppressedFinding, apply_rules, compile_rules};
-use crate::secret;
+use crate::secret::{self, SecretDigester};
 
 /// Managers treated as system controllers by default: Kubernetes control-plane components.
 pub const DEFAULT_SYSTEM_CONTROLLERS: &[&str] = &[
@@ -50,6 +50,9 @@ pub struct AnalyzeOptions {
     /// Live objects that were read but cannot be identified. A desired object one of them
     /// could be is never reported missing: the analysis says it could not tell instead.
     pub unidentified_live: Vec<UnidentifiedLive>,
+    /// Digests Secret values in findings. Defaults to unkeyed `sha256:`; a deployment passes a
+    /// keyed one (see [`crate::secret`]).
+    pub secret_digester: SecretDigester,
 }
 
 /// A live object without the apiVersion, kind or name that identify it (a collector or
@@ -108,6 +111,7 @@ impl Default for AnalyzeOptions {
             cluster_scoped_kinds: Vec::new(),
             bookkeeping_keys: default_bookkeeping_keys(),
             unidentified_live: Vec::new(),
+            secret_digester: SecretDigester::unkeyed(),
         }
     }
 }
@@ -296,6 +300,7 @@ pub fn analyze(
         applier: options.applier.as_deref(),
         system_controllers: &options.system_controllers,
         bookkeeping: &bookkeeping,
+        digester: &options.secret_digester,
     };
     let mut findings = Vec::new();
     let mut own = FieldOwnership::empty();
@@ -366,7 +371,7 @@ pub fn analyze(
             }
             None => {
                 let shown = if secret::is_secret(id.group, id.kind) {
-                    secret::redact_object(&object.value)
+                    options.secret_digester.redact_object(&object.value)
                 } else {
                     object.value.clone()
                 };

@@ -122,6 +122,8 @@ pub struct PairSettings<'s> {
     /// Labels and annotations GitOps tools add when they apply: never a finding when Git does
     /// not declare them.
     pub bookkeeping: &'s Bookkeeping,
+    /// Digests Secret values of both sides alike.
+    pub digester: &'s secret::SecretDigester,
 }
 
 /// Fields under `metadata` the server sets (or that make the identity); never compared.
@@ -182,6 +184,7 @@ struct Walker<'v, 'o, 's> {
     interesting: ManagerSet,
     secret: bool,
     bookkeeping: &'s Bookkeeping,
+    digester: &'s secret::SecretDigester,
     live_root: &'v Value,
     last_applied: OnceCell<Option<Value>>,
     path: &'s mut Vec<Step<'v>>,
@@ -306,6 +309,7 @@ pub(crate) fn diff_pair_lazy<'v>(
         interesting: suspicious.union(roles.applier).union(roles.co_appliers),
         secret: is_secret,
         bookkeeping: settings.bookkeeping,
+        digester: settings.digester,
         live_root: live,
         last_applied: OnceCell::new(),
         path: &mut scratch.path,
@@ -637,10 +641,10 @@ impl<'v> Walker<'v, '_, '_> {
             let annotation = self.field_path() == ["metadata", "annotations"]
                 && matches!(self.path.get(2), Some(Step::Field(f)) if *f == LAST_APPLIED);
             match under {
-                "data" | "binaryData" => return secret::redact(value, true),
-                "stringData" => return secret::redact(value, false),
-                "" => return secret::redact_object(value),
-                _ if annotation => return secret::redact(value, false),
+                "data" | "binaryData" => return self.digester.redact(value, true),
+                "stringData" => return self.digester.redact(value, false),
+                "" => return self.digester.redact_object(value),
+                _ if annotation => return self.digester.redact(value, false),
                 _ => {}
             }
         }
@@ -871,8 +875,8 @@ impl<'v> Walker<'v, '_, '_> {
                     Some(lv) => {
                         if secret::data_bytes(lv) != want {
                             let live_digest =
-                                Value::String(secret::digest(&secret::data_bytes(lv)));
-                            let desired_digest = Value::String(secret::digest(&want));
+                                Value::String(self.digester.digest(&secret::data_bytes(lv)));
+                            let desired_digest = Value::String(self.digester.digest(&want));
                             self.findings.push(RawFinding {
                                 path: self.materialize(),
                                 change: ChangeKind::Changed,

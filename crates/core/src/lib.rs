@@ -36,3 +36,4 @@ pub use manifest::{ManifestObject, Origin, ParsedManifests, parse_manifests};
 pub use paths::{DriftPath, Segment};
 pub use recommend::Recommendation;
 pub use rules::{IgnoreRule, RuleScope, SuppressedFinding};
+pub use secret::{SecretDigester, SecretKeyError};

@@ -45,6 +45,7 @@ fn bench(c: &mut Criterion) {
         applier: None,
         format: OutputFormat::Json,
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::unkeyed(),
     };
     let check = run(&options, false).unwrap_or_else(|e| panic!("{e:#}"));
     assert_eq!(check.exit_code, 1);

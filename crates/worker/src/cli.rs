@@ -9,6 +9,7 @@ use statesight_core::bookkeeping::{
 };
 
 use crate::diff_command::{DiffOptions, OutputFormat};
+use crate::digest_key::{KeyError, KeyText};
 
 /// StateSight worker.
 #[derive(Debug, Parser)]
@@ -73,6 +74,20 @@ pub struct DiffArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// A file holding the worker's Secret digest key (`<key-id>:<hex>`), so Secret values are
+    /// digested as the worker digests them. Without it (or SECRET_DIGEST_KEY), digests are
+    /// unkeyed sha256 and a note says so on standard error.
+    #[arg(long, env = "SECRET_DIGEST_KEY_FILE", value_name = "PATH")]
+    pub secret_digest_key_file: Option<PathBuf>,
+    /// The Secret digest key itself (prefer the file or the environment variable: a command
+    /// line is visible to other users of the machine).
+    #[arg(
+        long,
+        env = "SECRET_DIGEST_KEY",
+        hide_env_values = true,
+        value_name = "KEY-ID:HEX"
+    )]
+    pub secret_digest_key: Option<KeyText>,
 }
 
 /// `--bookkeeping-key`'s long help: the rule and the built-in keys.
@@ -96,14 +111,20 @@ fn bookkeeping_help() -> String {
 }
 
 impl DiffArgs {
-    pub fn into_options(self) -> DiffOptions {
+    /// The validated options; fails only on an unreadable or malformed digest key.
+    pub fn into_options(self) -> Result<DiffOptions, KeyError> {
+        let secret_digester = crate::digest_key::load(
+            self.secret_digest_key.as_ref(),
+            self.secret_digest_key_file.as_deref(),
+        )?
+        .unwrap_or_default();
         let mut bookkeeping_keys = if self.no_default_bookkeeping {
             Vec::new()
         } else {
             default_bookkeeping_keys()
         };
         bookkeeping_keys.extend(self.bookkeeping_keys);
-        DiffOptions {
+        Ok(DiffOptions {
             desired: self.desired,
             live: self.live,
             namespace: self.namespace,
@@ -114,6 +135,7 @@ impl DiffArgs {
                 Format::Json => OutputFormat::Json,
             },
             bookkeeping_keys,
-        }
+            secret_digester,
+        })
     }
 }

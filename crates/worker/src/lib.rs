@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod collect;
 pub mod diff_command;
+pub mod digest_key;
 pub mod git;
 pub mod inputs;
 pub mod pipeline;

@@ -32,8 +32,18 @@ fn main() -> ExitCode {
         Command::Diff(args) => {
             let color = std::io::stdout().is_terminal()
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            match diff_command::run(&args.into_options(), color) {
+            let options = match args.into_options() {
+                Ok(options) => options,
+                Err(error) => {
+                    eprintln!("error: {:#}", anyhow::Error::new(error));
+                    return ExitCode::from(2);
+                }
+            };
+            match diff_command::run(&options, color) {
                 Ok(outcome) => {
+                    for note in &outcome.notes {
+                        eprintln!("note: {note}");
+                    }
                     for warning in &outcome.warnings {
                         eprintln!("warning: {warning}");
                     }

@@ -285,6 +285,7 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         live_trusted: observation.trusted,
         bookkeeping_keys: settings.bookkeeping_keys.clone(),
         unidentified_live,
+        secret_digester: settings.secret_digester.clone(),
         ..AnalyzeOptions::default()
     };
     let analysis = analyze(

@@ -57,6 +57,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         concurrency = settings.concurrency,
         prefix = %settings.redis_key_prefix,
         metrics = %settings.metrics_addr,
+        secret_digest_key_id = settings.secret_digester.key_id().unwrap_or("none"),
         "statesight-worker started"
     );
     Worker::new(pool, queue, settings).run(stopped).await?;

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use clap::builder::BoolishValueParser;
 use statesight_core::bookkeeping::BookkeepingKey;
+use statesight_core::secret::SecretDigester;
 pub use statesight_core::source::InputPolicy;
+
+use crate::digest_key::KeyText;
 
 /// `statesight-worker run` options; every one also reads its environment variable.
 #[derive(Debug, Clone, clap::Args)]
@@ -85,6 +88,19 @@ pub struct RunArgs {
     /// the built-in Argo CD, Flux and Helm list (`default,label:example.com/owner` extends it).
     #[arg(long, env = "GITOPS_BOOKKEEPING_KEYS", default_value = "default")]
     pub gitops_bookkeeping_keys: String,
+    /// The key Secret values are digested with, `<key-id>:<hex of at least 32 bytes>`
+    /// (required; or use the file form). Generate one with
+    /// `echo "k1:$(openssl rand -hex 32)"`.
+    #[arg(
+        long,
+        env = "SECRET_DIGEST_KEY",
+        hide_env_values = true,
+        value_name = "KEY-ID:HEX"
+    )]
+    pub secret_digest_key: Option<KeyText>,
+    /// A file holding the Secret digest key (a mounted Secret), instead of SECRET_DIGEST_KEY.
+    #[arg(long, env = "SECRET_DIGEST_KEY_FILE", value_name = "PATH")]
+    pub secret_digest_key_file: Option<PathBuf>,
 }
 
 /// Parses `90s`, `5m`, `1h`, `2d` or plain seconds.
@@ -137,6 +153,8 @@ pub struct Settings {
     /// snapshot paths.
     pub inputs: InputPolicy,
     pub bookkeeping_keys: Vec<BookkeepingKey>,
+    /// Digests Secret values (keyed; `Debug` shows the key id only).
+    pub secret_digester: SecretDigester,
 }
 
 impl Settings {
@@ -158,6 +176,11 @@ impl Settings {
             Some(id) if !id.trim().is_empty() => id.trim().to_owned(),
             _ => default_worker_id(),
         };
+        // Checked first: without a key no analysis could store a Secret's evidence safely.
+        let secret_digester = crate::digest_key::require(
+            args.secret_digest_key.as_ref(),
+            args.secret_digest_key_file.as_deref(),
+        )?;
         Ok(Settings {
             database_url: args.database_url,
             redis_url: args.redis_url,
@@ -185,6 +208,7 @@ impl Settings {
                 &args.gitops_bookkeeping_keys,
             )
             .map_err(|error| anyhow::anyhow!("GITOPS_BOOKKEEPING_KEYS: {error}"))?,
+            secret_digester,
         })
     }
 

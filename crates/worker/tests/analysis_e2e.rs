@@ -932,3 +932,138 @@ async fn database_errors_before_the_start_count_as_attempts_and_park(pool: PgPoo
     assert_eq!(run.status, RunStatus::Failed);
     prefix.cleanup().await;
 }
+
+/// A Secret that drifted (Git says one password, the cluster holds another, written by
+/// `kubectl edit`), added to the ledger's history and to a copy of its snapshot.
+async fn ledger_with_a_drifted_secret(pool: &PgPool, root: &std::path::Path) {
+    let (repo, _) = ledger_repository(root);
+    let work = root.join("work");
+    std::fs::write(
+        work.join("deploy/secret.yaml"),
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ledger-db\n  namespace: payments\nstringData:\n  password: hunter2\n",
+    )
+    .expect("write the Secret");
+    git(&work, &["add", "--all"], &[]);
+    git(
+        &work,
+        &["commit", "-q", "-m", "ledger: database password"],
+        &[
+            ("GIT_AUTHOR_NAME", "t"),
+            ("GIT_AUTHOR_EMAIL", "t@example.com"),
+            ("GIT_COMMITTER_NAME", "t"),
+            ("GIT_COMMITTER_EMAIL", "t@example.com"),
+        ],
+    );
+    let work_path = work.display().to_string();
+    git(&repo, &["fetch", "-q", &work_path, "+main:main"], &[]);
+
+    let snapshot = root.join("snapshot");
+    std::fs::create_dir_all(&snapshot).expect("snapshot dir");
+    copy_tree(&examples().join("snapshot"), &snapshot);
+    // "aHVudGVyMw==" is "hunter3": the live value differs from Git's.
+    std::fs::write(
+        snapshot.join("secret-ledger-db.yaml"),
+        r#"apiVersion: v1
+kind: Secret
+type: Opaque
+metadata:
+  name: ledger-db
+  namespace: payments
+  creationTimestamp: "2026-10-02T09:31:47Z"
+  managedFields:
+  - apiVersion: v1
+    fieldsType: FieldsV1
+    fieldsV1:
+      f:data:
+        f:password: {}
+    manager: kubectl-edit
+    operation: Update
+    time: "2026-11-19T10:00:00Z"
+data:
+  password: aHVudGVyMw==
+"#,
+    )
+    .expect("write the live Secret");
+
+    seed_ledger(pool, &repo).await;
+    sqlx::query(
+        "UPDATE clusters SET snapshot_dir = $1
+          WHERE id = (SELECT cluster_id FROM applications WHERE id = $2)",
+    )
+    .bind(snapshot.display().to_string())
+    .bind(LEDGER)
+    .execute(pool)
+    .await
+    .expect("point the cluster at the copied snapshot");
+}
+
+/// The Secret's findings of one run: (path, desired, live) as stored.
+async fn secret_findings(pool: &PgPool, run: Uuid) -> Vec<(String, String, String)> {
+    sqlx::query_as(
+        "SELECT path, coalesce(desired::text, 'null'), coalesce(live::text, 'null')
+           FROM findings WHERE run_id = $1 AND resource_kind = 'Secret' ORDER BY ordinal",
+    )
+    .bind(run)
+    .fetch_all(pool)
+    .await
+    .expect("secret findings")
+}
+
+/// Rotating the Secret digest key between two analyses changes the key id the evidence
+/// shows, and nothing else: no incident opens, resolves or reopens, and the second run only
+/// re-observes what the first found.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_secret_digest_key_rotation_opens_and_resolves_nothing(pool: PgPool) {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    ledger_with_a_drifted_secret(&pool, scratch.path()).await;
+    let prefix = Prefix::new();
+    let cache = scratch.path().join("cache");
+    let worker_with = |key: &str| {
+        let mut settings = settings(&database_url(&pool), &prefix.0, &cache);
+        settings.secret_digester =
+            statesight_core::secret::SecretDigester::parse(key).expect("test key");
+        Worker::new(pool.clone(), prefix.queue(), settings)
+    };
+    let material = "0f".repeat(32);
+    let first_worker = worker_with(&format!("k1:{material}"));
+    let (first_run, outcome) = analyse(&first_worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let before = incidents(&pool).await;
+    assert!(
+        before
+            .iter()
+            .any(|i| i.resource_kind == "Secret" && i.cause == "kubectl-edit"),
+        "{before:?}"
+    );
+    let first_secret = secret_findings(&pool, first_run).await;
+    assert_eq!(first_secret.len(), 1, "{first_secret:?}");
+    let (path, desired, live) = &first_secret[0];
+    assert_eq!(path, "stringData.password");
+    assert!(desired.contains("hmac-sha256:k1:") && live.contains("hmac-sha256:k1:"));
+    assert_ne!(desired, live, "different values keep different digests");
+    assert!(!format!("{first_secret:?}").contains("hunter"));
+
+    // The same material under a new key id: what a rotation looks like to the worker.
+    let second_worker = worker_with(&format!("k2:{material}"));
+    let (second_run, outcome) = analyse(&second_worker, None).await;
+    assert_eq!(outcome, Outcome::Succeeded);
+    let after = incidents(&pool).await;
+    assert_eq!(after.len(), before.len());
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!((a.id, &a.status), (b.id, &b.status), "{a:?}");
+        assert_eq!(a.occurrence_count, b.occurrence_count + 1, "{a:?}");
+    }
+    let second_secret = secret_findings(&pool, second_run).await;
+    assert_eq!(second_secret.len(), 1);
+    assert_eq!(second_secret[0].0, "stringData.password");
+    assert!(second_secret[0].1.contains("hmac-sha256:k2:"));
+    assert!(second_secret[0].2.contains("hmac-sha256:k2:"));
+    let kinds: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT kind FROM incident_timeline_events WHERE run_id = $1")
+            .bind(second_run)
+            .fetch_all(&pool)
+            .await
+            .expect("timeline");
+    let kinds: BTreeSet<String> = kinds.into_iter().collect();
+    assert_eq!(kinds, BTreeSet::from([String::from("reobserved")]));
+}

@@ -118,7 +118,16 @@ fn json_shape() {
         .as_object()
         .map(|m| m.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    assert_eq!(keys, ["findings", "suppressed", "incidents", "problems"]);
+    assert_eq!(
+        keys,
+        [
+            "findings",
+            "suppressed",
+            "incidents",
+            "problems",
+            "secret_digest"
+        ]
+    );
     let finding = &report["findings"][1];
     let finding_keys: Vec<&str> = finding
         .as_object()

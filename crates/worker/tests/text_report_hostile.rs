@@ -144,6 +144,7 @@ fn coloured_text_report_writes_only_its_own_colours() {
         applier: None,
         format: OutputFormat::Text,
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::unkeyed(),
     };
     let coloured = diff_command::run(&options, true)
         .unwrap_or_else(|e| panic!("{e:#}"))

@@ -212,6 +212,10 @@ fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::S
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::parse(
+            "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab",
+        )
+        .expect("test digest key"),
     }
 }
 

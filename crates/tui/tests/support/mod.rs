@@ -434,6 +434,10 @@ pub async fn seed_and_analyse(pool: &PgPool) -> tempfile::TempDir {
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::parse(
+            "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab",
+        )
+        .expect("test digest key"),
     };
     let worker = statesight_worker::runtime::Worker::new(pool.clone(), queue.clone(), settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);

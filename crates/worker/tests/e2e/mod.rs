@@ -53,7 +53,7 @@ pub fn git(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_owned()
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     for entry in std::fs::read_dir(from).expect("read dir") {
         let entry = entry.expect("entry");
         let target = to.join(entry.file_name());
@@ -171,6 +171,10 @@ impl Prefix {
     }
 }
 
+/// The Secret digest key of test workers (in-process and child processes alike).
+pub const TEST_SECRET_DIGEST_KEY: &str =
+    "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab";
+
 /// Settings for an in-process worker in tests.
 pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
     Settings {
@@ -196,6 +200,8 @@ pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
+        secret_digester: statesight_core::secret::SecretDigester::parse(TEST_SECRET_DIGEST_KEY)
+            .expect("test digest key"),
     }
 }
 

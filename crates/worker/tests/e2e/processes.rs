@@ -208,6 +208,7 @@ impl WorkerProcess {
                         .display()
                 ),
             )
+            .env("SECRET_DIGEST_KEY", super::TEST_SECRET_DIGEST_KEY)
             .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
