@@ -187,7 +187,21 @@ impl ApiClient {
         body: Option<&Value>,
         workspace: Option<Uuid>,
     ) -> Result<RawReply, ClientError> {
-        let raw = self.send_raw(method, path, body, workspace).await?;
+        self.send_with(method, path, body, workspace, &[]).await
+    }
+
+    /// [`ApiClient::send`] with extra request headers (such as a rule preview's token).
+    pub async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        workspace: Option<Uuid>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawReply, ClientError> {
+        let raw = self
+            .send_raw_with(method, path, body, workspace, headers)
+            .await?;
         if (200..300).contains(&raw.status) {
             Ok(raw)
         } else {
@@ -203,6 +217,17 @@ impl ApiClient {
         body: Option<&Value>,
         workspace: Option<Uuid>,
     ) -> Result<RawReply, ClientError> {
+        self.send_raw_with(method, path, body, workspace, &[]).await
+    }
+
+    async fn send_raw_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        workspace: Option<Uuid>,
+        headers: &[(&str, &str)],
+    ) -> Result<RawReply, ClientError> {
         let url = self.url(path)?;
         let mut retried = false;
         loop {
@@ -213,6 +238,9 @@ impl ApiClient {
             }
             if let Some(workspace) = workspace {
                 request = request.header("x-workspace-id", workspace.to_string());
+            }
+            for (name, value) in headers {
+                request = request.header(*name, *value);
             }
             if let Some(body) = body {
                 request = request.json(body);

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use statesight_core::wire::{
     AnalysisRun, Application, ApplicationDetail, Finding, IgnoreRule, Incident, Me, Overview,
-    SeverityCounts, SuppressedFinding, TimelineEvent,
+    SeverityCounts, SuppressedFinding, TimelineEvent, WorkspaceRulePreview,
 };
 use uuid::Uuid;
 
@@ -31,6 +31,7 @@ use super::rule_editor::RuleEditor;
 use super::table::TableView;
 use super::text::{clean, typed};
 use super::theme::Theme;
+use super::workspace_rules::RuleReview;
 use crate::client::{ClientError, CredentialError, Reply};
 
 /// Rows of the screen that are not the body: header, status line, key hints.
@@ -131,6 +132,8 @@ pub enum Overlay {
     Palette(Palette),
     /// A destructive action waiting for `y`.
     Confirm(Confirm),
+    /// The server's preview of a workspace rule, waiting for `y` to save it.
+    Review(RuleReview),
 }
 
 /// What a confirmation is for.
@@ -138,6 +141,10 @@ pub enum Overlay {
 pub enum Confirmed {
     DeleteRule {
         application: Uuid,
+        rule: Uuid,
+    },
+    /// `DELETE /api/v1/ignore-rules/:rule`.
+    DeleteWorkspaceRule {
         rule: Uuid,
     },
     /// Leave the rule editor, losing what was typed.
@@ -288,6 +295,27 @@ pub enum Cmd {
         application: Uuid,
         rule: Uuid,
     },
+    /// `POST /api/v1/ignore-rules/preview`: what a workspace rule would suppress, and the
+    /// token that saves exactly this body.
+    PreviewWorkspaceRule {
+        seq: u64,
+        workspace: Uuid,
+        input: statesight_core::wire::IgnoreRuleInput,
+    },
+    /// `POST /api/v1/ignore-rules`, or `PUT /api/v1/ignore-rules/:rule` when `rule` is
+    /// given, with the preview's token.
+    SaveWorkspaceRule {
+        seq: u64,
+        workspace: Uuid,
+        rule: Option<Uuid>,
+        input: statesight_core::wire::IgnoreRuleInput,
+        token: String,
+    },
+    /// `DELETE /api/v1/ignore-rules/:rule`.
+    DeleteWorkspaceRule {
+        seq: u64,
+        rule: Uuid,
+    },
     /// Put `text` on the clipboard of the user's terminal (OSC 52).
     Copy {
         text: String,
@@ -382,6 +410,10 @@ pub enum Msg {
         seq: u64,
         result: Result<Reply<IgnoreRule>, ClientError>,
     },
+    WorkspaceRulePreviewed {
+        seq: u64,
+        result: Result<Reply<WorkspaceRulePreview>, ClientError>,
+    },
     /// A rule was enabled, disabled or deleted (`done` says which, for the status line).
     RuleChanged {
         seq: u64,
@@ -467,6 +499,9 @@ pub struct App {
     pub editor: Option<RuleEditor>,
     /// A rule being enabled, disabled or deleted.
     pub(super) rule_change: Option<u64>,
+    /// The workspace rule being enabled or disabled, and its new state, while its preview
+    /// or save is in flight.
+    pub(super) switching: Option<(Uuid, bool)>,
     /// When the screen in view was last loaded, for the background refresh.
     pub(super) loaded_at: DateTime<Utc>,
     pub(super) refresh: Duration,
@@ -509,6 +544,7 @@ impl App {
             incident: None,
             editor: None,
             rule_change: None,
+            switching: None,
             loaded_at: settings.now,
             refresh: settings.refresh,
             ticks: 0,
@@ -1038,6 +1074,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
         Msg::Timeline { seq, result } => app.on_timeline(seq, result),
         Msg::OpenFindings { seq, first, result } => app.on_open_findings(seq, first, result),
         Msg::RuleSaved { seq, result } => app.on_rule_saved(seq, result),
+        Msg::WorkspaceRulePreviewed { seq, result } => app.on_workspace_rule_previewed(seq, result),
         Msg::RuleChanged { seq, done, result } => app.on_rule_changed(seq, &done, result),
         Msg::Copied { what, result } => {
             app.on_copied(&what, result);
@@ -1261,7 +1298,7 @@ fn on_paste(app: &mut App, text: &str) {
             help.filter.push_str(&text);
             help.scroll = 0;
         }
-        Some(Overlay::Confirm(_)) => {}
+        Some(Overlay::Confirm(_) | Overlay::Review(_)) => {}
         None => {
             if let Some((view, kind)) = app.table_mut().filter(|(view, _)| view.editing) {
                 view.filter.push_str(&text);
@@ -1328,6 +1365,7 @@ fn on_key(app: &mut App, event: &KeyEvent) -> Vec<Cmd> {
             return Vec::new();
         }
         Some(Overlay::Confirm(confirm)) => return on_confirm_key(app, confirm, chord),
+        Some(Overlay::Review(review)) => return app.on_review_key(review, chord),
         None => {}
     }
     if app.screen() == Screen::RuleEditor && app.editor.is_some() {

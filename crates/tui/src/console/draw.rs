@@ -70,6 +70,9 @@ pub fn draw(frame: &mut Frame<'_>, app: &App) {
         Some(Overlay::Confirm(confirm)) => {
             super::investigate_view::draw_confirm(frame.buffer_mut(), body, app, confirm)
         }
+        Some(Overlay::Review(review)) => {
+            super::investigate_view::draw_review(frame.buffer_mut(), body, app, review)
+        }
         None => {}
     }
     if app.sign_in.is_some() {
@@ -1273,9 +1276,9 @@ fn draw_application(buf: &mut Buffer, area: Rect, app: &App, id: uuid::Uuid) {
                             cell("disabled", theme.dim)
                         },
                         if row.read_only {
-                            cell("ws, read-only", theme.dim)
+                            cell("workspace", theme.info)
                         } else {
-                            cell("app", theme.base)
+                            cell("application", theme.base)
                         },
                     ]
                 },
@@ -1555,6 +1558,9 @@ fn draw_hints(buf: &mut Buffer, area: Rect, app: &App) {
                 fixed(&[("a-z", "filter"), ("↑↓", "scroll"), ("esc", "close")])
             }
             Some(Overlay::Confirm(_)) => fixed(&[("y", "yes"), ("n/esc", "no")]),
+            Some(Overlay::Review(_)) => {
+                fixed(&[("y", "save"), ("↑↓", "scroll"), ("n/esc", "back")])
+            }
             None if app.filter_editing() => fixed(&[
                 ("⏎", "keep filter"),
                 ("esc", "clear"),

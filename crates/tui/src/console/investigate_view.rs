@@ -1,5 +1,6 @@
 //! Drawing the incident screen (findings table and evidence pane), the rule editor with its
-//! preview, and the confirmation of destructive actions.
+//! preview, the server's preview of a workspace rule, and the confirmation of destructive
+//! actions.
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
@@ -12,9 +13,10 @@ use super::draw::{
 };
 use super::evidence;
 use super::incident::{DiffMode, Focus, IncidentScreen, layout};
-use super::rule_editor::{Field, Origin, RuleEditor};
+use super::rule_editor::{Field, Origin, RuleEditor, RuleScope};
 use super::text::{fit, width};
 use super::theme::severity_label;
+use super::workspace_rules::{ReviewLine, RuleReview};
 
 /// An incident is about one resource, so its column goes first when the pane is narrow;
 /// the path stays longest.
@@ -279,6 +281,10 @@ fn draw_field(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor, fiel
         draw_scope(buf, x, area.y, room, app, editor);
         return;
     }
+    if field == Field::Level {
+        draw_level(buf, x, area.y, room, app, editor);
+        return;
+    }
     let text = editor.text(field);
     let shown = super::text::clean(text);
     let skip = field_skip(editor, field, room);
@@ -325,7 +331,7 @@ fn cells_before(text: &str, chars: usize) -> usize {
 /// How many cells of a field scroll out on the left: the focused field keeps its cursor
 /// in view (the end of a long value while typing there); the others show their start.
 fn field_skip(editor: &RuleEditor, field: Field, room: usize) -> usize {
-    if editor.field != field || field == Field::Scope {
+    if editor.field != field || matches!(field, Field::Scope | Field::Level) {
         return 0;
     }
     cells_before(editor.text(field), editor.cursor(field)).saturating_sub(room.saturating_sub(2))
@@ -368,10 +374,57 @@ fn owners_hint(editor: &RuleEditor) -> String {
     }
 }
 
+/// `[x] this application  [ ] the whole workspace`: a saved rule's level is shown, not
+/// offered.
+fn draw_level(buf: &mut Buffer, x: u16, y: u16, room: usize, app: &App, editor: &RuleEditor) {
+    let theme = &app.theme;
+    let workspace = app
+        .workspace
+        .as_ref()
+        .map_or_else(|| String::from("the workspace"), |w| w.name.clone());
+    let fixed = matches!(editor.origin, Origin::Existing(_));
+    let application_label = "this application";
+    let workspace_label = format!("every application in {workspace}");
+    if fixed {
+        let text = match editor.level {
+            RuleScope::Application => String::from(application_label),
+            RuleScope::Workspace => workspace_label,
+        };
+        put(buf, x, y, &text, room as u16, theme.base);
+        return;
+    }
+    let workspace_rule = editor.is_workspace_rule();
+    let (this, all) = if workspace_rule {
+        (theme.dim, theme.selected)
+    } else {
+        (theme.selected, theme.dim)
+    };
+    let mark = |on: bool| if on { "[x]" } else { "[ ]" };
+    let this_label = format!("{} {application_label}", mark(!workspace_rule));
+    let all_label = format!("{} {workspace_label}", mark(workspace_rule));
+    put_spans(
+        buf,
+        x,
+        y,
+        &[
+            (&this_label, this),
+            ("  ", theme.base),
+            (&all_label, all),
+            ("  (space switches)", theme.dim),
+        ],
+        room as u16,
+    );
+}
+
 fn draw_scope(buf: &mut Buffer, x: u16, y: u16, room: usize, app: &App, editor: &RuleEditor) {
     let theme = &app.theme;
+    let everything = if editor.is_workspace_rule() {
+        "every application"
+    } else {
+        "the whole application"
+    };
     let Some(reference) = editor.resource_ref.as_deref() else {
-        put(buf, x, y, "the whole application", room as u16, theme.base);
+        put(buf, x, y, everything, room as u16, theme.base);
         return;
     };
     let reference = super::text::clean(reference);
@@ -385,7 +438,7 @@ fn draw_scope(buf: &mut Buffer, x: u16, y: u16, room: usize, app: &App, editor: 
         if editor.this_resource { "x" } else { " " }
     );
     let whole_label = format!(
-        "[{}] the whole application",
+        "[{}] {everything}",
         if editor.this_resource { " " } else { "x" }
     );
     put_spans(
@@ -430,6 +483,11 @@ fn draw_preview(buf: &mut Buffer, area: Rect, app: &App, editor: &RuleEditor) {
                 "; {} more depend on list positions in Git (the analysis decides; [name=…] is exact)",
                 preview.undecided.len()
             ));
+        }
+        if editor.is_workspace_rule() {
+            text = format!(
+                "in this application, {text}; ctrl-s shows every application's before saving"
+            );
         }
         text
     };
@@ -535,5 +593,118 @@ pub(super) fn draw_confirm(buf: &mut Buffer, body: Rect, app: &App, confirm: &Co
             (" no", theme.base),
         ],
         area.width.saturating_sub(4),
+    );
+}
+
+/// The server's preview of a workspace rule: the question, then each application with the
+/// open findings the rule suppresses there, scrolled with ↑↓.
+pub(super) fn draw_review(buf: &mut Buffer, body: Rect, app: &App, review: &RuleReview) {
+    let theme = &app.theme;
+    let width = body.width.saturating_sub(4).clamp(20, 110);
+    let room = usize::from(width.saturating_sub(4));
+    let question = super::text::wrap_words(&review.question(), room);
+    let lines = review.lines();
+    let wanted = question.len() + lines.len().max(1) + 6;
+    let height = u16::try_from(wanted).unwrap_or(u16::MAX).min(body.height);
+    let area = popup(body, width, height);
+    Clear.render(area, buf);
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(theme.warning)
+        .title(" Server preview: workspace rule ")
+        .render(area, buf);
+    let x = area.x + 2;
+    let text_width = area.width.saturating_sub(4);
+    let footer = area.bottom().saturating_sub(2);
+    let mut y = area.y + 1;
+    for line in &question {
+        if y >= footer {
+            return;
+        }
+        put(buf, x, y, line, text_width, theme.bold);
+        y += 1;
+    }
+    let expiry = format!(
+        "preview valid until {}; the server refuses a save after that",
+        review.expires_at.format("%H:%M:%S UTC")
+    );
+    if y < footer {
+        put(buf, x, y, &expiry, text_width, theme.dim);
+        y += 2;
+    }
+    if lines.is_empty() && y < footer {
+        put(
+            buf,
+            x,
+            y,
+            "no open finding of any application matches it now",
+            text_width,
+            theme.dim,
+        );
+    }
+    let room_rows = usize::from(footer.saturating_sub(y));
+    let start = review
+        .scroll
+        .min(lines.len().saturating_sub(room_rows.max(1)));
+    for line in lines.iter().skip(start).take(room_rows) {
+        match line {
+            ReviewLine::Application {
+                name,
+                suppresses,
+                undecided,
+            } => {
+                let mut counts = format!("  {suppresses} suppressed");
+                if *undecided > 0 {
+                    counts.push_str(&format!(", {undecided} decided by the next analysis"));
+                }
+                put_spans(
+                    buf,
+                    x,
+                    y,
+                    &[(name, theme.title), (&counts, theme.dim)],
+                    text_width,
+                );
+            }
+            ReviewLine::Suppressed(label) => {
+                put_spans(
+                    buf,
+                    x + 2,
+                    y,
+                    &[("✓ ", theme.ok), (label, theme.base)],
+                    text_width.saturating_sub(2),
+                );
+            }
+            ReviewLine::Undecided(label) => {
+                put_spans(
+                    buf,
+                    x + 2,
+                    y,
+                    &[("? ", theme.warning), (label, theme.base)],
+                    text_width.saturating_sub(2),
+                );
+            }
+        }
+        y += 1;
+    }
+    let hidden = lines.len().saturating_sub(start + room_rows);
+    let more = if hidden > 0 {
+        format!("   ({hidden} more lines: ↓)")
+    } else {
+        String::new()
+    };
+    put_spans(
+        buf,
+        x,
+        footer,
+        &[
+            ("y", theme.key),
+            (" save   ", theme.base),
+            ("n", theme.key),
+            ("/", theme.dim),
+            ("esc", theme.key),
+            (" back", theme.base),
+            (&more, theme.dim),
+        ],
+        text_width,
     );
 }

@@ -436,7 +436,7 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         Scope::Application,
         Action::RulesTab,
         &["3"],
-        "Ignore Rules tab (inherited workspace rules are read-only)",
+        "Ignore Rules tab: the application's rules and the workspace's (admins change those)",
         None,
     ),
     bind(
@@ -471,21 +471,21 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         Scope::Application,
         Action::ToggleRule,
         &["space"],
-        "Ignore Rules tab: enable or disable the selected rule (editor)",
+        "Ignore Rules tab: enable or disable the selected rule (a workspace rule after the server's preview)",
         Some("on/off"),
     ),
     bind(
         Scope::Application,
         Action::EditRule,
         &["e"],
-        "Ignore Rules tab: edit the selected rule (editor)",
+        "Ignore Rules tab: edit the selected rule (editor; workspace rules: admins only)",
         None,
     ),
     bind(
         Scope::Application,
         Action::NewRule,
         &["n"],
-        "Ignore Rules tab: write a new rule for this application (editor)",
+        "Ignore Rules tab: write a new rule, for this application or the whole workspace (editor)",
         None,
     ),
     bind(
@@ -555,7 +555,7 @@ pub const DEFAULTS: &[DefaultBinding] = &[
         Scope::RuleEditor,
         Action::Save,
         &["ctrl-s"],
-        "Save the rule",
+        "Save the rule (a workspace rule: after the server's preview across every application)",
         Some("save"),
     ),
     bind(

@@ -9,6 +9,8 @@
 //! - [`incident`], [`evidence`], [`rule_editor`]: the incident screen's state, its evidence
 //!   pane's lines, and the ignore-rule editor with its live preview (their transitions
 //!   live in `investigate` and `rule_actions`, their drawing in `investigate_view`).
+//! - [`workspace_rules`]: workspace-wide rules, saved only after the server's preview
+//!   across every application has been shown and accepted.
 //! - [`yaml`], [`highlight`], [`linediff`], [`clipboard`]: the evidence pane's pure parts:
 //!   a finding's values as safe YAML lines, their syntax colours for the terminal's depth,
 //!   the desired/live line diff and wrapping, and copying through OSC 52.
@@ -35,6 +37,7 @@ pub mod runtime;
 pub mod table;
 pub mod text;
 pub mod theme;
+pub mod workspace_rules;
 pub mod yaml;
 
 pub use runtime::run;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use statesight_core::wire::{
-    AnalysisRun, Application, Incident, Me, Overview, Recommendation, RunStatus, Severity,
+    AnalysisRun, Application, Incident, Me, Overview, Recommendation, Role, RunStatus, Severity,
     SeverityCounts, WorkspaceAccess,
 };
 use uuid::Uuid;
@@ -361,7 +361,7 @@ pub struct MeView {
 pub struct WorkspaceView {
     pub id: Uuid,
     pub name: String,
-    pub role: String,
+    pub role: Role,
 }
 
 impl WorkspaceView {
@@ -369,7 +369,7 @@ impl WorkspaceView {
         WorkspaceView {
             id: access.id,
             name: clean(&access.name),
-            role: access.role.as_str().to_owned(),
+            role: access.role,
         }
     }
 }
@@ -490,7 +490,7 @@ mod tests {
         WorkspaceView {
             id: Uuid::from_u128(id),
             name: name.to_owned(),
-            role: String::from("viewer"),
+            role: Role::Viewer,
         }
     }
 

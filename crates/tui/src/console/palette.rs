@@ -132,7 +132,7 @@ pub fn candidates(line: &str, workspaces: &[WorkspaceView]) -> Vec<Candidate> {
         let make = |workspace: &WorkspaceView| Candidate {
             line: format!("ws {}", workspace.name),
             label: workspace.name.clone(),
-            description: workspace.role.clone(),
+            description: workspace.role.to_string(),
         };
         let prefixed: Vec<Candidate> = workspaces
             .iter()
@@ -261,7 +261,7 @@ mod tests {
             .map(|(i, name)| WorkspaceView {
                 id: Uuid::from_u128(i as u128 + 1),
                 name: (*name).to_owned(),
-                role: String::from("admin"),
+                role: statesight_core::wire::Role::Admin,
             })
             .collect()
     }

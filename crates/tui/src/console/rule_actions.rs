@@ -1,7 +1,7 @@
 //! Ignore rules from the console: the editor's keys and replies (open findings for the
 //! preview, saving), and the rules tab's actions (enable/disable, delete after a
-//! confirmation, edit, new). Workspace rules are read-only here: they have their own
-//! reviewed route.
+//! confirmation, edit, new). Workspace rules take the same keys, through the server's
+//! preview (`workspace_rules`).
 
 use crossterm::event::KeyEvent;
 use statesight_core::wire::{ErrorDetails, Finding, IgnoreRule};
@@ -12,6 +12,7 @@ use super::appscreen::Tab;
 use super::keys::{Action, KeyChord, Scope};
 use super::rule_editor::RuleEditor;
 use super::text::clean;
+use super::workspace_rules::is_workspace_rule;
 use crate::client::{ClientError, Reply};
 
 impl App {
@@ -87,6 +88,9 @@ impl App {
             self.set_error(&message, Some(Kind::Rules));
             return Vec::new();
         }
+        if editor.is_workspace_rule() {
+            return self.preview_editor_rule();
+        }
         editor.saving = Some(seq);
         let rule = match editor.origin {
             super::rule_editor::Origin::Existing(id) => Some(id),
@@ -140,38 +144,58 @@ impl App {
         seq: u64,
         result: Result<Reply<IgnoreRule>, ClientError>,
     ) -> Vec<Cmd> {
+        if self.is_switch(seq) {
+            return self.on_workspace_rule_switched(seq, result);
+        }
         let Some(editor) = self.editor.as_mut().filter(|e| e.saving == Some(seq)) else {
             return Vec::new();
         };
         editor.saving = None;
         match result {
             Ok(reply) => {
-                let suppresses = editor.preview.matched.len();
+                let saved = match editor.reviewed {
+                    Some((findings, applications)) => format!(
+                        "workspace rule {:?} saved: each application's next analysis applies                          it ({findings} open findings in {applications} applications match now)",
+                        clean(&reply.data.name)
+                    ),
+                    None => format!(
+                        "rule {:?} saved: the next analysis applies it ({} open findings \
+                         match now; a on the application analyses)",
+                        clean(&reply.data.name),
+                        editor.preview.matched.len()
+                    ),
+                };
                 self.close_editor();
                 self.succeeded(Kind::Rules);
-                self.set_info(&format!(
-                    "rule {:?} saved: the next analysis applies it ({suppresses} open \
-                     findings match now; a on the application analyses)",
-                    clean(&reply.data.name)
-                ));
+                self.set_info(&saved);
                 self.after_rule_change()
             }
-            Err(ClientError::Api {
+            Err(error) => self.editor_refused(error, "saving the rule"),
+        }
+    }
+
+    /// The server refused what the editor sent: a validation error is shown at the field
+    /// it names (the editor stays open); anything else on the status line.
+    pub(super) fn editor_refused(&mut self, error: ClientError, what: &str) -> Vec<Cmd> {
+        match error {
+            ClientError::Api {
                 status: 400 | 409 | 422,
                 message,
                 body,
                 ..
-            }) => {
+            } => {
                 let details =
                     serde_json::from_value::<ErrorDetails>(body["error"]["details"].clone()).ok();
-                editor.refuse(&message, details);
+                if let Some(editor) = self.editor.as_mut() {
+                    editor.refuse(&message, details);
+                }
                 self.set_error(
                     &format!("the server refused the rule: {message}"),
                     Some(Kind::Rules),
                 );
                 Vec::new()
             }
-            Err(error) => self.failed(Kind::Rules, "saving the rule", error),
+            error => self.failed(Kind::Rules, what, error),
         }
     }
 
@@ -220,16 +244,8 @@ impl App {
             return Some(Vec::new());
         };
         let rule = rule.clone();
-        if rule.read_only {
-            self.set_error(
-                &format!(
-                    "{:?} is a workspace rule: it is read-only here (workspace rules are \
-                     changed through their own route)",
-                    clean(&rule.name)
-                ),
-                Some(Kind::Rules),
-            );
-            return Some(Vec::new());
+        if is_workspace_rule(&rule) {
+            return Some(self.on_workspace_rule_action(action, application, &rule));
         }
         Some(match action {
             Action::Open | Action::EditRule => {
@@ -263,6 +279,37 @@ impl App {
         })
     }
 
+    /// The rules tab's actions on a workspace rule: admins only, through the server's
+    /// preview (deleting only stops suppressing, so it needs a confirmation, not a preview).
+    fn on_workspace_rule_action(
+        &mut self,
+        action: Action,
+        application: Uuid,
+        rule: &IgnoreRule,
+    ) -> Vec<Cmd> {
+        if self.workspace_rule_admin(Some(rule.workspace_id)).is_none() {
+            return Vec::new();
+        }
+        match action {
+            Action::Open | Action::EditRule => {
+                let namespace = self.default_namespace(application);
+                self.open_editor(RuleEditor::for_rule(application, rule, &namespace))
+            }
+            Action::ToggleRule => self.switch_workspace_rule(rule),
+            _ => {
+                self.overlay = Some(Overlay::Confirm(Confirm {
+                    question: format!(
+                        "Delete the workspace rule {:?}? It stops applying to every \
+                         application; what it suppresses comes back at each one's next analysis.",
+                        clean(&rule.name)
+                    ),
+                    action: Confirmed::DeleteWorkspaceRule { rule: rule.id },
+                }));
+                Vec::new()
+            }
+        }
+    }
+
     /// `y` on a confirmation.
     pub(super) fn confirmed(&mut self, action: Confirmed) -> Vec<Cmd> {
         match action {
@@ -278,6 +325,11 @@ impl App {
                     application,
                     rule,
                 }]
+            }
+            Confirmed::DeleteWorkspaceRule { rule } => {
+                let seq = self.seq();
+                self.rule_change = Some(seq);
+                vec![Cmd::DeleteWorkspaceRule { seq, rule }]
             }
         }
     }

@@ -1,4 +1,4 @@
-//! The ignore-rule editor: five fields, a live preview of which open findings of the
+//! The ignore-rule editor: six fields, a live preview of which open findings of the
 //! application the rule would suppress, and the server's verdict when it is saved.
 //!
 //! The preview runs `statesight_core`'s own matcher (the one the worker applies) over the
@@ -6,12 +6,18 @@
 //! the next analysis suppresses cannot disagree. Where the finding's text cannot decide
 //! (a rule's `[N]` against a keyed list item, whose position only Git knows) the preview
 //! says so instead of guessing.
+//!
+//! A rule is written at one of two levels: for this application, or for the whole
+//! workspace (every application inherits it). A workspace rule is saved only after the
+//! server's own preview across every application has been shown and accepted (see
+//! `rule_actions`); the live preview here covers the application the editor was opened on.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::{CursorMove, TextArea};
 use statesight_core::error::Error as CoreError;
 use statesight_core::paths::Verdict;
-use statesight_core::rules::{IgnoreRule as CoreRule, MatchTarget, RuleScope};
+pub use statesight_core::rules::RuleScope;
+use statesight_core::rules::{IgnoreRule as CoreRule, MatchTarget};
 use statesight_core::wire::{ErrorDetails, Finding, IgnoreRule, IgnoreRuleInput};
 use uuid::Uuid;
 
@@ -20,6 +26,8 @@ use super::text::{clean, typed};
 /// The editor's fields, in the order `tab` visits them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
+    /// This application only, or every application of the workspace.
+    Level,
     Name,
     Expression,
     /// This resource only, or the whole application.
@@ -29,7 +37,8 @@ pub enum Field {
 }
 
 impl Field {
-    pub const ALL: [Field; 5] = [
+    pub const ALL: [Field; 6] = [
+        Field::Level,
         Field::Name,
         Field::Expression,
         Field::Scope,
@@ -39,6 +48,7 @@ impl Field {
 
     pub fn label(self) -> &'static str {
         match self {
+            Field::Level => "Level",
             Field::Name => "Name",
             Field::Expression => "Match",
             Field::Scope => "Applies to",
@@ -93,21 +103,26 @@ impl PreviewTarget {
     /// `None` for a finding whose path does not parse (the engine never writes one).
     pub fn new(finding: &Finding) -> Option<PreviewTarget> {
         let target = MatchTarget::from_wire(finding).ok()?;
-        let resource = &finding.resource;
-        let place = if resource.namespace.is_empty() {
-            clean(&resource.name)
-        } else {
-            format!("{}/{}", clean(&resource.namespace), clean(&resource.name))
-        };
         Some(PreviewTarget {
             target,
-            label: format!(
-                "{} {place}  {}",
-                clean(&resource.kind),
-                clean(&finding.path)
-            ),
+            label: finding_label(finding),
         })
     }
+}
+
+/// `Kind namespace/name  path`, neutralized: a finding on one line.
+pub fn finding_label(finding: &Finding) -> String {
+    let resource = &finding.resource;
+    let place = if resource.namespace.is_empty() {
+        clean(&resource.name)
+    } else {
+        format!("{}/{}", clean(&resource.namespace), clean(&resource.name))
+    };
+    format!(
+        "{} {place}  {}",
+        clean(&resource.kind),
+        clean(&finding.path)
+    )
 }
 
 /// What the rule as typed would do to the open findings.
@@ -137,6 +152,8 @@ pub enum Origin {
 pub struct RuleEditor {
     pub application: Uuid,
     pub origin: Origin,
+    /// Application or workspace: chosen for a new rule, fixed for a saved one.
+    pub level: RuleScope,
     pub field: Field,
     pub name: TextArea<'static>,
     pub expression: TextArea<'static>,
@@ -163,6 +180,9 @@ pub struct RuleEditor {
     /// The request loading open findings, while pages arrive.
     pub loading: Option<u64>,
     pub dirty: bool,
+    /// The server's preview the user accepted, as (open findings suppressed,
+    /// applications): said again when the workspace rule is saved.
+    pub reviewed: Option<(usize, usize)>,
 }
 
 fn field_area(text: &str) -> TextArea<'static> {
@@ -176,6 +196,7 @@ impl RuleEditor {
         RuleEditor {
             application,
             origin,
+            level: RuleScope::Application,
             field: Field::Expression,
             name: field_area(""),
             expression: field_area(""),
@@ -194,6 +215,7 @@ impl RuleEditor {
             saving: None,
             loading: None,
             dirty: false,
+            reviewed: None,
         }
     }
 
@@ -243,6 +265,7 @@ impl RuleEditor {
         editor.resource_ref = rule.resource_ref.clone().filter(|r| !r.trim().is_empty());
         editor.this_resource = editor.resource_ref.is_some();
         editor.enabled = rule.enabled;
+        editor.level = rule.scope;
         editor.recompute();
         editor
     }
@@ -254,6 +277,7 @@ impl RuleEditor {
             Field::ManagedBy => &self.managed_by,
             Field::Reason => &self.reason,
             Field::Scope => return self.scope_text(),
+            Field::Level => return self.level.as_str(),
         };
         area.lines().first().map_or("", String::as_str)
     }
@@ -265,7 +289,7 @@ impl RuleEditor {
             Field::Expression => self.expression.cursor().1,
             Field::ManagedBy => self.managed_by.cursor().1,
             Field::Reason => self.reason.cursor().1,
-            Field::Scope => 0,
+            Field::Scope | Field::Level => 0,
         }
     }
 
@@ -282,7 +306,7 @@ impl RuleEditor {
             Field::Expression => Some(&mut self.expression),
             Field::ManagedBy => Some(&mut self.managed_by),
             Field::Reason => Some(&mut self.reason),
-            Field::Scope => None,
+            Field::Scope | Field::Level => None,
         }
     }
 
@@ -293,12 +317,15 @@ impl RuleEditor {
     /// A key typed into the current field. Returns whether anything changed. Newlines and
     /// control characters are not typed: every field is one line.
     pub fn type_key(&mut self, event: &KeyEvent) -> bool {
+        let toggle = matches!(
+            event.code,
+            KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right
+        );
+        if self.field == Field::Level {
+            return toggle && self.switch_level();
+        }
         if self.field == Field::Scope {
-            let toggles = matches!(
-                event.code,
-                KeyCode::Char(' ') | KeyCode::Left | KeyCode::Right
-            );
-            if toggles && self.resource_ref.is_some() {
+            if toggle && self.resource_ref.is_some() {
                 self.this_resource = !self.this_resource;
                 self.changed();
                 return true;
@@ -337,8 +364,34 @@ impl RuleEditor {
         }
     }
 
+    /// Moves a new rule between the application and the workspace. A saved rule keeps its
+    /// level: the API has no route that moves one (write a new rule at the other level).
+    fn switch_level(&mut self) -> bool {
+        if let Origin::Existing(_) = self.origin {
+            self.refused = Some(FieldError {
+                field: Field::Level,
+                at: None,
+                message: String::from(
+                    "a saved rule keeps its level: write a new rule at the other level",
+                ),
+            });
+            return false;
+        }
+        self.level = match self.level {
+            RuleScope::Application => RuleScope::Workspace,
+            RuleScope::Workspace => RuleScope::Application,
+        };
+        self.changed();
+        true
+    }
+
+    pub fn is_workspace_rule(&self) -> bool {
+        self.level == RuleScope::Workspace
+    }
+
     fn changed(&mut self) {
         self.dirty = true;
+        self.reviewed = None;
         self.refused = None;
         self.recompute();
     }
@@ -362,7 +415,7 @@ impl RuleEditor {
             managed_by: Some(self.text(Field::ManagedBy).trim().to_owned())
                 .filter(|m| !m.is_empty()),
             reason: self.text(Field::Reason).to_owned(),
-            scope: RuleScope::Application,
+            scope: self.level,
             order: 0,
             enabled: true,
         }
@@ -487,9 +540,11 @@ impl RuleEditor {
     }
 
     pub fn title(&self) -> &'static str {
-        match self.origin {
-            Origin::Existing(_) => "Edit ignore rule",
-            _ => "New ignore rule",
+        match (&self.origin, self.level) {
+            (Origin::Existing(_), RuleScope::Workspace) => "Edit workspace ignore rule",
+            (Origin::Existing(_), RuleScope::Application) => "Edit ignore rule",
+            (_, RuleScope::Workspace) => "New workspace ignore rule",
+            (_, RuleScope::Application) => "New ignore rule",
         }
     }
 }
@@ -521,7 +576,8 @@ mod tests {
 
     #[test]
     fn fields_cycle_both_ways() {
-        assert_eq!(Field::Reason.step(true), Field::Name);
-        assert_eq!(Field::Name.step(false), Field::Reason);
+        assert_eq!(Field::Reason.step(true), Field::Level);
+        assert_eq!(Field::Level.step(false), Field::Reason);
+        assert_eq!(Field::Level.step(true), Field::Name);
     }
 }

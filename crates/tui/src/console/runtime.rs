@@ -525,6 +525,61 @@ impl Executor {
                     result,
                 });
             }),
+            Cmd::PreviewWorkspaceRule {
+                seq,
+                workspace,
+                input,
+            } => self.spawn(Slot::RuleWrite, async move {
+                let result = match serde_json::to_value(&input) {
+                    Ok(body) => client
+                        .send(
+                            reqwest::Method::POST,
+                            "/api/v1/ignore-rules/preview",
+                            Some(&body),
+                            Some(workspace),
+                        )
+                        .await
+                        .and_then(crate::client::decode),
+                    Err(error) => Err(crate::client::ClientError::Protocol(error.to_string())),
+                };
+                let _ = sender.send(Msg::WorkspaceRulePreviewed { seq, result });
+            }),
+            Cmd::SaveWorkspaceRule {
+                seq,
+                workspace,
+                rule,
+                input,
+                token,
+            } => self.spawn(Slot::RuleWrite, async move {
+                let (method, path) = match rule {
+                    Some(rule) => (reqwest::Method::PUT, format!("/api/v1/ignore-rules/{rule}")),
+                    None => (reqwest::Method::POST, String::from("/api/v1/ignore-rules")),
+                };
+                let headers = [("x-rule-preview-token", token.as_str())];
+                let result = match serde_json::to_value(&input) {
+                    Ok(body) => client
+                        .send_with(method, &path, Some(&body), Some(workspace), &headers)
+                        .await
+                        .and_then(crate::client::decode),
+                    Err(error) => Err(crate::client::ClientError::Protocol(error.to_string())),
+                };
+                let _ = sender.send(Msg::RuleSaved { seq, result });
+            }),
+            Cmd::DeleteWorkspaceRule { seq, rule } => self.spawn(Slot::RuleWrite, async move {
+                let path = format!("/api/v1/ignore-rules/{rule}");
+                let result = client
+                    .send(reqwest::Method::DELETE, &path, None, None)
+                    .await
+                    .map(|_| ());
+                let _ = sender.send(Msg::RuleChanged {
+                    seq,
+                    done: String::from(
+                        "workspace rule deleted: what it suppressed returns at each \
+                         application's next analysis",
+                    ),
+                    result,
+                });
+            }),
             Cmd::Copy { text, what } => {
                 let result = write_clipboard(&text);
                 let _ = sender.send(Msg::Copied { what, result });

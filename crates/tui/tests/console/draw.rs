@@ -255,7 +255,7 @@ fn application_analysis_progress_80x24() {
 }
 
 #[test]
-fn application_rules_mark_inherited_rules_read_only() {
+fn application_rules_name_their_level() {
     let mut app = application_app(Depth::Mono, LARGE, "checkout-api");
     press(&mut app, KeyCode::Char('3'));
     let screen = text(render(&app).backend().buffer());
@@ -263,12 +263,12 @@ fn application_rules_mark_inherited_rules_read_only() {
         .lines()
         .find(|line| line.contains("mesh sidecar"))
         .expect("the inherited rule");
-    assert!(inherited.contains("read-only"), "{inherited}");
+    assert!(inherited.trim_end().ends_with("workspace"), "{inherited}");
     let own = screen
         .lines()
         .find(|line| line.contains("hpa replicas"))
         .expect("the application rule");
-    assert!(!own.contains("read-only"), "{own}");
+    assert!(own.trim_end().ends_with("application"), "{own}");
 }
 
 #[test]

@@ -10,9 +10,9 @@ use ratatui::buffer::Buffer;
 use serde_json::{Value, json};
 use statesight_core::diff::{ChangeKind, OwnerRole};
 use statesight_core::wire::{
-    Application, Attribution, AttributionGrade, DesiredEvidence, Evidence, Finding, Incident,
-    LiveEvidence, LiveMethod, ObservedAtSource, Owner, Ownership, ResourceIdentity, TimelineEvent,
-    TimelineKind,
+    Application, ApplicationRulePreview, Attribution, AttributionGrade, DesiredEvidence, Evidence,
+    Finding, IgnoreRuleInput, Incident, LiveEvidence, LiveMethod, ObservedAtSource, Owner,
+    Ownership, ResourceIdentity, Role, TimelineEvent, TimelineKind, WorkspaceRulePreview,
 };
 use statesight_tui::client::ClientError;
 use statesight_tui::console::app::{App, Cmd, Confirmed, Msg, Overlay, Screen, update};
@@ -909,7 +909,7 @@ fn selected_rule(app: &App) -> (Uuid, bool, bool) {
 }
 
 #[test]
-fn rules_tab_toggles_deletes_after_confirming_and_refuses_workspace_rules() {
+fn rules_tab_toggles_and_deletes_after_confirming() {
     let mut app = rules_tab();
     let rows = app.application.as_ref().map_or(0, |s| s.rules.len());
     assert!(
@@ -964,15 +964,311 @@ fn rules_tab_toggles_deletes_after_confirming_and_refuses_workspace_rules() {
         matches!(commands.first(), Some(Cmd::DeleteRule { rule, .. }) if *rule == id),
         "{commands:?}"
     );
-    // A workspace rule is read-only here.
+}
+
+/// The server's preview of a workspace rule: one application with two findings, the other
+/// with one undecided.
+fn workspace_preview(input: IgnoreRuleInput, findings: &[Finding]) -> WorkspaceRulePreview {
+    let applications = applications();
+    WorkspaceRulePreview {
+        token: String::from("preview-token-1"),
+        expires_at: now() + Duration::minutes(15),
+        rule: input,
+        suppresses_total: 2,
+        applications: vec![
+            ApplicationRulePreview {
+                application_id: checkout(&applications).id,
+                application_name: String::from("checkout-api"),
+                suppresses: findings[..2].to_vec(),
+                undecided: Vec::new(),
+            },
+            ApplicationRulePreview {
+                application_id: Uuid::from_u128(0xabc),
+                application_name: String::from("ledger\u{1b}[31m"),
+                suppresses: Vec::new(),
+                undecided: findings[2..3].to_vec(),
+            },
+        ],
+    }
+}
+
+#[test]
+fn workspace_rules_change_only_through_the_servers_preview() {
+    let mut app = rules_tab();
     press(&mut app, KeyCode::Char('G'));
-    let (_, _, read_only) = selected_rule(&app);
-    assert!(read_only);
+    let (id, enabled, read_only) = selected_rule(&app);
+    assert!(read_only && enabled);
+    // `space` asks the server what the rule, disabled, would do; nothing is saved yet.
+    let commands = press(&mut app, KeyCode::Char(' '));
+    let Some(Cmd::PreviewWorkspaceRule {
+        seq,
+        workspace,
+        input,
+    }) = commands.first().cloned()
+    else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(workspace, checkout(&applications()).workspace_id);
+    assert!(!input.enabled);
+    assert_eq!(input.name, "mesh sidecar");
+    let (_, findings) = scenario(&applications(), Observed::Cluster);
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Ok(reply(workspace_preview(input.clone(), &findings))),
+        },
+    );
+    assert!(matches!(app.overlay, Some(Overlay::Review(_))));
+    let screen = screen_text(&app);
+    assert!(
+        screen.contains("Disable the workspace rule \"mesh sidecar\""),
+        "{screen}"
+    );
+    // `n` goes back; nothing was sent.
+    assert!(press(&mut app, KeyCode::Char('n')).is_empty());
+    assert!(app.overlay.is_none());
+    // Again, and `y` saves with the preview's token and body.
+    let commands = press(&mut app, KeyCode::Char(' '));
+    let Some(Cmd::PreviewWorkspaceRule { seq, input, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Ok(reply(workspace_preview(input.clone(), &findings))),
+        },
+    );
+    let commands = press(&mut app, KeyCode::Char('y'));
+    let Some(Cmd::SaveWorkspaceRule {
+        seq,
+        rule,
+        input: saved,
+        token,
+        ..
+    }) = commands.first().cloned()
+    else {
+        panic!("{commands:?}");
+    };
+    assert_eq!((rule, token.as_str()), (Some(id), "preview-token-1"));
+    assert_eq!(saved, input);
+    let mut disabled = ignore_rule(
+        checkout(&applications()),
+        0x602,
+        "mesh sidecar",
+        "spec.template.metadata.annotations.*",
+        true,
+    );
+    disabled.enabled = false;
+    let reload = update(
+        &mut app,
+        Msg::RuleSaved {
+            seq,
+            result: Ok(reply(disabled)),
+        },
+    );
+    assert!(
+        reload
+            .iter()
+            .any(|c| matches!(c, Cmd::FetchIgnoreRules { .. })),
+        "{reload:?}"
+    );
+    assert!(screen_text(&app).contains("workspace rule disabled"));
+    // `d` asks, then deletes through the workspace route.
+    press(&mut app, KeyCode::Char('d'));
+    assert!(screen_text(&app).contains("Delete the workspace rule"));
+    let commands = press(&mut app, KeyCode::Char('y'));
+    assert!(
+        matches!(commands.first(), Some(Cmd::DeleteWorkspaceRule { rule, .. }) if *rule == id),
+        "{commands:?}"
+    );
+    // `e` edits it; saving asks for the server's preview instead of saving.
+    let commands = press(&mut app, KeyCode::Char('e'));
+    assert!(matches!(
+        commands.first(),
+        Some(Cmd::FetchOpenFindings { .. })
+    ));
+    assert!(screen_text(&app).contains("Edit workspace ignore rule"));
+    let commands = update(&mut app, ctrl('s'));
+    assert!(
+        matches!(commands.first(), Some(Cmd::PreviewWorkspaceRule { .. })),
+        "{commands:?}"
+    );
+}
+
+#[test]
+fn the_review_lists_every_application_inert_80x24() {
+    let mut app = rules_tab();
+    press(&mut app, KeyCode::Char('G'));
+    let commands = press(&mut app, KeyCode::Char(' '));
+    let Some(Cmd::PreviewWorkspaceRule { seq, input, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    let (_, findings) = scenario(&applications(), Observed::Cluster);
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Ok(reply(workspace_preview(input, &findings))),
+        },
+    );
+    let buffer = snapshot("workspace_rule_review_80x24", &app);
+    let screen = text(&buffer);
+    assert!(screen.contains("checkout-api  2 suppressed"), "{screen}");
+    assert!(
+        screen.contains("1 decided by the next analysis"),
+        "{screen}"
+    );
+    // The escape from the application's name is drawn inert.
+    assert!(!screen.contains('\u{1b}'), "{screen}");
+}
+
+#[test]
+fn only_admins_change_workspace_rules() {
+    let mut app = rules_tab();
+    if let Some(workspace) = app.workspace.as_mut() {
+        workspace.role = Role::Editor;
+    }
+    press(&mut app, KeyCode::Char('G'));
     for key_code in [KeyCode::Char(' '), KeyCode::Char('d'), KeyCode::Char('e')] {
         assert!(press(&mut app, key_code).is_empty());
         assert!(app.overlay.is_none());
-        assert!(screen_text(&app).contains("read-only here"));
+        assert_ne!(app.screen(), Screen::RuleEditor);
+        let screen = screen_text(&app);
+        assert!(screen.contains("only admins of acme-payments"), "{screen}");
     }
+    // An application rule is still theirs to change.
+    press(&mut app, KeyCode::Char('g'));
+    assert!(matches!(
+        press(&mut app, KeyCode::Char(' ')).first(),
+        Some(Cmd::EnableRule { .. })
+    ));
+}
+
+#[test]
+fn a_rule_from_a_finding_can_cover_the_whole_workspace() {
+    let (mut app, findings) = editor_app();
+    // The editor opens on Reason; Level is the next field (around).
+    type_text(&mut app, "mesh injects it everywhere");
+    press(&mut app, KeyCode::Tab);
+    press(&mut app, KeyCode::Char(' '));
+    let editor = app.editor.as_ref().expect("the editor");
+    assert!(editor.is_workspace_rule());
+    assert!(screen_text(&app).contains("New workspace ignore rule"));
+    assert!(
+        screen_text(&app).contains("ctrl-s shows every application's before saving"),
+        "{}",
+        screen_text(&app)
+    );
+    let commands = update(&mut app, ctrl('s'));
+    let Some(Cmd::PreviewWorkspaceRule { seq, input, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    assert_eq!(input.match_expression, findings[0].path);
+    // A refused preview (here: the workspace has a rule of that name) is shown at the field.
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Err(ClientError::Api {
+                status: 409,
+                code: String::from("conflict"),
+                message: String::from("a workspace rule named \"checkout-api-value\" exists"),
+                request_id: None,
+                body: json!({"error": {"code": "conflict", "message": "taken", "details": {"field": "name"}}}),
+            }),
+        },
+    );
+    assert_eq!(app.screen(), Screen::RuleEditor);
+    let refused = app.editor.as_ref().and_then(|e| e.refused.clone());
+    assert_eq!(
+        refused.map(|r| r.field),
+        Some(statesight_tui::console::rule_editor::Field::Name)
+    );
+    assert!(screen_text(&app).contains("the server refused the rule"));
+    // Accepted: created with the token; a stale token is refused and the editor stays.
+    let commands = update(&mut app, ctrl('s'));
+    let Some(Cmd::PreviewWorkspaceRule { seq, input, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Ok(reply(workspace_preview(input, &findings))),
+        },
+    );
+    let commands = press(&mut app, KeyCode::Char('y'));
+    let Some(Cmd::SaveWorkspaceRule {
+        seq, rule: None, ..
+    }) = commands.first().cloned()
+    else {
+        panic!("{commands:?}");
+    };
+    update(
+        &mut app,
+        Msg::RuleSaved {
+            seq,
+            result: Err(ClientError::Api {
+                status: 422,
+                code: String::from("validation_failed"),
+                message: String::from("the preview token has expired: preview the rule first"),
+                request_id: None,
+                body: json!({"error": {"message": "the preview token has expired"}}),
+            }),
+        },
+    );
+    assert_eq!(app.screen(), Screen::RuleEditor);
+    assert!(screen_text(&app).contains("the preview token has expired"));
+    let commands = update(&mut app, ctrl('s'));
+    let Some(Cmd::PreviewWorkspaceRule { seq, input, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    update(
+        &mut app,
+        Msg::WorkspaceRulePreviewed {
+            seq,
+            result: Ok(reply(workspace_preview(input, &findings))),
+        },
+    );
+    let commands = press(&mut app, KeyCode::Char('y'));
+    let Some(Cmd::SaveWorkspaceRule { seq, .. }) = commands.first().cloned() else {
+        panic!("{commands:?}");
+    };
+    let saved = ignore_rule(
+        checkout(&applications()),
+        0x603,
+        "checkout-api-value",
+        &findings[0].path,
+        true,
+    );
+    update(
+        &mut app,
+        Msg::RuleSaved {
+            seq,
+            result: Ok(reply(saved)),
+        },
+    );
+    assert!(app.editor.is_none());
+    let screen = screen_text(&app);
+    assert!(
+        screen.contains("workspace rule \"checkout-api-value\" saved"),
+        "{screen}"
+    );
+}
+
+#[test]
+fn a_saved_rule_keeps_its_level() {
+    let mut app = rules_tab();
+    press(&mut app, KeyCode::Char('e'));
+    // Opened on Match: Level is two fields up.
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::BackTab);
+    press(&mut app, KeyCode::Char(' '));
+    let editor = app.editor.as_ref().expect("the editor");
+    assert!(!editor.is_workspace_rule());
+    assert!(screen_text(&app).contains("a saved rule keeps its level"));
 }
 
 #[test]
@@ -985,7 +1281,8 @@ fn editing_a_rule_replaces_it() {
         commands.first(),
         Some(Cmd::FetchOpenFindings { .. })
     ));
-    // The editor opens on Match; Reason is two fields back (Name, then around).
+    // The editor opens on Match; Reason is three fields back (Name, Level, then around).
+    press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
     press(&mut app, KeyCode::BackTab);
     type_text(&mut app, " (reviewed)");
