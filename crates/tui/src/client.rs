@@ -299,7 +299,8 @@ impl ApiClient {
     }
 }
 
-pub(crate) fn decode<T: DeserializeOwned>(raw: RawReply) -> Result<Reply<T>, ClientError> {
+/// The envelope's `data` as `T`, with the request id and the next page's cursor.
+pub fn decode<T: DeserializeOwned>(raw: RawReply) -> Result<Reply<T>, ClientError> {
     let meta = &raw.body["meta"];
     let request_id = meta["request_id"].as_str().map(str::to_owned);
     let next_cursor = meta["next_cursor"].as_str().map(str::to_owned);

@@ -702,11 +702,15 @@ pub const PROMPT_KEYS: &[(&str, &str)] = &[
     ),
     (
         "space / left / right",
-        "Rule editor, Applies to: this resource or the whole application",
+        "Rule editor, Level: this application or the whole workspace; Applies to: this resource or all of them",
     ),
     (
         "y / n",
-        "Confirmation: do it / do not (enter is yes, esc is no)",
+        "Confirmation: do it / do not (enter is yes, esc is no); server preview of a workspace rule: save / back to the editor",
+    ),
+    (
+        "up / down",
+        "Server preview of a workspace rule: scroll its applications and findings",
     ),
 ];
 

@@ -880,6 +880,253 @@ async fn an_investigation_ends_in_a_suppressed_finding(pool: PgPool) {
     drop(data);
 }
 
+/// A workspace rule written, switched off and deleted from the console, as an admin: each
+/// save shows the server's own preview across every application first, the rule the API
+/// then holds is exactly what was typed, a re-analysis suppresses exactly what the preview
+/// listed, and every change is in the audit chain, which stays intact.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_workspace_rule_is_reviewed_across_applications_then_applies(pool: PgPool) {
+    use statesight_core::wire::{
+        AuditEntry, IgnoreRule, IgnoreRuleInput, SuppressedFinding, WorkspaceRulePreview,
+    };
+    const CHECKOUT: Uuid = statesight_store::seed::CHECKOUT_APPLICATION_ID;
+    const PAYMENTS: Uuid = statesight_store::seed::PAYMENTS_WORKSPACE_ID;
+    const NAME: &str = "images-pinned-by-release";
+    const EXPRESSION: &str = "spec.template.spec.containers[*].image";
+    const REASON: &str = "images are rolled by the release train, not by Git";
+
+    let data = seeded_and_analysed_with_repos(&pool).await;
+    let server = Server::start_with_worker(&pool, data.path()).await;
+    let client = server.client();
+    // What the server says this rule would suppress, asked independently of the console.
+    let body = IgnoreRuleInput {
+        name: NAME.to_owned(),
+        match_expression: EXPRESSION.to_owned(),
+        resource_ref: None,
+        managed_by: None,
+        reason: REASON.to_owned(),
+        enabled: true,
+    };
+    let expected: WorkspaceRulePreview = statesight_tui::client::decode(
+        client
+            .send(
+                reqwest::Method::POST,
+                "/api/v1/ignore-rules/preview",
+                Some(&serde_json::to_value(&body).expect("json")),
+                Some(PAYMENTS),
+            )
+            .await
+            .expect("the server's preview"),
+    )
+    .expect("a preview")
+    .data;
+    assert!(
+        expected.applications.len() >= 2 && expected.suppresses_total >= 2,
+        "the rule should reach several applications: {expected:#?}"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exit_file = dir.path().join("exit");
+    let trace = dir.path().join("first-frame");
+    let tmux = Tmux::start(&wrapped(
+        &console_command(&server, dir.path(), &trace),
+        &exit_file,
+    ))
+    .await;
+    tmux.wait("the applications", |s| {
+        has_all(s, &["checkout-api", "● ok"]) && selected_row(s).is_some()
+    })
+    .await;
+    select_row(&tmux, "checkout-api", 3).await;
+    tmux.keys(&["Enter"]).await;
+    tmux.wait("the application", |s| {
+        s.contains("Applications › checkout-api")
+    })
+    .await;
+    tmux.keys(&["3"]).await;
+    tmux.wait("the Ignore Rules tab", |s| s.contains("hpa-owns-replicas"))
+        .await;
+
+    // 1. `n`: a new rule; up to Level, space: for the whole workspace.
+    tmux.keys(&["n"]).await;
+    tmux.wait("the editor", |s| s.contains("New ignore rule"))
+        .await;
+    tmux.keys(&["BTab", "Space"]).await;
+    tmux.wait("the workspace level", |s| {
+        s.contains("New workspace ignore rule")
+            && s.contains("[x] every application in acme-payments")
+    })
+    .await;
+    tmux.keys(&["Tab"]).await;
+    tmux.type_text(NAME).await;
+    tmux.keys(&["Tab"]).await;
+    tmux.type_text(EXPRESSION).await;
+    tmux.keys(&["Tab", "Tab", "Tab"]).await;
+    tmux.type_text(REASON).await;
+    tmux.wait("the rule typed, previewed in this application", |s| {
+        s.contains(&format!("▶ Reason     {REASON}"))
+            && s.contains("Preview  in this application, would suppress")
+    })
+    .await;
+
+    // 2. ctrl-s: the server's preview across the workspace, as the API gave it.
+    tmux.keys(&["C-s"]).await;
+    let screen = tmux
+        .wait("the server's preview", |s| {
+            s.contains("Server preview: workspace rule")
+                && s.contains(&format!("Save the workspace rule \"{NAME}\"?"))
+        })
+        .await;
+    let counted = expected
+        .applications
+        .iter()
+        .filter(|a| !a.suppresses.is_empty())
+        .count();
+    assert!(
+        screen.contains(&format!(
+            "It suppresses {} open findings in {counted} applications",
+            expected.suppresses_total
+        )),
+        "{screen}"
+    );
+    for application in &expected.applications {
+        let line = format!(
+            "{}  {} suppressed",
+            application.application_name,
+            application.suppresses.len()
+        );
+        assert!(screen.contains(&line), "{line:?} missing: {screen}");
+    }
+    tmux.keys(&["y"]).await;
+    tmux.wait("the rule saved", |s| {
+        s.contains(&format!("workspace rule \"{NAME}\" saved")) && s.contains(NAME)
+    })
+    .await;
+    let rules: Vec<IgnoreRule> = client
+        .get("/api/v1/ignore-rules", Some(PAYMENTS))
+        .await
+        .expect("the workspace rules")
+        .data;
+    let rule = rules
+        .iter()
+        .find(|rule| rule.name == NAME)
+        .unwrap_or_else(|| panic!("no rule {NAME:?} in {rules:#?}"))
+        .clone();
+    assert_eq!(
+        (
+            rule.match_expression.as_str(),
+            rule.reason.as_str(),
+            rule.resource_ref.as_deref(),
+            rule.managed_by.as_deref(),
+            rule.application_id,
+            rule.enabled
+        ),
+        (EXPRESSION, REASON, None, None, None, true)
+    );
+
+    // 3. `a` on the incidents tab: the re-analysis suppresses exactly what the preview
+    // listed for checkout-api.
+    tmux.keys(&["1"]).await;
+    tmux.keys(&["a"]).await;
+    tmux.wait("the analysis to succeed", |s| {
+        s.contains("requested analysis ok") && s.contains("analysis succeeded")
+    })
+    .await;
+    let suppressed: Vec<SuppressedFinding> = client
+        .get(
+            &format!("/api/v1/applications/{CHECKOUT}/suppressed-findings?limit=500"),
+            None,
+        )
+        .await
+        .expect("the suppressed findings")
+        .data;
+    let mut by_rule: Vec<(String, String)> = suppressed
+        .iter()
+        .filter(|finding| finding.rule.name == NAME)
+        .map(|finding| (finding.resource.name.clone(), finding.path.clone()))
+        .collect();
+    by_rule.sort();
+    let mut previewed: Vec<(String, String)> = expected
+        .applications
+        .iter()
+        .filter(|a| a.application_id == CHECKOUT)
+        .flat_map(|a| a.suppresses.iter())
+        .map(|finding| (finding.resource.name.clone(), finding.path.clone()))
+        .collect();
+    previewed.sort();
+    assert!(!previewed.is_empty(), "{expected:#?}");
+    assert_eq!(by_rule, previewed);
+
+    // 4. `space` on the rule: disabling it goes through a preview too.
+    tmux.keys(&["3"]).await;
+    tmux.wait("the rule on the tab", |s| s.contains(NAME)).await;
+    select_row(&tmux, NAME, 6).await;
+    tmux.keys(&["Space"]).await;
+    tmux.wait("the preview of disabling it", |s| {
+        s.contains(&format!("Disable the workspace rule \"{NAME}\"?"))
+    })
+    .await;
+    tmux.keys(&["y"]).await;
+    tmux.wait("the rule disabled", |s| {
+        s.contains("workspace rule disabled")
+            && s.lines()
+                .any(|line| line.contains(NAME) && line.contains("disabled"))
+    })
+    .await;
+
+    // 5. `d`, `y`: deleted.
+    select_row(&tmux, NAME, 6).await;
+    tmux.keys(&["d"]).await;
+    tmux.wait("the confirmation", |s| {
+        s.contains(&format!("Delete the workspace rule \"{NAME}\"?"))
+    })
+    .await;
+    tmux.keys(&["y"]).await;
+    tmux.wait("the rule deleted", |s| {
+        s.contains("workspace rule deleted") && !s.contains(NAME)
+    })
+    .await;
+    let rules: Vec<IgnoreRule> = client
+        .get("/api/v1/ignore-rules", Some(PAYMENTS))
+        .await
+        .expect("the workspace rules")
+        .data;
+    assert!(rules.iter().all(|r| r.id != rule.id), "{rules:#?}");
+
+    // Every change is in the audit chain, in order, and the chain is intact.
+    let audit: Vec<AuditEntry> = client
+        .get("/api/v1/audit?limit=200", Some(PAYMENTS))
+        .await
+        .expect("the audit log")
+        .data;
+    let mut actions: Vec<(i64, &str)> = audit
+        .iter()
+        .filter(|entry| entry.target_id == Some(rule.id))
+        .map(|entry| (entry.seq, entry.action.as_str()))
+        .collect();
+    actions.sort_unstable();
+    let actions: Vec<&str> = actions.into_iter().map(|(_, action)| action).collect();
+    assert_eq!(
+        actions,
+        [
+            "ignore_rule.create",
+            "ignore_rule.replace",
+            "ignore_rule.delete"
+        ]
+    );
+    let verification = statesight_store::audit::verify(&pool)
+        .await
+        .expect("verifying");
+    assert!(verification.broken.is_none(), "{verification:?}");
+
+    tmux.keys(&[":"]).await;
+    tmux.type_text("q").await;
+    tmux.keys(&["Enter"]).await;
+    assert_eq!(tmux.wait_exit(&exit_file).await, "EXIT=0");
+    drop(tmux);
+    server.stop().await;
+    drop(data);
+}
+
 /// SIGTERM and SIGHUP (the SSH connection dropping) restore the terminal and exit with
 /// 128 + the signal; Ctrl-C quits with 0 even while typing.
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
