@@ -12,6 +12,7 @@ pub mod error;
 pub mod fields;
 pub mod identity;
 pub mod incident;
+pub mod k8s_audit;
 pub mod lifecycle;
 pub mod manifest;
 pub mod normalize;

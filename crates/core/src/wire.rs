@@ -24,7 +24,7 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use evidence::{
-    Attribution, AttributionGrade, DesiredEvidence, Evidence, LiveEvidence, ObservedAtSource,
+    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, Evidence, LiveEvidence, ObservedAtSource,
     Owner, Ownership,
 };
 

@@ -380,6 +380,7 @@ fn finding(index: usize) -> Finding {
             attribution: Attribution {
                 grade: AttributionGrade::NotAttributed,
                 reason: String::from("no Kubernetes audit events were ingested for this cluster"),
+                events: Vec::new(),
             },
         },
         observed_at: observed(),

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::LiveMethod;
+pub use crate::k8s_audit::ActorKind;
 use crate::diff::OwnerRole;
 use crate::string_enum::string_enum;
 
@@ -140,4 +141,39 @@ pub struct Ownership {
 pub struct Attribution {
     pub grade: AttributionGrade,
     pub reason: String,
+    /// The Kubernetes audit events the grade rests on, oldest first: the one that set the
+    /// field for `observed-*`, the matching write for `manager-time-match`, every mutating
+    /// request in the window for `window-candidate`; empty otherwise (and in records
+    /// written before attribution read audit events).
+    #[serde(default)]
+    pub events: Vec<AttributedEvent>,
+}
+
+/// A Kubernetes audit event offered as evidence for a finding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttributedEvent {
+    pub audit_id: String,
+    /// When the API server completed the request.
+    pub at: DateTime<Utc>,
+    /// `create`, `update`, `patch`, `delete`, …
+    pub verb: String,
+    /// The authenticated user that made the request.
+    pub username: String,
+    pub actor_kind: ActorKind,
+    /// The identity the request acted as, when `username` impersonated it.
+    pub impersonated: Option<String>,
+    pub impersonated_kind: Option<ActorKind>,
+    pub user_agent: Option<String>,
+    pub source_ips: Vec<String>,
+    /// `fieldManager=` of the request, when given.
+    pub field_manager: Option<String>,
+    /// `scale`, `status`, … when the request wrote a subresource.
+    pub subresource: Option<String>,
+    /// The value this request set at the finding's path, when its body shows one.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub value_set: Option<serde_json::Value>,
+    /// The value the field had before, when known.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub value_before: Option<serde_json::Value>,
 }

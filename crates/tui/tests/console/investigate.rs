@@ -125,6 +125,7 @@ fn finding(incident: &Incident, spec: &FindingSpec<'_>) -> Finding {
             attribution: Attribution {
                 grade: AttributionGrade::NotAttributed,
                 reason: String::from("no Kubernetes audit events were ingested for this cluster"),
+                events: Vec::new(),
             },
         },
         observed_at: now() - Duration::minutes(30),
