@@ -6,6 +6,7 @@
 //! the same way here. Where older stored records lack a field the current writer always
 //! sets, the field is optional and says so.
 
+mod audit_ingest;
 mod envelope;
 mod evidence;
 
@@ -19,6 +20,7 @@ pub use crate::incident::Severity;
 pub use crate::recommend::Recommendation;
 pub use crate::rules::RuleScope;
 pub use crate::string_enum::UnknownVariant;
+pub use audit_ingest::{AuditIngestReport, AuditIngestionToken, CreatedAuditIngestionToken};
 pub use envelope::{
     Data, ErrorBody, ErrorCode, ErrorDetail, ErrorDetails, FieldDetails, Meta, ReferenceDetails,
     SyntaxDetails,

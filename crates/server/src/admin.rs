@@ -31,6 +31,9 @@ pub enum AdminCommand {
     /// The operator audit log's hash chain.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Kubernetes audit events of a cluster (the webhook route receives them live).
+    #[command(subcommand, name = "k8s-audit")]
+    K8sAudit(K8sAuditCommand),
     /// Insert the demo workspaces, users, clusters, sources, applications and ignore rules,
     /// and build each example's Git repository. Idempotent: a second run changes nothing.
     /// Writes no analysis results: `admin analyse-examples` has the worker produce them.
@@ -208,6 +211,27 @@ pub enum AuditCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum K8sAuditCommand {
+    /// Store an API server's audit log file (JSON lines, gzipped or not) for a cluster, as
+    /// the webhook route would: completed, mutating requests on objects are kept (Secret
+    /// bodies removed), each `auditID` once, so importing a file twice stores nothing new.
+    /// Unusable lines are listed and make the exit status 1; the rest is stored.
+    Import {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// The cluster's name (or id).
+        #[arg(long)]
+        cluster: String,
+        /// The cluster's workspace (name or id), when clusters of that name exist in
+        /// several.
+        #[arg(long)]
+        workspace: Option<String>,
+        /// The audit log file.
+        file: PathBuf,
+    },
+}
+
 fn parse_role(text: &str) -> Result<Role, String> {
     Role::parse(text.trim()).ok_or_else(|| format!("{text:?} is not one of viewer, editor, admin"))
 }
@@ -228,6 +252,15 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             anchor,
             output,
         }) => crate::audit_verify::run(&pool(&database)?, anchor.as_deref(), output).await,
+        AdminCommand::K8sAudit(K8sAuditCommand::Import {
+            database,
+            cluster,
+            workspace,
+            file,
+        }) => {
+            crate::audit_import::run(&pool(&database)?, &cluster, workspace.as_deref(), &file)
+                .await
+        }
         AdminCommand::Seed {
             database,
             examples_dir,

@@ -67,6 +67,8 @@ pub enum Unavailable {
     Timeout,
     /// The OpenID provider's keys were needed and could not be read.
     IdentityProvider,
+    /// Audit-event ingestion is at capacity.
+    Busy,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -476,6 +478,9 @@ fn unavailable_message(what: Unavailable) -> String {
         Unavailable::Queue => "the analysis queue (Redis) is unavailable; retry shortly".into(),
         Unavailable::IdentityProvider => {
             "the identity provider's signing keys could not be read; retry shortly".into()
+        }
+        Unavailable::Busy => {
+            "audit-event ingestion is at capacity; nothing was stored, send the batch again".into()
         }
         Unavailable::Timeout => format!(
             "the request took longer than {}s; retry shortly",

@@ -2,6 +2,7 @@
 //! socket; `main.rs` only parses configuration and serves it.
 
 pub mod admin;
+pub mod audit_import;
 pub mod audit_verify;
 pub mod auth;
 pub mod config;

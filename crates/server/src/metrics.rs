@@ -75,6 +75,22 @@ pub fn record_webhook_delivery(event: &'static str, outcome: &'static str) {
     metrics::counter!(WEBHOOK_DELIVERIES, "event" => event, "outcome" => outcome).increment(1);
 }
 
+/// Kubernetes audit events received, by what became of them (`stored`, `duplicate`,
+/// `dropped_incomplete`, `dropped_read_only`, `dropped_non_resource`).
+pub const AUDIT_EVENTS: &str = "statesight_k8s_audit_events_total";
+
+pub fn record_audit_ingest(report: &statesight_core::wire::AuditIngestReport) {
+    for (outcome, count) in [
+        ("stored", report.stored),
+        ("duplicate", report.duplicates),
+        ("dropped_incomplete", report.dropped_incomplete),
+        ("dropped_read_only", report.dropped_read_only),
+        ("dropped_non_resource", report.dropped_non_resource),
+    ] {
+        metrics::counter!(AUDIT_EVENTS, "outcome" => outcome).increment(count);
+    }
+}
+
 pub fn record_pool(pool: &sqlx::PgPool) {
     let size = f64::from(pool.size());
     let idle = f64::from(u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));

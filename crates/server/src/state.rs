@@ -23,6 +23,8 @@ pub struct AppState {
     pub inputs: Arc<InputPolicy>,
     /// The GitHub webhook's secret (`GITHUB_WEBHOOK_SECRET`); `None` turns the webhook off.
     pub github_webhook: Option<crate::webhook::WebhookSecret>,
+    /// Turns for audit-event deliveries writing at once (`routes::k8s_audit`).
+    pub audit_ingest: Arc<tokio::sync::Semaphore>,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -48,6 +50,9 @@ impl AppState {
             public: Arc::new(public),
             inputs: Arc::new(default_inputs()),
             github_webhook: None,
+            audit_ingest: Arc::new(tokio::sync::Semaphore::new(
+                crate::routes::k8s_audit::INGEST_CONCURRENCY,
+            )),
         }
     }
 

@@ -13,8 +13,8 @@ use sqlx::{PgConnection, PgPool};
 use statesight_core::lifecycle::{
     self, IncidentState, KnownIncident, Observation, PlannedEvent, RunInfo,
 };
-use statesight_core::wire::{Cluster, IgnoreRule, Source};
-use statesight_core::{Analysis, Finding, Incident, cause_label};
+use statesight_core::wire::{Attribution, Cluster, IgnoreRule, Source};
+use statesight_core::{Analysis, Finding, Incident, ResourceId, cause_label};
 use uuid::Uuid;
 
 use crate::Result;
@@ -174,6 +174,9 @@ pub struct RunResults<'a> {
     pub analysed_at: DateTime<Utc>,
     /// What the run noticed but did not turn into findings.
     pub warnings: Vec<String>,
+    /// Each finding's attribution, by (resource, path); a finding without one is recorded
+    /// as not attributed for want of audit events.
+    pub attributions: BTreeMap<(ResourceId, String), Attribution>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -231,11 +234,20 @@ fn evidence_json(context: &JobContext, results: &RunResults<'_>, finding: &Findi
             "trusted": results.live.trusted,
         },
         "ownership": ownership,
-        "attribution": {
+        "attribution": attribution_json(results, finding),
+    })
+}
+
+fn attribution_json(results: &RunResults<'_>, finding: &Finding) -> Value {
+    let key = (finding.resource.clone(), finding.path_text.clone());
+    match results.attributions.get(&key) {
+        Some(attribution) => serde_json::to_value(attribution).unwrap_or(Value::Null),
+        None => json!({
             "grade": "not-attributed",
             "reason": "no Kubernetes audit events were ingested for this cluster",
-        },
-    })
+            "events": [],
+        }),
+    }
 }
 
 #[derive(sqlx::FromRow)]

@@ -1,7 +1,9 @@
 //! The StateSight worker as a library, so tests and benchmarks drive the same code as the
 //! binary: the queue consumer (`runtime`, `serve`), the analysis `pipeline` with its inputs
-//! (`git`, `collect`), and the offline `diff` command with its reports.
+//! (`git`, `collect`), attribution from stored audit events (`attribution`), and the offline
+//! `diff` command with its reports.
 
+pub mod attribution;
 pub mod cli;
 pub mod collect;
 pub mod diff_command;

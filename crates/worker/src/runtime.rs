@@ -291,14 +291,26 @@ impl Worker {
         };
         metrics::histogram!(metrics_names::JOB_DURATION).record(started.elapsed().as_secs_f64());
 
-        match result {
+        let result = match result {
             Ok(output) => {
+                match crate::attribution::attribute_findings(&self.pool, &context, &output).await {
+                    Ok(attributions) => Ok((output, attributions)),
+                    Err(error) => Err(JobError::store("reading audit events to attribute findings")(
+                        error,
+                    )),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok((output, attributions)) => {
                 let results = RunResults {
                     analysis: &output.analysis,
                     desired: output.desired,
                     live: output.live,
                     analysed_at: chrono::Utc::now(),
                     warnings: output.warnings,
+                    attributions,
                 };
                 match analysis::persist_success(&self.pool, &context, &results).await {
                     Ok(Persisted::Written(counts)) => {
@@ -484,6 +496,19 @@ impl Worker {
                             "pruned old analysis runs"
                         ),
                         Err(error) => tracing::warn!(%error, "pruning old runs failed"),
+                    }
+                    match statesight_store::k8s_audit::prune(
+                        &self.pool,
+                        self.settings.retention_days,
+                    )
+                    .await
+                    {
+                        Ok(deleted) => tracing::info!(
+                            deleted,
+                            retention_days = self.settings.retention_days,
+                            "pruned old Kubernetes audit events (those open incidents cite stay)"
+                        ),
+                        Err(error) => tracing::warn!(%error, "pruning old audit events failed"),
                     }
                 }
             }

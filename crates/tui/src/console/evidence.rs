@@ -328,6 +328,87 @@ fn attribution_section(out: &mut Lines<'_>, finding: &FindingItem) {
     };
     out.field("Grade", attribution.grade.as_str(), style);
     out.field("Why", &clean(&attribution.reason), theme.base);
+    for event in attribution.events.iter().take(AUDIT_EVENTS_SHOWN) {
+        audit_event_lines(out, event);
+    }
+    if attribution.events.len() > AUDIT_EVENTS_SHOWN {
+        out.text(
+            &format!(
+                "… and {} more audit events (statesight-tui blame lists them all)",
+                attribution.events.len() - AUDIT_EVENTS_SHOWN
+            ),
+            theme.dim,
+        );
+    }
+}
+
+/// Audit events listed under a finding's attribution; the rest are counted.
+const AUDIT_EVENTS_SHOWN: usize = 8;
+/// A value set by an event is shown on one line, cut to this many characters.
+const VALUE_CHARS: usize = 60;
+
+/// `• time  who (kind) verb [subresource]` then where from and what it set.
+fn audit_event_lines(out: &mut Lines<'_>, event: &statesight_core::wire::AttributedEvent) {
+    let theme = out.theme;
+    let who = match (&event.impersonated, event.impersonated_kind) {
+        (Some(as_user), kind) => format!(
+            "{} ({}), impersonated by {} ({})",
+            clean(as_user),
+            kind.map_or("unknown", |k| k.as_str()),
+            clean(&event.username),
+            event.actor_kind.as_str()
+        ),
+        (None, _) => format!(
+            "{} ({})",
+            clean(&event.username),
+            event.actor_kind.as_str()
+        ),
+    };
+    let verb = match &event.subresource {
+        Some(sub) => format!("{} {}", event.verb, clean(sub)),
+        None => event.verb.clone(),
+    };
+    out.spans(vec![
+        Span::styled("• ", theme.dim),
+        Span::styled(
+            event.at.format("%Y-%m-%dT%H:%M:%SZ ").to_string(),
+            theme.base,
+        ),
+        Span::styled(who, theme.bold),
+        Span::styled(format!(" {}", clean(&verb)), theme.base),
+    ]);
+    let mut from = Vec::new();
+    if let Some(agent) = &event.user_agent {
+        from.push(format!("agent {}", clean(agent)));
+    }
+    if !event.source_ips.is_empty() {
+        let ips: Vec<String> = event.source_ips.iter().map(|ip| clean(ip)).collect();
+        from.push(format!("from {}", ips.join(", ")));
+    }
+    if let Some(manager) = &event.field_manager {
+        from.push(format!("field manager {}", clean(manager)));
+    }
+    if !from.is_empty() {
+        out.text(&format!("  {}", from.join(" · ")), theme.dim);
+    }
+    if let Some(value) = &event.value_set {
+        let mut text = format!("  set {}", one_line(value));
+        if let Some(before) = &event.value_before {
+            text.push_str(&format!(" (was {})", one_line(before)));
+        }
+        out.text(&text, theme.code);
+    }
+}
+
+/// A JSON value on one line, neutralized and cut.
+fn one_line(value: &serde_json::Value) -> String {
+    let text = clean(&value.to_string());
+    if text.chars().count() > VALUE_CHARS {
+        let cut: String = text.chars().take(VALUE_CHARS).collect();
+        format!("{cut}…")
+    } else {
+        text
+    }
 }
 
 fn incident_section(out: &mut Lines<'_>, screen: &IncidentScreen) {
