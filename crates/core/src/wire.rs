@@ -26,7 +26,7 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use evidence::{
-    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, Evidence, LiveEvidence, ObservedAtSource,
+    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince, Evidence, LiveEvidence, ObservedAtSource,
     Owner, Ownership,
 };
 

@@ -363,6 +363,7 @@ fn finding(index: usize) -> Finding {
                 document: Some(1 + (index % 3) as u32),
                 revision: String::from("b5ee0cda96b7c1f9b095afe8fec61cacf0952fcd"),
                 committed_at: Some(observed() - chrono::Duration::hours(20)),
+                since: None,
             },
             live: LiveEvidence {
                 method: LiveMethod::KubeApi,

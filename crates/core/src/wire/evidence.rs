@@ -102,6 +102,29 @@ pub struct DesiredEvidence {
     pub revision: String,
     #[serde(default)]
     pub committed_at: Option<DateTime<Utc>>,
+    /// Since when Git wants this value: the commit that last changed the field's desired
+    /// value, as of `revision`; null in records written before it was looked up.
+    #[serde(default)]
+    pub since: Option<DesiredSince>,
+}
+
+/// The commit that set a field's desired value, or why it is not known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum DesiredSince {
+    /// The oldest commit of the unbroken run of commits, up to `revision`, in which the
+    /// field's file declares today's value.
+    Determined {
+        commit: String,
+        author_name: String,
+        author_email: String,
+        authored_at: DateTime<Utc>,
+        /// The commit message's first line.
+        subject: String,
+    },
+    /// Not looked up or not traceable (a rendered source, a history too deep, …).
+    NotDetermined { reason: String },
 }
 
 /// How the live value was observed.

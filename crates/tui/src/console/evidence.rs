@@ -234,6 +234,34 @@ fn desired_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {
         None => String::from("not recorded"),
     };
     out.field("Committed", &committed, theme.base);
+    match &desired.since {
+        Some(statesight_core::wire::DesiredSince::Determined {
+            commit,
+            author_name,
+            author_email,
+            authored_at,
+            subject,
+        }) => {
+            let short: String = commit.chars().take(12).collect();
+            out.field(
+                "Since",
+                &format!(
+                    "{} by {} <{}>, {} ({} ago)",
+                    clean(&short),
+                    clean(author_name),
+                    clean(author_email),
+                    authored_at.to_rfc3339(),
+                    age(app.now, *authored_at)
+                ),
+                theme.base,
+            );
+            out.field("", &format!("\"{}\"", clean(subject)), theme.dim);
+        }
+        Some(statesight_core::wire::DesiredSince::NotDetermined { reason }) => {
+            out.field("Since", &format!("not determined: {}", clean(reason)), theme.dim);
+        }
+        None => {}
+    }
 }
 
 fn live_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {

@@ -100,6 +100,7 @@ fn finding(incident: &Incident, spec: &FindingSpec<'_>) -> Finding {
                 document: Some(1),
                 revision: String::from("0bfa65f22a770e361338d22737d1d8a9948e1ec6"),
                 committed_at: Some(now() - Duration::days(2)),
+                since: None,
             },
             live: LiveEvidence {
                 method: if synthetic {
