@@ -144,8 +144,9 @@ pub struct Attribution {
     /// The Kubernetes audit events the grade rests on, oldest first: the one that set the
     /// field for `observed-*`, the matching write for `manager-time-match`, every mutating
     /// request in the window for `window-candidate`; empty otherwise (and in records
-    /// written before attribution read audit events).
-    #[serde(default)]
+    /// written before attribution read audit events). Left out when empty, so records
+    /// written before it existed read back and serialize unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<AttributedEvent>,
 }
 
