@@ -140,9 +140,6 @@ fn observed(
     notes: &mut Vec<String>,
 ) -> Option<Graded> {
     for (i, event) in writes.iter().enumerate().rev() {
-        if is_delete(event) {
-            continue;
-        }
         match request_sets(event, question.path) {
             BodyShows::Silent => {}
             BodyShows::NoBody => {
@@ -157,16 +154,26 @@ fn observed(
                 ));
                 return None;
             }
-            BodyShows::Sets(value) if same_as_live(question, &value) => {
-                return Some(observed_grade(question, writes, i, value, "set"));
+            BodyShows::Sets(value) if body_matches_live(question, &value) => {
+                return Some(observed_grade(question, writes, i, value, Shown::Set));
             }
-            BodyShows::Merges(value) if merge_matches_live(question, &value) => {
-                return Some(observed_grade(question, writes, i, value, "merged"));
+            BodyShows::Merges(value) if body_matches_live(question, &value) => {
+                return Some(observed_grade(question, writes, i, value, Shown::Merged));
             }
-            BodyShows::Sets(value) | BodyShows::Merges(value) => {
+            BodyShows::Sets(value) => {
                 notes.push(format!(
                     "The latest request body that touches this field, {}, left it at {}, not at \
-                     the live value: a later change to it was not recorded with its body.",
+                     the live value; what changed it afterwards (a write whose body was not \
+                     recorded, or the server itself) is not shown.",
+                    describe(event),
+                    show(&value)
+                ));
+                return None;
+            }
+            BodyShows::Merges(value) => {
+                notes.push(format!(
+                    "The latest request body that touches this field, {}, merged {} into it, \
+                     which does not show the live value.",
                     describe(event),
                     show(&value)
                 ));
@@ -177,38 +184,52 @@ fn observed(
     None
 }
 
+/// Whether a body gave the field's whole value or merged entries into it.
+#[derive(Clone, Copy)]
+enum Shown {
+    Set,
+    Merged,
+}
+
 fn observed_grade(
     question: &Question<'_>,
     writes: &[&KeptEvent],
     i: usize,
     value: Value,
-    how: &str,
+    how: Shown,
 ) -> Graded {
     let event = writes[i];
     let subject = subject(question);
-    let did = format!(
-        "{} {how} {subject} to {}",
-        capitalized(&describe(event)),
-        show(&value)
-    );
+    let did = match how {
+        Shown::Set => format!(
+            "{} set {subject} to {}, the live value",
+            capitalized(&describe(event)),
+            show(&value)
+        ),
+        Shown::Merged => format!(
+            "{} merged {} into {subject}, as the live value shows",
+            capitalized(&describe(event)),
+            show(&value)
+        ),
+    };
     let later = later_without_body(writes, i);
     let (grade, before, reason) = match earlier_value(question, writes, i) {
         Some((before, source)) if !same_as_live(question, &before) => (
             AttributionGrade::ObservedChange,
             Some(before.clone()),
-            format!("{did}, the live value; it was {} {source}.", show(&before)),
+            format!("{did}; it was {} {source}.", show(&before)),
         ),
         Some((_, source)) => (
             AttributionGrade::ObservedSet,
             None,
             format!(
-                "{did}, the live value; it already had that value {source}, so this request asserted it rather than changed it."
+                "{did}; it already had that value {source}, so this request asserted it rather than changed it."
             ),
         ),
         None => (
             AttributionGrade::ObservedSet,
             None,
-            format!("{did}, the live value; its earlier value is not known."),
+            format!("{did}; its earlier value is not known."),
         ),
     };
     (
@@ -430,27 +451,37 @@ fn same_as_live(question: &Question<'_>, value: &Value) -> bool {
     }
 }
 
-/// Whether every entry a patch merged into a map is what the live map has (`null`: absent).
-fn merge_matches_live(question: &Question<'_>, merged: &Value) -> bool {
-    match question.live {
-        Some(live) => merge_consistent(merged, live),
-        None => false,
+/// Whether a value a request body gave for the field is what is live. A map (a patch's
+/// merged entries, or an object the server then defaulted) matches when every entry it
+/// gives is live (`null`: absent); the live map may hold more.
+fn body_matches_live(question: &Question<'_>, value: &Value) -> bool {
+    match (value, question.live) {
+        (Value::Object(_), Some(live)) => merge_consistent(value, live),
+        _ => same_as_live(question, value),
     }
 }
 
-fn merge_consistent(merged: &Value, live: &Value) -> bool {
-    let (Value::Object(entries), Value::Object(live_map)) = (merged, live) else {
-        return false;
-    };
-    entries
-        .iter()
-        .filter(|(k, _)| !k.starts_with('$'))
-        .all(|(key, value)| match (value, live_map.get(key)) {
-            (Value::Null, None) => true,
-            (Value::Object(_), Some(live_value)) => merge_consistent(value, live_value),
-            (value, Some(live_value)) => crate::normalize::json_equal(value, live_value),
-            _ => false,
-        })
+fn merge_consistent(given: &Value, live: &Value) -> bool {
+    match (given, live) {
+        (Value::Object(entries), Value::Object(live_map)) => entries
+            .iter()
+            .filter(|(key, _)| !key.starts_with('$'))
+            .all(|(key, value)| match (value, live_map.get(key)) {
+                (Value::Null, None) => true,
+                (value, Some(live_value)) => merge_consistent(value, live_value),
+                (_, None) => false,
+            }),
+        // Items the server defaulted (a port's `protocol`) are still the same items: a list
+        // matches item by item, in order, with the same length.
+        (Value::Array(items), Value::Array(live_items)) => {
+            items.len() == live_items.len()
+                && items
+                    .iter()
+                    .zip(live_items)
+                    .all(|(item, live_item)| merge_consistent(item, live_item))
+        }
+        (given, live) => crate::normalize::json_equal(given, live),
+    }
 }
 
 fn quantity_position(path: &DriftPath) -> bool {

@@ -651,3 +651,17 @@ fn no_write_to_the_object_in_the_window() {
         &["No recorded write to Deployment payments/api at or before"],
     );
 }
+
+#[test]
+fn a_created_container_matches_live_even_after_the_server_defaulted_it() {
+    let mut live = kept(HELM)
+        .response_object
+        .and_then(|r| r.pointer("/spec/template/spec/containers/0").cloned())
+        .expect("the response has the api container");
+    let got = Ask::new("spec.template.spec.containers[name=api]", live.clone()).ask(&all(&[HELM]));
+    assert_eq!(got.grade, AttributionGrade::ObservedSet, "{}", got.reason);
+    // A live entry the body gave differently is not a match.
+    live["ports"] = json!([{"containerPort": 9090, "protocol": "TCP"}]);
+    let got = Ask::new("spec.template.spec.containers[name=api]", live).ask(&all(&[HELM]));
+    assert_eq!(got.grade, AttributionGrade::NotAttributed, "{}", got.reason);
+}
