@@ -139,7 +139,11 @@ fn observed(
     writes: &[&KeptEvent],
     notes: &mut Vec<String>,
 ) -> Option<Graded> {
+    let floor = in_sync_floor(question);
     for (i, event) in writes.iter().enumerate().rev() {
+        if floor.is_some_and(|floor| event.at <= floor) {
+            break;
+        }
         match request_sets(event, question.path) {
             BodyShows::Silent => {}
             BodyShows::NoBody => {
@@ -189,6 +193,15 @@ fn observed(
 enum Shown {
     Set,
     Merged,
+}
+
+/// When the field was last seen equal to Git with a value other than the live one, no
+/// write before that moment can be what left the live value. (When the in-sync value is the
+/// live one, Git moved rather than the cluster, and earlier writes still count.)
+fn in_sync_floor(question: &Question<'_>) -> Option<DateTime<Utc>> {
+    let in_sync = question.in_sync?;
+    let then = in_sync.value.cloned().unwrap_or(Value::Null);
+    (!same_as_live(question, &then)).then_some(in_sync.at)
 }
 
 fn observed_grade(
@@ -315,10 +328,11 @@ fn later_without_body(writes: &[&KeptEvent], i: usize) -> String {
 /// name of its user agent when it sent none) completed in the second that owner's time
 /// records. managedFields times have one-second resolution, so only the second is compared.
 fn manager_time_match(question: &Question<'_>, writes: &[&KeptEvent]) -> Option<Graded> {
+    let floor = in_sync_floor(question);
     writes
         .iter()
         .rev()
-        .filter(|e| !is_delete(e))
+        .filter(|e| !is_delete(e) && floor.is_none_or(|floor| e.at > floor))
         .find_map(|event| {
             question.owners.iter().find_map(|owner| {
                 let owner_time = DateTime::parse_from_rfc3339(owner.time.as_deref()?).ok()?;

@@ -218,8 +218,9 @@ fn the_in_sync_value_makes_it_an_observed_change() {
 
 #[test]
 fn an_in_sync_observation_after_the_write_says_nothing_about_before_it() {
+    // Git held the hotfix at 10:41 and has moved on since: the cluster did not change.
     let got = Ask::new(IMAGE, image("1.4.3-hotfix"))
-        .in_sync("2026-11-30T10:41:00Z", Some(image("1.4.2")))
+        .in_sync("2026-11-30T10:41:00Z", Some(image("1.4.3-hotfix")))
         .ask(&all(&[IMPERSONATED]));
     assert_eq!(got.grade, AttributionGrade::ObservedSet, "{}", got.reason);
     assert_eq!(got.events[0].value_before, None);
@@ -664,4 +665,25 @@ fn a_created_container_matches_live_even_after_the_server_defaulted_it() {
     live["ports"] = json!([{"containerPort": 9090, "protocol": "TCP"}]);
     let got = Ask::new("spec.template.spec.containers[name=api]", live).ask(&all(&[HELM]));
     assert_eq!(got.grade, AttributionGrade::NotAttributed, "{}", got.reason);
+}
+
+#[test]
+fn a_write_before_the_last_in_sync_observation_did_not_leave_the_live_value() {
+    // In sync (1.4.1) at 10:30, after helm's 10:15 apply of 1.4.2: helm's write was undone.
+    let got = Ask::new(IMAGE, image("1.4.2"))
+        .in_sync("2026-11-30T10:30:00Z", Some(image("1.4.1")))
+        .ask(&all(&[HELM]));
+    assert_eq!(got.grade, AttributionGrade::NotAttributed, "{}", got.reason);
+    let mut ask =
+        Ask::new(IMAGE, image("1.4.2")).in_sync("2026-11-30T10:30:00Z", Some(image("1.4.1")));
+    ask.owners = vec![owner("helm", "2026-11-30T10:15:02Z")];
+    assert_eq!(
+        ask.ask(&all(&[HELM])).grade,
+        AttributionGrade::NotAttributed
+    );
+    // Equal to Git with the live value: Git moved, and helm's write still shows the value.
+    let got = Ask::new(IMAGE, image("1.4.2"))
+        .in_sync("2026-11-30T10:30:00Z", Some(image("1.4.2")))
+        .ask(&all(&[HELM]));
+    assert_eq!(got.grade, AttributionGrade::ObservedSet, "{}", got.reason);
 }
