@@ -4,6 +4,11 @@
 //! and no more: a request body that sets the field is shown, a matching manager time is a
 //! coincidence of names and seconds, a window lists what could have done it.
 //!
+//! Values compare as JSON with numbers by value, and as quantities (`512Mi` = `0.5Gi`) only
+//! when the path itself ends in a quantity position; a quantity nested inside an object
+//! value (a whole container) compares as text, so `3Gi` and `3072Mi` there stay unequal and
+//! can only weaken the grade, never strengthen it.
+//!
 //! Values "set to absent" (removed, or left out of a whole-object update) are given as
 //! `null` in `value_set` / `value_before`, as in a merge patch; `None` means not shown.
 

@@ -525,3 +525,25 @@ pub fn is_object(object: &ObjectRef, resource: &crate::identity::ResourceId) -> 
         && object.namespace == resource.namespace.as_deref().unwrap_or("")
         && object.resource == resource_for_kind(&resource.kind)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        assert_eq!(percent_decode("kubectl%2Dedit"), "kubectl-edit");
+        assert_eq!(percent_decode("a+b%20c"), "a b c");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+        assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn cuts_fall_on_character_boundaries() {
+        let text = "é".repeat(MAX_TEXT);
+        let kept = cut(&text);
+        assert!(kept.len() <= MAX_TEXT && kept.chars().all(|c| c == 'é'));
+        assert_eq!(cut("short"), "short");
+    }
+}

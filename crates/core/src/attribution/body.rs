@@ -322,3 +322,95 @@ pub fn response_shows(event: &KeptEvent, path: &DriftPath) -> Option<Value> {
         Lookup::Undetermined(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn shows(body: Value, path: &str) -> BodyShows {
+        let path: DriftPath = path.parse().expect("path");
+        match body {
+            Value::Array(operations) => json_patch(&operations, &path.segments),
+            body => merge_patch(&body, &path.segments),
+        }
+    }
+
+    #[test]
+    fn json_patch_remove_and_whole_parent_replace() {
+        let remove = json!([{"op": "remove", "path": "/spec/replicas"}]);
+        assert_eq!(shows(remove, "spec.replicas"), BodyShows::Sets(Value::Null));
+        let parent = json!([{"op": "replace", "path": "/spec", "value": {"replicas": 2}}]);
+        assert_eq!(
+            shows(parent.clone(), "spec.replicas"),
+            BodyShows::Sets(json!(2))
+        );
+        assert_eq!(shows(parent, "spec.paused"), BodyShows::Sets(Value::Null));
+        let whole = json!([{"op": "replace", "path": "", "value": {"spec": {"paused": true}}}]);
+        assert_eq!(shows(whole, "spec.paused"), BodyShows::Sets(json!(true)));
+    }
+
+    #[test]
+    fn json_patch_positions_that_shift_or_sit_below() {
+        let insert = json!([{"op": "add", "path": "/spec/args/0", "value": "-v"}]);
+        assert_eq!(
+            shows(insert, "spec.args[2]"),
+            BodyShows::Undetermined(SHIFTED)
+        );
+        let later = json!([{"op": "remove", "path": "/spec/args/5"}]);
+        assert_eq!(shows(later, "spec.args[2]"), BodyShows::Silent);
+        let same = json!([{"op": "replace", "path": "/spec/args/2", "value": "-q"}]);
+        assert_eq!(shows(same, "spec.args[2]"), BodyShows::Sets(json!("-q")));
+        let below = json!([{"op": "replace", "path": "/spec/template/x", "value": 1}]);
+        assert_eq!(
+            shows(below, "spec.template"),
+            BodyShows::Undetermined(PART_OF_FIELD)
+        );
+        let moved = json!([{"op": "move", "from": "/spec/a", "path": "/spec/b"}]);
+        assert_eq!(
+            shows(moved, "spec.a"),
+            BodyShows::Undetermined(MOVE_OR_COPY)
+        );
+        let tested = json!([{"op": "test", "path": "/spec/a", "value": 1}]);
+        assert_eq!(shows(tested, "spec.a"), BodyShows::Silent);
+        let escaped = json!([{"op": "add", "path": "/metadata/labels/a~1b~0c", "value": "v"}]);
+        assert_eq!(
+            shows(escaped, "metadata.labels.a/b~c"),
+            BodyShows::Sets(json!("v"))
+        );
+    }
+
+    #[test]
+    fn merge_patch_null_parents_directives_and_lists() {
+        let null_parent = json!({"spec": {"template": null}});
+        assert_eq!(
+            shows(null_parent, "spec.template.spec.hostname"),
+            BodyShows::Sets(Value::Null)
+        );
+        let merged = json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
+        assert_eq!(
+            shows(merged, "spec.strategy"),
+            BodyShows::Merges(json!({"type": "Recreate"}))
+        );
+        let directive_list = json!({"spec": {"ports": [{"$patch": "replace"}, {"port": 80}]}});
+        assert_eq!(
+            shows(directive_list, "spec.ports"),
+            BodyShows::Undetermined(DIRECTIVE_IN_LIST)
+        );
+        let other_container = json!({"spec": {"containers": [{"name": "b", "image": "x"}]}});
+        assert_eq!(
+            shows(other_container, "spec.containers[name=a].image"),
+            BodyShows::Silent
+        );
+        let udp =
+            json!({"spec": {"ports": [{"containerPort": 53, "protocol": "UDP", "name": "dns"}]}});
+        assert_eq!(
+            shows(udp.clone(), "spec.ports[containerPort=53].name"),
+            BodyShows::Silent
+        );
+        assert_eq!(
+            shows(udp, "spec.ports[containerPort=53,protocol=UDP].name"),
+            BodyShows::Sets(json!("dns"))
+        );
+    }
+}
