@@ -482,38 +482,38 @@ pub fn actor_kind(username: &str) -> ActorKind {
     }
 }
 
-/// Kinds whose resource name is not the guessed plural. `Endpoints` is already plural (as
-/// upstream's `unpluralizedSuffixes` says); the metrics API serves `PodMetrics` as `pods`.
+/// Kinds whose names already end in a plural, left as they are (upstream's
+/// `unpluralizedSuffixes`): `Endpoints` is served as `endpoints`.
+const UNPLURALIZED_SUFFIXES: &[&str] = &["endpoints"];
+
+/// Kinds served under a resource name the guess does not give: the metrics API serves
+/// `PodMetrics` as `pods`; OpenShift's `SecurityContextConstraints` is already plural.
 const IRREGULAR_RESOURCES: &[(&str, &str)] = &[
-    ("endpoints", "endpoints"),
     ("podmetrics", "pods"),
     ("nodemetrics", "nodes"),
     ("securitycontextconstraints", "securitycontextconstraints"),
 ];
 
 /// The plural resource name the API server serves a kind under, guessed as Kubernetes'
-/// `UnsafeGuessKindToResource` does (with a `y` after a vowel kept, as in `gateways`).
+/// `UnsafeGuessKindToResource` does, except that a `y` after a vowel takes a plain `s`
+/// (`Gateway` is served as `gateways`, not the `gatewaies` upstream's guess would give).
 pub fn resource_for_kind(kind: &str) -> String {
     let singular = kind.to_lowercase();
-    if let Some((_, resource)) = IRREGULAR_RESOURCES
-        .iter()
-        .find(|(k, _)| singular == *k || (*k == "endpoints" && singular.ends_with(k)))
-    {
+    if let Some((_, resource)) = IRREGULAR_RESOURCES.iter().find(|(k, _)| singular == *k) {
         return (*resource).to_owned();
+    }
+    if singular.is_empty() || UNPLURALIZED_SUFFIXES.iter().any(|s| singular.ends_with(s)) {
+        return singular;
     }
     if singular.ends_with('s') {
         return format!("{singular}es");
     }
-    if let Some(stem) = singular.strip_suffix('y')
-        && !stem.ends_with(['a', 'e', 'i', 'o', 'u'])
-        && !stem.is_empty()
-    {
-        return format!("{stem}ies");
+    match singular.strip_suffix('y') {
+        Some(stem) if !stem.is_empty() && !stem.ends_with(['a', 'e', 'i', 'o', 'u']) => {
+            format!("{stem}ies")
+        }
+        _ => format!("{singular}s"),
     }
-    if singular.is_empty() {
-        return singular;
-    }
-    format!("{singular}s")
 }
 
 /// Whether an event's object is `resource`: same group, plural resource, namespace and name.
