@@ -5,6 +5,7 @@
 
 pub mod analysis;
 pub mod applier;
+pub mod attribution;
 pub mod audit_chain;
 pub mod bookkeeping;
 pub mod diff;

@@ -26,8 +26,8 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use evidence::{
-    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince, Evidence, LiveEvidence, ObservedAtSource,
-    Owner, Ownership,
+    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince,
+    Evidence, LiveEvidence, ObservedAtSource, Owner, Ownership,
 };
 
 use crate::string_enum::string_enum;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::LiveMethod;
-pub use crate::k8s_audit::ActorKind;
 use crate::diff::OwnerRole;
+pub use crate::k8s_audit::ActorKind;
 use crate::string_enum::string_enum;
 
 string_enum! {
@@ -167,8 +167,9 @@ pub struct Attribution {
     /// The Kubernetes audit events the grade rests on, oldest first: the one that set the
     /// field for `observed-*`, the matching write for `manager-time-match`, every mutating
     /// request in the window for `window-candidate`; empty otherwise (and in records
-    /// written before attribution read audit events).
-    #[serde(default)]
+    /// written before attribution read audit events). Left out when empty, so records
+    /// written before it existed read back and serialize unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<AttributedEvent>,
 }
 
