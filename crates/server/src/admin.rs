@@ -258,8 +258,7 @@ pub async fn run(command: AdminCommand) -> anyhow::Result<()> {
             workspace,
             file,
         }) => {
-            crate::audit_import::run(&pool(&database)?, &cluster, workspace.as_deref(), &file)
-                .await
+            crate::audit_import::run(&pool(&database)?, &cluster, workspace.as_deref(), &file).await
         }
         AdminCommand::Seed {
             database,

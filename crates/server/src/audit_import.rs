@@ -101,8 +101,7 @@ async fn resolve_cluster(
 
 /// The file, decompressed when it starts with gzip's magic bytes.
 fn open(file: &Path) -> anyhow::Result<Box<dyn BufRead>> {
-    let mut handle =
-        File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+    let mut handle = File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
     let mut magic = [0u8; 2];
     let read = handle
         .read(&mut magic)

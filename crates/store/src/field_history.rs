@@ -25,7 +25,7 @@ pub struct FieldKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InSync {
     pub run_id: Uuid,
-    /// When that analysis started (its live state was read at or after this).
+    /// When that analysis observed the live state.
     pub at: DateTime<Utc>,
     /// The commit it analysed.
     pub revision: Option<String>,
@@ -37,7 +37,9 @@ pub const RUNS_SEARCHED: i64 = 50;
 #[derive(sqlx::FromRow)]
 struct EarlierRun {
     id: Uuid,
-    started_at: Option<DateTime<Utc>>,
+    /// When that analysis observed the live state (a snapshot's capture time, not when
+    /// the analysis ran).
+    observed_at: DateTime<Utc>,
     resolved_revision: Option<String>,
 }
 
@@ -56,9 +58,10 @@ pub async fn last_in_sync(
         return Ok(HashMap::new());
     }
     let runs: Vec<EarlierRun> = sqlx::query_as(
-        "SELECT id, started_at, resolved_revision FROM analysis_runs
-          WHERE application_id = $1 AND status = 'succeeded' AND id <> $2
-          ORDER BY started_at DESC NULLS LAST, id DESC LIMIT $3",
+        "SELECT r.id, l.observed_at, r.resolved_revision
+           FROM analysis_runs r JOIN live_provenance l ON l.run_id = r.id
+          WHERE r.application_id = $1 AND r.status = 'succeeded' AND r.id <> $2
+          ORDER BY l.observed_at DESC, r.id DESC LIMIT $3",
     )
     .bind(application_id)
     .bind(before_run)
@@ -74,14 +77,12 @@ pub async fn last_in_sync(
         let in_sync = runs
             .iter()
             .find(|run| !drifted.contains(&(run.id, field.clone())));
-        if let Some(run) = in_sync
-            && let Some(at) = run.started_at
-        {
+        if let Some(run) = in_sync {
             found.insert(
                 field.clone(),
                 InSync {
                     run_id: run.id,
-                    at,
+                    at: run.observed_at,
                     revision: run.resolved_revision.clone(),
                 },
             );

@@ -40,7 +40,11 @@ impl From<TokenRow> for AuditIngestionToken {
     }
 }
 
-const TOKEN_COLUMNS: &str = "id, cluster_id, prefix, created_at, last_used_at, revoked_at";
+macro_rules! token_columns {
+    () => {
+        "id, cluster_id, prefix, created_at, last_used_at, revoked_at"
+    };
+}
 
 /// Stores a new token of `cluster_id` (its SHA-256 only), recorded in the audit chain.
 pub async fn create_token(
@@ -54,8 +58,8 @@ pub async fn create_token(
     let mut tx = pool.begin().await?;
     let row: TokenRow = sqlx::query_as(concat!(
         "INSERT INTO cluster_audit_tokens (id, cluster_id, token_sha256, prefix, created_by)
-         VALUES ($1, $2, $3, $4, $5)
-         RETURNING id, cluster_id, prefix, created_at, last_used_at, revoked_at"
+         VALUES ($1, $2, $3, $4, $5) RETURNING ",
+        token_columns!()
     ))
     .bind(Uuid::now_v7())
     .bind(cluster_id)
@@ -84,10 +88,11 @@ pub async fn create_token(
 
 /// The cluster's tokens, oldest first (revoked ones included: they say when).
 pub async fn list_tokens(pool: &PgPool, cluster_id: Uuid) -> Result<Vec<AuditIngestionToken>> {
-    let rows: Vec<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {TOKEN_COLUMNS} FROM cluster_audit_tokens WHERE cluster_id = $1
-          ORDER BY created_at, id"
-    )))
+    let rows: Vec<TokenRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        token_columns!(),
+        " FROM cluster_audit_tokens WHERE cluster_id = $1 ORDER BY created_at, id"
+    ))
     .bind(cluster_id)
     .fetch_all(pool)
     .await?;
@@ -104,20 +109,22 @@ pub async fn revoke_token(
     token_id: Uuid,
 ) -> Result<Option<AuditIngestionToken>> {
     let mut tx = pool.begin().await?;
-    let revoked: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let revoked: Option<TokenRow> = sqlx::query_as(concat!(
         "UPDATE cluster_audit_tokens SET revoked_at = now()
-          WHERE id = $1 AND cluster_id = $2 AND revoked_at IS NULL
-         RETURNING {TOKEN_COLUMNS}"
-    )))
+          WHERE id = $1 AND cluster_id = $2 AND revoked_at IS NULL RETURNING ",
+        token_columns!()
+    ))
     .bind(token_id)
     .bind(cluster_id)
     .fetch_optional(&mut *tx)
     .await?;
     let Some(row) = revoked else {
         tx.rollback().await?;
-        let existing: Option<TokenRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT {TOKEN_COLUMNS} FROM cluster_audit_tokens WHERE id = $1 AND cluster_id = $2"
-        )))
+        let existing: Option<TokenRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            token_columns!(),
+            " FROM cluster_audit_tokens WHERE id = $1 AND cluster_id = $2"
+        ))
         .bind(token_id)
         .bind(cluster_id)
         .fetch_optional(pool)
@@ -244,8 +251,7 @@ impl EventColumns {
         self.name.push(event.object.name.clone());
         self.subresource.push(event.object.subresource.clone());
         self.username.push(event.user.username.clone());
-        self.response_code
-            .push(event.response_code.map(i32::from));
+        self.response_code.push(event.response_code.map(i32::from));
         self.dry_run.push(event.dry_run);
         self.event
             .push(Json(serde_json::to_value(event).unwrap_or(Value::Null)));

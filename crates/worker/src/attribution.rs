@@ -40,9 +40,16 @@ pub async fn attribute_findings(
         Default::default()
     };
     let events = if coverage.cluster_has_events {
-        let objects: BTreeSet<ObjectKey> = findings.iter().map(|f| object_key(&f.resource)).collect();
+        let objects: BTreeSet<ObjectKey> =
+            findings.iter().map(|f| object_key(&f.resource)).collect();
         let objects: Vec<ObjectKey> = objects.into_iter().collect();
-        let since = in_sync.values().map(|sync| sync.at).min();
+        // Events before the earliest in-sync observation cannot matter, unless some field
+        // has none (then its window is open-ended).
+        let since = if in_sync.len() == fields.len() {
+            in_sync.values().map(|sync| sync.at).min()
+        } else {
+            None
+        };
         audit_events::events_of_objects(
             pool,
             context.cluster.id,

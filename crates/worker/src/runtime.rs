@@ -295,9 +295,9 @@ impl Worker {
             Ok(output) => {
                 match crate::attribution::attribute_findings(&self.pool, &context, &output).await {
                     Ok(attributions) => Ok((output, attributions)),
-                    Err(error) => Err(JobError::store("reading audit events to attribute findings")(
-                        error,
-                    )),
+                    Err(error) => Err(JobError::store(
+                        "reading audit events to attribute findings",
+                    )(error)),
                 }
             }
             Err(error) => Err(error),

@@ -86,7 +86,11 @@ pub async fn ingest(
 }
 
 /// The token in `Authorization: Bearer …` must be a live token of `cluster_id`.
-async fn authenticate(state: &AppState, headers: &HeaderMap, cluster_id: uuid::Uuid) -> ApiResult<()> {
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    cluster_id: uuid::Uuid,
+) -> ApiResult<()> {
     let refused = || {
         ApiError::BadSignature(String::from(
             "an ingestion token of this cluster is required in the Authorization header \

@@ -258,7 +258,11 @@ fn desired_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {
             out.field("", &format!("\"{}\"", clean(subject)), theme.dim);
         }
         Some(statesight_core::wire::DesiredSince::NotDetermined { reason }) => {
-            out.field("Since", &format!("not determined: {}", clean(reason)), theme.dim);
+            out.field(
+                "Since",
+                &format!("not determined: {}", clean(reason)),
+                theme.dim,
+            );
         }
         None => {}
     }
@@ -386,11 +390,7 @@ fn audit_event_lines(out: &mut Lines<'_>, event: &statesight_core::wire::Attribu
             clean(&event.username),
             event.actor_kind.as_str()
         ),
-        (None, _) => format!(
-            "{} ({})",
-            clean(&event.username),
-            event.actor_kind.as_str()
-        ),
+        (None, _) => format!("{} ({})", clean(&event.username), event.actor_kind.as_str()),
     };
     let verb = match &event.subresource {
         Some(sub) => format!("{} {}", event.verb, clean(sub)),
