@@ -1,6 +1,6 @@
 //! Attribution of a drifted field to recorded Kubernetes audit events: every grade and every
 //! reason for withholding one, against real events (falco) and the synthetic story of
-//! Deployment `payments/api` (`fixtures/audit/README.md`).
+//! Deployment `payments/api` (`testdata/audit/README.md`).
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -10,7 +10,7 @@ use statesight_core::k8s_audit::{Admission, KeptEvent, admit, events_in_body};
 use statesight_core::wire::{Attribution, AttributionGrade};
 use statesight_core::{DriftPath, Owner, ResourceId};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/audit");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/audit");
 const COVERED: Coverage = Coverage {
     cluster_has_events: true,
 };

@@ -1,5 +1,5 @@
 //! Reading audit event bodies and deciding what is kept, against real events (audit2rbac,
-//! falco) and synthetic modern ones (`fixtures/audit/README.md`).
+//! falco) and synthetic modern ones (`testdata/audit/README.md`).
 
 use serde_json::{Value, json};
 use statesight_core::ResourceId;
@@ -8,7 +8,7 @@ use statesight_core::k8s_audit::{
     actor_kind, admit, events_in_body, is_object, resource_for_kind,
 };
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/audit");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/audit");
 
 const FILES: &[&str] = &[
     "demo.log",

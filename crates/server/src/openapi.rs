@@ -34,6 +34,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "rules", description = "Ignore rules"),
         (name = "audit", description = "The operator audit log and its hash chain"),
         (name = "webhooks", description = "Notifications from Git hosts (signed, outside bearer authentication)"),
+        (name = "audit-events", description = "Kubernetes audit events of a cluster: the webhook backend's target (per-cluster ingestion tokens) and the tokens"),
     )
 )]
 pub struct ApiDoc;
@@ -189,7 +190,23 @@ pub const LINKS: LinkTable = &[
     (
         "list_clusters",
         "200",
-        &[("get_cluster", &[("id", FIRST_LISTED_ID)])],
+        &[
+            ("get_cluster", &[("id", FIRST_LISTED_ID)]),
+            ("list_audit_tokens", &[("id", FIRST_LISTED_ID)]),
+            ("create_audit_token", &[("id", FIRST_LISTED_ID)]),
+            ("ingest_audit_events", &[("id", FIRST_LISTED_ID)]),
+        ],
+    ),
+    (
+        "create_audit_token",
+        "201",
+        &[(
+            "revoke_audit_token",
+            &[
+                ("id", "$request.path.id"),
+                ("token_id", "$response.body#/data/details/id"),
+            ],
+        )],
     ),
     (
         "create_source",

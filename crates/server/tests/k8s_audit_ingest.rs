@@ -381,3 +381,74 @@ async fn open_findings(router: &axum::Router) -> Vec<Value> {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     reply.body["data"].as_array().expect("findings").clone()
 }
+
+/// The level the sample audit policy gives a request: its first matching rule's, as the
+/// API server decides (a rule without verbs or resources matches every request).
+fn policy_level(rules: &[Value], verb: &str, group: &str, resource: &str) -> String {
+    for rule in rules {
+        let verbs = rule["verbs"].as_array();
+        if verbs.is_some_and(|verbs| !verbs.iter().any(|v| v == verb)) {
+            continue;
+        }
+        let resources = rule["resources"].as_array();
+        let matches = resources.is_none_or(|groups| {
+            groups.iter().any(|entry| {
+                entry["group"].as_str().unwrap_or("") == group
+                    && entry["resources"]
+                        .as_array()
+                        .is_none_or(|names| names.iter().any(|n| n == resource))
+            })
+        });
+        if matches {
+            return rule["level"].as_str().unwrap_or("?").to_owned();
+        }
+    }
+    String::from("None")
+}
+
+#[test]
+fn the_sample_audit_policy_sends_bodies_of_declared_kinds_and_never_secret_values() {
+    let text = std::fs::read_to_string(repo_root().join("deploy/kubernetes/audit/policy.yaml"))
+        .expect("the sample policy");
+    let policy: Value = serde_saphyr::from_str(&text).expect("YAML");
+    assert_eq!(policy["apiVersion"], "audit.k8s.io/v1");
+    assert_eq!(policy["kind"], "Policy");
+    let rules = policy["rules"].as_array().expect("rules");
+    for verb in ["create", "update", "patch", "delete"] {
+        assert_eq!(policy_level(rules, verb, "", "secrets"), "Metadata", "{verb} secrets");
+        for (group, resource) in [
+            ("apps", "deployments"),
+            ("apps", "deployments/scale"),
+            ("", "configmaps"),
+            ("", "services"),
+            ("rbac.authorization.k8s.io", "clusterroles"),
+            ("networking.k8s.io", "networkpolicies"),
+        ] {
+            assert_eq!(
+                policy_level(rules, verb, group, resource),
+                "RequestResponse",
+                "{verb} {group}/{resource}"
+            );
+        }
+        assert_eq!(
+            policy_level(rules, verb, "example.com", "widgets"),
+            "Metadata",
+            "other writes: who and when"
+        );
+    }
+    for verb in ["get", "list", "watch"] {
+        for resource in ["secrets", "deployments", "configmaps"] {
+            assert_eq!(policy_level(rules, verb, "", resource), "None", "{verb}");
+        }
+    }
+    assert_eq!(
+        policy_level(rules, "update", "coordination.k8s.io", "leases"),
+        "None"
+    );
+    // And the kubeconfig template points at the route with a token placeholder.
+    let kubeconfig = std::fs::read_to_string(
+        repo_root().join("deploy/kubernetes/audit/webhook-kubeconfig.yaml"),
+    )
+    .expect("the kubeconfig template");
+    assert!(kubeconfig.contains("/api/v1/clusters/CLUSTER_ID/audit-events"));
+}

@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// StateSight terminal console: investigate drift between Git and your clusters.
 ///
 /// With no command it opens the interactive console. `auth login` signs in with a device
-/// code (no local browser needed); `api` and `get` are for scripts.
+/// code (no local browser needed); `api`, `get` and `blame` are for scripts.
 #[derive(Debug, Parser)]
 #[command(name = "statesight-tui", version, about, long_about)]
 pub struct Cli {
@@ -89,6 +89,9 @@ pub enum Command {
     Api(ApiArgs),
     /// List applications or incidents, or show one incident.
     Get(GetArgs),
+    /// Per open drifted field of one object: Git's value and the commit that set it, the
+    /// live value and who set it (from Kubernetes audit events), and the attribution grade.
+    Blame(BlameArgs),
     /// Print the console's key bindings: those in effect (the defaults with `keys.toml`
     /// applied), or with `--defaults` the built-in ones.
     Keys(KeysArgs),
@@ -164,6 +167,21 @@ pub enum GetWhat {
     Incident {
         id: String,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BlameArgs {
+    /// The object, as `[group/]Kind/[namespace/]name` (`apps/Deployment/checkout/checkout-api`;
+    /// without a namespace, each application's default namespace).
+    pub resource: String,
+    /// Only this drift path and what lies beneath it (`spec.template.spec.containers`).
+    pub path: Option<String>,
+    /// Only this application (name or id); by default every application of the workspace.
+    #[arg(long)]
+    pub application: Option<String>,
+    /// Output format (`wide` adds the user agent, source addresses and the grade's reason).
+    #[arg(short = 'o', long, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,7 @@
 //! without a terminal. `main.rs` only parses the command line and dispatches.
 
 pub mod auth;
+pub mod blame;
 pub mod cli;
 pub mod client;
 pub mod config;

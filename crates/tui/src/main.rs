@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use statesight_tui::cli::{AuthCommand, Cli, Command};
-use statesight_tui::{auth, config, console, key_listing, scripting};
+use statesight_tui::{auth, blame, config, console, key_listing, scripting};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,6 +55,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Auth(AuthCommand::Token)) => auth::commands::token(&context).await,
         Some(Command::Api(args)) => scripting::api(&context, &args).await,
         Some(Command::Get(args)) => scripting::get(&context, &args).await,
+        Some(Command::Blame(args)) => blame::run(&context, &args).await,
         Some(Command::Keys(args)) => key_listing::run(&args, &context.config_dir),
     }
 }

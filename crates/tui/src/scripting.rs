@@ -21,7 +21,7 @@ use crate::exit::{self, UsageError};
 use crate::output::{Table, safe_json};
 
 /// Writes to stdout; a reader that went away (`| head`) is not an error.
-fn print_out(text: &str) {
+pub(crate) fn print_out(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| {
         if text.ends_with('\n') {
@@ -33,7 +33,7 @@ fn print_out(text: &str) {
     let _ = out.flush();
 }
 
-fn print_err(text: &str) {
+pub(crate) fn print_err(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{}", text.trim_end_matches('\n'));
 }
@@ -192,7 +192,7 @@ pub async fn api(context: &Context, args: &ApiArgs) -> anyhow::Result<ExitCode> 
 }
 
 /// Every page of a list route, decoded.
-async fn list_all<T: DeserializeOwned>(
+pub(crate) async fn list_all<T: DeserializeOwned>(
     context: &Context,
     path: &str,
     workspace: Uuid,
@@ -222,7 +222,7 @@ fn time(at: &DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M").to_string()
 }
 
-fn resource(identity: &ResourceIdentity) -> String {
+pub(crate) fn resource(identity: &ResourceIdentity) -> String {
     let mut text = String::new();
     if !identity.group.is_empty() {
         text.push_str(&identity.group);
