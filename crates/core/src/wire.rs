@@ -24,8 +24,8 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use evidence::{
-    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, Evidence, LiveEvidence, ObservedAtSource,
-    Owner, Ownership,
+    ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, Evidence,
+    LiveEvidence, ObservedAtSource, Owner, Ownership,
 };
 
 use crate::string_enum::string_enum;

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::LiveMethod;
-pub use crate::k8s_audit::ActorKind;
 use crate::diff::OwnerRole;
+pub use crate::k8s_audit::ActorKind;
 use crate::string_enum::string_enum;
 
 string_enum! {
