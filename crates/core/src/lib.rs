@@ -11,6 +11,7 @@ pub mod bookkeeping;
 pub mod diff;
 pub mod error;
 pub mod fields;
+pub mod git_history;
 pub mod identity;
 pub mod incident;
 pub mod k8s_audit;

@@ -79,6 +79,32 @@ pub(crate) async fn fetch(settings: &GitSettings, cache_dir: &Path, url: &str) -
     })
 }
 
+/// Locks the mirror of `url` as it is, without fetching: for reading commits a run already
+/// fetched (the history of a file, see `history.rs`). `None` when there is no mirror yet.
+/// The lock is held, as for a fetch, so no other worker renames or builds the mirror while
+/// it is read.
+pub(crate) async fn open(
+    settings: &GitSettings,
+    cache_dir: &Path,
+    url: &str,
+) -> Result<Option<Mirror>> {
+    let git_dir = mirror_dir(cache_dir, url);
+    let exists = tokio::fs::try_exists(&git_dir)
+        .await
+        .map_err(|e| GitError::io(format!("reading {}", git_dir.display()), e))?;
+    if !exists {
+        return Ok(None);
+    }
+    let lock_file = cache_dir
+        .join("mirrors")
+        .join(format!("{}.lock", url::cache_name(url)));
+    let lock = lock(settings, &lock_file, &url::redact(url)).await?;
+    Ok(Some(Mirror {
+        git_dir,
+        _lock: lock,
+    }))
+}
+
 /// Takes the repository's lock: at once when it is free, else by waiting on a blocking
 /// thread for at most [`GitSettings::lock_timeout`]. If the wait times out, the blocked
 /// thread releases the lock as soon as it gets it.

@@ -10,6 +10,7 @@
 
 mod command;
 mod error;
+mod history;
 mod mirror;
 mod resolve;
 mod settings;
@@ -24,6 +25,10 @@ use statesight_core::manifest::{ParsedManifests, parse_manifests};
 use statesight_core::source;
 
 pub use error::{GitError, Result};
+pub use history::{
+    FieldQuery, GitChange, HistoryCache, HistoryCacheStats, KUSTOMIZE_REASON, MAX_HISTORY_COMMITS,
+    MAX_SUBJECT_CHARS, Since, since_when,
+};
 pub use settings::{GitSettings, default_cache_dir};
 
 use command::Tool;
