@@ -415,7 +415,11 @@ fn the_sample_audit_policy_sends_bodies_of_declared_kinds_and_never_secret_value
     assert_eq!(policy["kind"], "Policy");
     let rules = policy["rules"].as_array().expect("rules");
     for verb in ["create", "update", "patch", "delete"] {
-        assert_eq!(policy_level(rules, verb, "", "secrets"), "Metadata", "{verb} secrets");
+        assert_eq!(
+            policy_level(rules, verb, "", "secrets"),
+            "Metadata",
+            "{verb} secrets"
+        );
         for (group, resource) in [
             ("apps", "deployments"),
             ("apps", "deployments/scale"),

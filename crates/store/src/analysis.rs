@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use statesight_core::lifecycle::{
     self, IncidentState, KnownIncident, Observation, PlannedEvent, RunInfo,
 };
-use statesight_core::wire::{Attribution, Cluster, IgnoreRule, Source};
+use statesight_core::wire::{Attribution, Cluster, DesiredSince, IgnoreRule, Source};
 use statesight_core::{Analysis, Finding, Incident, ResourceId, cause_label};
 use uuid::Uuid;
 
@@ -177,6 +177,9 @@ pub struct RunResults<'a> {
     /// Each finding's attribution, by (resource, path); a finding without one is recorded
     /// as not attributed for want of audit events.
     pub attributions: BTreeMap<(ResourceId, String), Attribution>,
+    /// Each finding's "since when, in Git", by (resource, path); absent ones are recorded
+    /// as null (not looked up).
+    pub since: BTreeMap<(ResourceId, String), DesiredSince>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -223,6 +226,10 @@ fn evidence_json(context: &JobContext, results: &RunResults<'_>, finding: &Findi
             "document": finding.origin.document,
             "revision": results.desired.commit_sha,
             "committed_at": results.desired.committed_at,
+            "since": results
+                .since
+                .get(&(finding.resource.clone(), finding.path_text.clone()))
+                .and_then(|since| serde_json::to_value(since).ok()),
         },
         "live": {
             "method": results.live.method,

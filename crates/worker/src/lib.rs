@@ -15,5 +15,6 @@ pub mod runtime;
 pub mod schedule;
 pub mod serve;
 pub mod settings;
+pub mod since;
 pub mod telemetry;
 pub mod text_report;

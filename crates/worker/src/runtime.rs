@@ -50,6 +50,8 @@ pub struct Worker {
     pub pool: PgPool,
     pub queue: Queue,
     pub settings: Arc<Settings>,
+    /// Git history read for "since when" lookups, shared by this worker's jobs.
+    pub history: crate::git::HistoryCache,
 }
 
 impl Worker {
@@ -58,6 +60,7 @@ impl Worker {
             pool,
             queue,
             settings: Arc::new(settings),
+            history: crate::git::HistoryCache::new(),
         }
     }
 
@@ -280,7 +283,7 @@ impl Worker {
 
         let result = match tokio::time::timeout(
             self.settings.job_timeout,
-            pipeline::execute(&context, &self.settings),
+            pipeline::execute(&context, &self.settings, &self.history),
         )
         .await
         {
@@ -311,6 +314,7 @@ impl Worker {
                     analysed_at: chrono::Utc::now(),
                     warnings: output.warnings,
                     attributions,
+                    since: output.since,
                 };
                 match analysis::persist_success(&self.pool, &context, &results).await {
                     Ok(Persisted::Written(counts)) => {
