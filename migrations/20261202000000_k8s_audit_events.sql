@@ -40,3 +40,9 @@ CREATE INDEX k8s_audit_events_object_idx
     ON k8s_audit_events (cluster_id, resource, namespace, name, at);
 -- Retention deletes by age.
 CREATE INDEX k8s_audit_events_at_idx ON k8s_audit_events (at);
+
+-- An incident's timeline shows the audit events its findings' attribution cites.
+ALTER TABLE incident_timeline_events DROP CONSTRAINT incident_timeline_events_kind_check;
+ALTER TABLE incident_timeline_events ADD CONSTRAINT incident_timeline_events_kind_check
+    CHECK (kind IN ('git_revision', 'managed_fields_time', 'first_seen', 'reobserved',
+                    'suppressed', 'rule_changed', 'resolved', 'reopened', 'audit_event'));

@@ -13,6 +13,9 @@
 //! `null` in `value_set` / `value_before`, as in a merge patch; `None` means not shown.
 
 mod body;
+mod timeline;
+
+pub use timeline::audit_timeline;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;

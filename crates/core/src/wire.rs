@@ -144,6 +144,9 @@ string_enum! {
         Resolved => "resolved",
         /// It was found again after being resolved.
         Reopened => "reopened",
+        /// A Kubernetes audit event its findings' attribution cites: who wrote the object,
+        /// how, from where.
+        AuditEvent => "audit_event",
     }
 }
 

@@ -361,6 +361,10 @@ async fn write_results(
     insert_findings(tx, context, results, &ids).await?;
     insert_suppressed(tx, context, results).await?;
     insert_timeline(tx, context, &plan.events, &ids).await?;
+    let known = cited_audit_events(tx, &ids).await?;
+    let audit_events =
+        statesight_core::attribution::audit_timeline(analysis, &results.attributions, &known);
+    insert_timeline(tx, context, &audit_events, &ids).await?;
     Ok(Counts {
         findings: count(analysis.findings.len()),
         suppressed: count(analysis.suppressed.len()),
@@ -636,6 +640,24 @@ async fn insert_suppressed(
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+/// `(fingerprint, audit id)` of the audit events already on these incidents' timelines.
+async fn cited_audit_events(
+    tx: &mut PgConnection,
+    ids: &BTreeMap<String, Uuid>,
+) -> Result<std::collections::BTreeSet<(String, String)>> {
+    let incidents: Vec<Uuid> = ids.values().copied().collect();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT i.fingerprint, t.details ->> 'audit_id'
+           FROM incident_timeline_events t JOIN incidents i ON i.id = t.incident_id
+          WHERE t.kind = 'audit_event' AND t.incident_id = ANY($1)
+            AND t.details ? 'audit_id'",
+    )
+    .bind(&incidents)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 async fn insert_timeline(

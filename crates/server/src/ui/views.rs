@@ -274,6 +274,112 @@ pub struct FindingView {
     pub grade: &'static str,
     pub attributed: bool,
     pub attribution_reason: String,
+    /// The audit events the grade rests on.
+    pub audit_events: Vec<AuditEventLine>,
+    /// "Since when, in Git": the commit line, or why it is not known; empty when not
+    /// looked up.
+    pub since: Option<SinceLine>,
+}
+
+/// An audit event under a finding's attribution, every string neutralized.
+pub struct AuditEventLine {
+    pub at: When,
+    /// `alice@acme.example (user)`, or `bob (user), impersonated by system:admin (system)`.
+    pub who: String,
+    pub verb: String,
+    pub agent: String,
+    pub from: String,
+    pub field_manager: String,
+    /// `set "12000" (was "3000")`, empty when the request's body shows no value.
+    pub set: String,
+}
+
+/// The commit that set Git's value.
+pub struct SinceLine {
+    pub determined: bool,
+    pub commit: String,
+    pub author: String,
+    pub at: Option<When>,
+    pub subject: String,
+    pub reason: String,
+}
+
+impl AuditEventLine {
+    fn new(event: &statesight_core::wire::AttributedEvent, now: DateTime<Utc>) -> AuditEventLine {
+        let who = match &event.impersonated {
+            Some(as_user) => format!(
+                "{} ({}), impersonated by {} ({})",
+                shown(as_user),
+                event.impersonated_kind.map_or("unknown", |k| k.as_str()),
+                shown(&event.username),
+                event.actor_kind.as_str()
+            ),
+            None => format!("{} ({})", shown(&event.username), event.actor_kind.as_str()),
+        };
+        let compact = |value: &serde_json::Value| -> String {
+            let text = shown(&value.to_string());
+            if text.chars().count() > 120 {
+                format!("{}…", text.chars().take(120).collect::<String>())
+            } else {
+                text
+            }
+        };
+        let set = match (&event.value_set, &event.value_before) {
+            (Some(set), Some(before)) => format!("set {} (was {})", compact(set), compact(before)),
+            (Some(set), None) => format!("set {}", compact(set)),
+            _ => String::new(),
+        };
+        AuditEventLine {
+            at: When::new(now, event.at),
+            who,
+            verb: match &event.subresource {
+                Some(sub) => format!("{} {}", shown(&event.verb), shown(sub)),
+                None => shown(&event.verb),
+            },
+            agent: event.user_agent.as_deref().map(shown).unwrap_or_default(),
+            from: event
+                .source_ips
+                .iter()
+                .map(|ip| shown(ip))
+                .collect::<Vec<_>>()
+                .join(", "),
+            field_manager: event
+                .field_manager
+                .as_deref()
+                .map(shown)
+                .unwrap_or_default(),
+            set,
+        }
+    }
+}
+
+impl SinceLine {
+    fn new(since: &statesight_core::wire::DesiredSince, now: DateTime<Utc>) -> SinceLine {
+        match since {
+            statesight_core::wire::DesiredSince::Determined {
+                commit,
+                author_name,
+                author_email,
+                authored_at,
+                subject,
+            } => SinceLine {
+                determined: true,
+                commit: shown(commit),
+                author: format!("{} <{}>", shown(author_name), shown(author_email)),
+                at: Some(When::new(now, *authored_at)),
+                subject: shown(subject),
+                reason: String::new(),
+            },
+            statesight_core::wire::DesiredSince::NotDetermined { reason } => SinceLine {
+                determined: false,
+                commit: String::new(),
+                author: String::new(),
+                at: None,
+                subject: String::new(),
+                reason: shown(reason),
+            },
+        }
+    }
 }
 
 impl FindingView {
@@ -349,6 +455,16 @@ impl FindingView {
             grade: evidence.attribution.grade.as_str(),
             attributed: evidence.attribution.grade != AttributionGrade::NotAttributed,
             attribution_reason: shown(&evidence.attribution.reason),
+            audit_events: evidence
+                .attribution
+                .events
+                .iter()
+                .map(|event| AuditEventLine::new(event, now))
+                .collect(),
+            since: desired
+                .since
+                .as_ref()
+                .map(|since| SinceLine::new(since, now)),
         }
     }
 }

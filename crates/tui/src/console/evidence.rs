@@ -486,6 +486,7 @@ fn timeline_section(out: &mut Lines<'_>, screen: &IncidentScreen, app: &App) {
             TimelineKind::RuleChanged => "rule changed",
             TimelineKind::Resolved => "resolved",
             TimelineKind::Reopened => "reopened",
+            TimelineKind::AuditEvent => "audit event",
         };
         out.spans(vec![
             Span::styled(format!("{:>5} ago ", age(app.now, event.at)), theme.dim),
