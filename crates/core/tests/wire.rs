@@ -75,6 +75,13 @@ fn every_enum_variant_has_the_string_the_api_and_database_use() {
         "window-candidate",
         "not-attributed",
     ]);
+    assert_strings::<statesight_core::wire::ActorKind>(&[
+        "user",
+        "service-account",
+        "controller",
+        "node",
+        "system",
+    ]);
     assert_strings::<TimelineKind>(&[
         "git_revision",
         "managed_fields_time",
@@ -84,6 +91,7 @@ fn every_enum_variant_has_the_string_the_api_and_database_use() {
         "rule_changed",
         "resolved",
         "reopened",
+        "audit_event",
     ]);
     assert_strings::<ErrorCode>(&[
         "bad_request",

@@ -371,3 +371,70 @@ async fn refusals_say_what_is_wrong_and_change_nothing(pool: PgPool) {
     let table = ok(&pool, &["user", "list"]);
     assert!(!table.contains('\u{1b}'), "{table:?}");
 }
+
+/// `admin k8s-audit import`: a log file (plain and gzipped) stored as the webhook route would
+/// store it, once per auditID; unusable lines are named and make the exit status 1 while the
+/// rest is stored.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn an_audit_log_is_imported_once_and_bad_lines_are_named(pool: PgPool) {
+    use std::io::Write as _;
+    seeded(&pool).await;
+    let log = repo_root().join("examples/audit/staging-eu-1.jsonl");
+    let log = log.to_str().expect("a UTF-8 path");
+    let args = [
+        "k8s-audit",
+        "import",
+        "--cluster",
+        "staging-eu-1",
+        "--workspace",
+        "acme-payments",
+    ];
+    let first = ok(&pool, &[&args[..], &[log]].concat());
+    assert!(
+        first.contains("10 events read: 7 stored, 0 already stored, 3 dropped"),
+        "{first}"
+    );
+    // Again, gzipped: nothing new.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let gz = dir.path().join("audit.log.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).expect("create"),
+        flate2::Compression::fast(),
+    );
+    encoder
+        .write_all(&std::fs::read(log).expect("read"))
+        .expect("write");
+    encoder.finish().expect("finish");
+    let again = ok(&pool, &[&args[..], &[gz.to_str().expect("path")]].concat());
+    assert!(again.contains("0 stored, 7 already stored"), "{again}");
+    // A broken line (line 2) and an event without an auditID (line 3): named, exit 1; the
+    // good event on line 1 is stored.
+    let broken = dir.path().join("broken.log");
+    std::fs::write(
+        &broken,
+        concat!(
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"new-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/checkout/configmaps/x","verb":"delete","user":{"username":"bob"},"objectRef":{"resource":"configmaps","namespace":"checkout","name":"x","apiVersion":"v1"},"responseStatus":{"code":200},"stageTimestamp":"2026-11-20T10:00:00.000000Z"}"#,
+            "\n{\"kind\":\"Event\", \"trunc\n",
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","stage":"ResponseComplete","verb":"delete","user":{"username":"bob"},"objectRef":{"resource":"configmaps","namespace":"checkout","name":"y"},"stageTimestamp":"2026-11-20T10:00:00.000000Z"}"#,
+            "\n"
+        ),
+    )
+    .expect("write");
+    let output = admin(
+        &pool,
+        &[&args[..], &[broken.to_str().expect("path")]].concat(),
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 2:"), "{stderr}");
+    assert!(stderr.contains("line 3:"), "{stderr}");
+    assert!(stderr.contains("2 lines of"), "{stderr}");
+    let (stored,): (i64,) = sqlx::query_as("SELECT count(*) FROM k8s_audit_events")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(stored, 8);
+    // An unknown cluster is a clear refusal.
+    let refusal = refused(&pool, &["k8s-audit", "import", "--cluster", "nowhere", log]);
+    assert!(refusal.contains("no cluster \"nowhere\""), "{refusal}");
+}

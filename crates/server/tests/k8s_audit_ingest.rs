@@ -16,11 +16,18 @@ use uuid::Uuid;
 const PAYMENTS: Uuid = statesight_store::seed::PAYMENTS_WORKSPACE_ID;
 const CHECKOUT: Uuid = statesight_store::seed::CHECKOUT_APPLICATION_ID;
 
+/// The demo's synthetic events of staging-eu-1 (`examples/audit/README.md`), as the webhook
+/// backend sends them: one `EventList`.
 fn fixture() -> String {
-    std::fs::read_to_string(
-        repo_root().join("crates/server/tests/fixtures/k8s-audit/checkout-staging.json"),
-    )
-    .expect("the audit-event fixture")
+    let lines = std::fs::read_to_string(repo_root().join("examples/audit/staging-eu-1.jsonl"))
+        .expect("the audit-event fixture");
+    let items: Vec<Value> = lines
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| serde_json::from_str(line).expect("an event per line"))
+        .collect();
+    serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "metadata": {}, "items": items})
+        .to_string()
 }
 
 async fn cluster_id(pool: &PgPool, name: &str) -> Uuid {

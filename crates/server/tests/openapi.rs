@@ -376,7 +376,10 @@ fn the_readme_route_table_and_the_document_list_the_same_routes() {
         }
         for method in methods.split('|') {
             // The README writes `:id`, OpenAPI `{id}`.
-            let path = path.replace(":id", "{id}").replace(":rule_id", "{rule_id}");
+            let path = path
+                .replace(":id", "{id}")
+                .replace(":rule_id", "{rule_id}")
+                .replace(":token_id", "{token_id}");
             from_readme.insert((method.to_owned(), path));
         }
     }

@@ -103,8 +103,8 @@ pub struct DesiredEvidence {
     #[serde(default)]
     pub committed_at: Option<DateTime<Utc>>,
     /// Since when Git wants this value: the commit that last changed the field's desired
-    /// value, as of `revision`; null in records written before it was looked up.
-    #[serde(default)]
+    /// value, as of `revision`; absent in records written before it was looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DesiredSince>,
 }
 

@@ -573,7 +573,7 @@ async fn an_investigation_ends_in_a_suppressed_finding(pool: PgPool) {
     );
     assert!(screen.contains("Grade      not-attributed"), "{screen}");
     assert!(
-        screen.contains("no Kubernetes audit events were ingested"),
+        screen.contains("No Kubernetes audit events have been ingested for this"),
         "{screen}"
     );
     tmux.keys(&["J"]).await;
