@@ -417,14 +417,14 @@ fn audit_event_lines(out: &mut Lines<'_>, event: &statesight_core::wire::Attribu
         from.push(format!("field manager {}", clean(manager)));
     }
     if !from.is_empty() {
-        out.text(&format!("  {}", from.join(" · ")), theme.dim);
+        out.field("", &from.join(" · "), theme.dim);
     }
     if let Some(value) = &event.value_set {
-        let mut text = format!("  set {}", one_line(value));
+        let mut text = format!("set {}", one_line(value));
         if let Some(before) = &event.value_before {
             text.push_str(&format!(" (was {})", one_line(before)));
         }
-        out.text(&text, theme.code);
+        out.field("", &text, theme.code);
     }
 }
 

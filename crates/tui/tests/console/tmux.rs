@@ -1127,6 +1127,235 @@ async fn a_workspace_rule_is_reviewed_across_applications_then_applies(pool: PgP
     drop(data);
 }
 
+/// Attribution end to end: the demo's (synthetic) audit events of staging-eu-1 posted to the
+/// webhook route with an ingestion token, checkout-api analysed again by the real worker,
+/// then `statesight-tui blame` and the console's evidence pane and timeline show who set the
+/// timeout, how, from where, and what it replaced — and Git's commit for the desired value.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn attribution_from_audit_events_in_blame_and_the_console(pool: PgPool) {
+    use sha2::{Digest, Sha256};
+    const CHECKOUT: Uuid = statesight_store::seed::CHECKOUT_APPLICATION_ID;
+    const INCIDENT: &str = "Deployment checkout/checkout-api: 2 fields changed by kubectl-edit";
+
+    let data = seeded_and_analysed_with_repos(&pool).await;
+    let server = Server::start_with_worker(&pool, data.path()).await;
+    let client = server.client();
+    // An ingestion token of staging-eu-1, then the events, as the webhook backend sends them.
+    let cluster = statesight_store::k8s_audit::clusters_named(
+        &pool,
+        "staging-eu-1",
+        Some(statesight_store::seed::PAYMENTS_WORKSPACE_ID),
+    )
+    .await
+    .expect("clusters")[0]
+        .id;
+    let token = "ssat_console-test-token-0123456789abcdefghijklmnop";
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    statesight_store::k8s_audit::create_token(
+        &pool,
+        &statesight_store::audit::Actor::system("test"),
+        statesight_store::seed::PAYMENTS_WORKSPACE_ID,
+        cluster,
+        &digest,
+        &token[..12],
+    )
+    .await
+    .expect("a token");
+    let lines = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/audit/staging-eu-1.jsonl"),
+    )
+    .expect("the demo's audit events");
+    let items: Vec<serde_json::Value> = lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).expect("an event"))
+        .collect();
+    let body =
+        serde_json::json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": items});
+    let reply = reqwest::Client::new()
+        .post(format!(
+            "{}api/v1/clusters/{cluster}/audit-events",
+            server.url
+        ))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("the delivery");
+    assert!(reply.status().is_success(), "{:?}", reply.text().await);
+    // checkout-api analysed again, by the worker.
+    let run: serde_json::Value = statesight_tui::client::decode(
+        client
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/applications/{CHECKOUT}/analyze"),
+                Some(&serde_json::json!({})),
+                None,
+            )
+            .await
+            .expect("an analysis"),
+    )
+    .expect("the run")
+    .data;
+    let run_id = run["id"].as_str().expect("run id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let run: serde_json::Value = client
+            .get(&format!("/api/v1/analyses/{run_id}"), None)
+            .await
+            .expect("the run")
+            .data;
+        if run["status"] == "succeeded" {
+            break;
+        }
+        assert!(run["status"] != "failed", "{run}");
+        assert!(Instant::now() < deadline, "the analysis did not end: {run}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // blame: the timeout's line, with both sides.
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The server runs on this test's runtime: the binary is awaited, never waited on.
+    let blame = tokio::process::Command::new(BINARY)
+        .args([
+            "--server",
+            &server.url,
+            "--config-dir",
+            dir.path().to_str().expect("path"),
+            "--token-storage",
+            "none",
+            "blame",
+            "apps/Deployment/checkout/checkout-api",
+            "spec.template.spec.containers",
+            "-o",
+            "wide",
+        ])
+        .env_remove("NO_COLOR")
+        .output()
+        .await
+        .expect("statesight-tui blame");
+    let stdout = String::from_utf8_lossy(&blame.stdout);
+    assert!(
+        blame.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&blame.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|line| line.contains("PAYMENT_TIMEOUT_MS"))
+        .unwrap_or_else(|| panic!("no timeout line:\n{stdout}"));
+    for part in [
+        "checkout-api",
+        "\"3000\"",
+        "\"12000\"",
+        "alice@acme.example (user) update 2026-11-18 02:17:44 (was \"3000\")",
+        "observed-change",
+        "10.20.0.14",
+    ] {
+        assert!(line.contains(part), "{part:?} missing in:\n{stdout}");
+    }
+    // Git's side: a commit, its author and date (the example history's).
+    assert!(
+        !line.contains(" - ") && !line.contains("not determined"),
+        "Git's commit is missing:\n{stdout}"
+    );
+    // JSON has the whole evidence.
+    let json = tokio::process::Command::new(BINARY)
+        .args([
+            "--server",
+            &server.url,
+            "--config-dir",
+            dir.path().to_str().expect("path"),
+            "--token-storage",
+            "none",
+            "blame",
+            "apps/Deployment/checkout/checkout-api",
+            "-o",
+            "json",
+        ])
+        .output()
+        .await
+        .expect("statesight-tui blame -o json");
+    let rows: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    let timeout = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|row| {
+            row["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("PAYMENT_TIMEOUT_MS"))
+        })
+        .expect("the timeout's row");
+    assert_eq!(timeout["since"]["status"], "determined", "{timeout:#}");
+    assert_eq!(timeout["attribution"]["grade"], "observed-change");
+
+    // The console: the evidence pane's attribution and the timeline.
+    let exit_file = dir.path().join("exit");
+    let trace = dir.path().join("first-frame");
+    let tmux = Tmux::start(&wrapped(
+        &console_command(&server, dir.path(), &trace),
+        &exit_file,
+    ))
+    .await;
+    tmux.wait("the applications", |s| {
+        has_all(s, &["checkout-api", "● ok"]) && selected_row(s).is_some()
+    })
+    .await;
+    select_row(&tmux, "checkout-api", 3).await;
+    tmux.keys(&["Enter"]).await;
+    tmux.wait("the application's incidents", |s| s.contains(INCIDENT))
+        .await;
+    select_row(&tmux, "kubectl-edit", 6).await;
+    tmux.keys(&["Enter"]).await;
+    tmux.wait("the incident", |s| s.contains("Findings 2"))
+        .await;
+    select_row(&tmux, "3000", 2).await;
+    let screen = tmux
+        .wait("Git's commit for the desired value", |s| {
+            s.contains("Since")
+        })
+        .await;
+    assert!(!screen.contains("Since      not determined"), "{screen}");
+    tmux.keys(&["Tab", "J"]).await;
+    tmux.wait("the attribution's grade", |s| {
+        s.contains("Grade      observed-change")
+    })
+    .await;
+    // Half a pane further: the audit event it rests on.
+    tmux.keys(&["J"]).await;
+    let screen = tmux
+        .wait("the audit event under the attribution", |s| {
+            has_all(
+                s,
+                &[
+                    "alice@acme.example (user) update",
+                    "set \"12000\" (was \"3000\")",
+                ],
+            )
+        })
+        .await;
+    assert!(screen.contains("10.20.0.14"), "{screen}");
+    assert!(screen.contains("field manager kubectl-edit"), "{screen}");
+    tmux.keys(&["J"]).await;
+    let screen = tmux
+        .wait("the timeline's audit event", |s| s.contains("audit event"))
+        .await;
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains("audit event") && l.contains("alice@acme.example")),
+        "{screen}"
+    );
+    tmux.keys(&[":"]).await;
+    tmux.type_text("q").await;
+    tmux.keys(&["Enter"]).await;
+    assert_eq!(tmux.wait_exit(&exit_file).await, "EXIT=0");
+    drop(tmux);
+    server.stop().await;
+    drop(data);
+}
+
 /// SIGTERM and SIGHUP (the SSH connection dropping) restore the terminal and exit with
 /// 128 + the signal; Ctrl-C quits with 0 even while typing.
 #[sqlx::test(migrator = "statesight_store::MIGRATOR")]
