@@ -463,3 +463,62 @@ fn the_sample_audit_policy_sends_bodies_of_declared_kinds_and_never_secret_value
     .expect("the kubeconfig template");
     assert!(kubeconfig.contains("/api/v1/clusters/CLUSTER_ID/audit-events"));
 }
+
+/// Ingestion at capacity answers 503 (nothing stored; the API server sends the batch again)
+/// while the operator routes keep answering.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn ingestion_at_capacity_is_refused_and_never_blocks_the_api(pool: PgPool) {
+    seeded(&pool).await;
+    let staging = cluster_id(&pool, "staging-eu-1").await;
+    let (token, _) = token_of(&as_user(&pool, ADMIN), staging).await;
+    let state = state_with(
+        &pool,
+        statesight_server::auth::Authenticator::Injected(statesight_server::auth::Principal::user(
+            ADMIN,
+        )),
+    );
+    // Every turn taken, as by deliveries still writing.
+    let turns = std::sync::Arc::clone(&state.audit_ingest)
+        .acquire_many_owned(
+            u32::try_from(statesight_server::routes::k8s_audit::INGEST_CONCURRENCY)
+                .expect("a small number"),
+        )
+        .await
+        .expect("the turns");
+    let router = statesight_server::app(state);
+    let started = std::time::Instant::now();
+    let (busy, clusters) = tokio::join!(
+        deliver(
+            &router,
+            staging,
+            Some(&token),
+            "application/json",
+            fixture().into_bytes()
+        ),
+        async {
+            let reply = get(&router, "/api/v1/clusters", Some(PAYMENTS)).await;
+            (reply, started.elapsed())
+        }
+    );
+    assert_error(&busy, StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(busy.text.contains("at capacity"), "{}", busy.text);
+    assert_eq!(clusters.0.status, StatusCode::OK, "{}", clusters.0.text);
+    assert!(
+        clusters.1 < statesight_server::routes::k8s_audit::INGEST_WAIT,
+        "the API waited for ingestion: {:?}",
+        clusters.1
+    );
+    assert_eq!(stored(&pool).await, 0);
+    // A turn free again: stored.
+    drop(turns);
+    let reply = deliver(
+        &router,
+        staging,
+        Some(&token),
+        "application/json",
+        fixture().into_bytes(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    assert_eq!(stored(&pool).await, 7);
+}
