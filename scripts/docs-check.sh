@@ -16,8 +16,8 @@ for target in $(grep -oE '^[a-z-]+:.*## ' Makefile | cut -d: -f1); do
 done
 # Each handler's #[utoipa::path(method, path = "...")] is a route.
 while read -r method path; do
-  readme_form="${method^^} ${path//\{id\}/:id}"
-  readme_form="${readme_form//\{rule_id\}/:rule_id}"
+  # `{name}` path parameters are written `:name` in the README.
+  readme_form="$(sed -E 's/\{([a-z_]+)\}/:\1/g' <<<"${method^^} $path")"
   grep -qF "\`$readme_form\`" README.md || { echo "README does not document the route $readme_form"; fail=1; }
 done < <(grep -ohE 'utoipa::path\((get|post|put|patch|delete), path = "[^"]+"' crates/server/src/routes/*.rs \
            | sed -E 's/utoipa::path\(([a-z]+), path = "([^"]+)"/\1 \2/')
