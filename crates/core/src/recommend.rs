@@ -296,3 +296,85 @@ fn table(findings: &[&Finding], cause: &Cause) -> Advice {
         format!("Fields ({where_}) differ from Git and {evidence}."),
     )
 }
+
+/// Refines each incident's advice with its findings' attribution, once audit events graded
+/// it: a change observed from a person (an `observed-*` grade whose request acted as a
+/// user, not a service account, controller or node) is worth investigating, critical on a
+/// security-sensitive field, and the rationale says which event showed it. Nothing changes
+/// for weaker grades: a window or a time match is not an observed change.
+pub fn refine_with_attribution(
+    analysis: &mut crate::analysis::Analysis,
+    attribution_of: impl Fn(&Finding) -> Option<crate::wire::Attribution>,
+) {
+    let crate::analysis::Analysis {
+        findings,
+        incidents,
+        ..
+    } = analysis;
+    for incident in incidents.iter_mut() {
+        let mut observed: Option<(&Finding, crate::wire::AttributedEvent)> = None;
+        for finding in incident.findings.iter().filter_map(|i| findings.get(*i)) {
+            let Some(event) = attribution_of(finding).and_then(person_observed) else {
+                continue;
+            };
+            // A security-sensitive field is the one worth naming.
+            let better = observed
+                .as_ref()
+                .is_none_or(|(f, _)| !is_security_sensitive(f) && is_security_sensitive(finding));
+            if better {
+                observed = Some((finding, event));
+            }
+        }
+        let Some((finding, event)) = observed else {
+            continue;
+        };
+        let sensitive = is_security_sensitive(finding);
+        if matches!(
+            incident.recommendation,
+            Recommendation::Ignore | Recommendation::Monitor
+        ) {
+            incident.recommendation = Recommendation::Investigate;
+            incident.suggested_rule = None;
+        }
+        let floor = if sensitive {
+            Severity::Critical
+        } else {
+            Severity::Medium
+        };
+        if incident.severity < floor {
+            incident.severity = floor;
+        }
+        let person = match &event.impersonated {
+            Some(as_user) => format!("{as_user} (impersonated by {})", event.username),
+            None => event.username.clone(),
+        };
+        incident.rationale = format!(
+            "{} A Kubernetes audit event shows a person, {person}, setting {}{} with {} at {}, so \
+             it is investigated{}.",
+            incident.rationale,
+            finding.path_text,
+            if sensitive {
+                " (security-sensitive)"
+            } else {
+                ""
+            },
+            event.verb,
+            event.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            if sensitive { " as critical" } else { "" }
+        );
+    }
+}
+
+/// The event an `observed-*` attribution rests on, when the request acted as a person.
+fn person_observed(attribution: crate::wire::Attribution) -> Option<crate::wire::AttributedEvent> {
+    use crate::wire::{ActorKind, AttributionGrade};
+    if !matches!(
+        attribution.grade,
+        AttributionGrade::ObservedChange | AttributionGrade::ObservedSet
+    ) {
+        return None;
+    }
+    let event = attribution.events.into_iter().last()?;
+    let acted_as = event.impersonated_kind.unwrap_or(event.actor_kind);
+    (acted_as == ActorKind::User).then_some(event)
+}

@@ -156,6 +156,8 @@ async fn main() -> anyhow::Result<()> {
     let endpoint = format!("http://{address}/api/v1/clusters/{cluster}/audit-events");
     let batches = events.div_ceil(BATCH as u64);
     let next_batch = Arc::new(AtomicU64::new(0));
+    // reqwest 0.13 is built without a default TLS provider: ring, as the server uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(connections as usize)
         .build()?;

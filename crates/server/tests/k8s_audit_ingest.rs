@@ -375,6 +375,72 @@ async fn an_analysis_grades_its_findings_from_the_stored_events(pool: PgPool) {
             "{never} cited"
         );
     }
+    // Git's side: the commit that set the desired value.
+    assert_eq!(
+        timeout["evidence"]["desired"]["since"]["status"], "determined",
+        "{timeout:#}"
+    );
+    // The incident's timeline gains the edit, once, between the Git and analysis events.
+    let incident = timeout["incident_id"].as_str().expect("incident id");
+    let timeline = get(
+        &admin,
+        &format!("/api/v1/incidents/{incident}/timeline?limit=500"),
+        None,
+    )
+    .await;
+    let audit: Vec<&Value> = timeline.body["data"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|event| event["kind"] == "audit_event")
+        .collect();
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e["details"]["audit_id"] == "0b8a3c52-6c1e-4f6a-9a61-2f3e1c4b5d03")
+            .count()
+            == 1,
+        "{audit:#?}"
+    );
+    assert!(
+        audit.iter().any(|e| e["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("alice@acme.example (user) update with kubectl/"))),
+        "{audit:#?}"
+    );
+    // The incident's advice says a person's change was observed.
+    let detail = get(&admin, &format!("/api/v1/incidents/{incident}"), None).await;
+    let rationale = detail.body["data"]["rationale"]
+        .as_str()
+        .expect("rationale");
+    assert!(
+        rationale.contains("shows a person, alice@acme.example, setting"),
+        "{rationale}"
+    );
+    assert_eq!(detail.body["data"]["recommendation"], "investigate");
+    // The web view shows the same evidence.
+    let html = get(
+        &admin,
+        &format!("/ui/w/{PAYMENTS}/incidents/{incident}"),
+        None,
+    )
+    .await;
+    assert_eq!(html.status, StatusCode::OK, "{}", html.text);
+    assert!(html.text.contains("observed-change"), "{}", html.text);
+    assert!(
+        html.text.contains("alice@acme.example (user)"),
+        "{}",
+        html.text
+    );
+    assert!(
+        html.text
+            .contains("set &#34;12000&#34; (was &#34;3000&#34;)")
+            || html
+                .text
+                .contains("set &quot;12000&quot; (was &quot;3000&quot;)"),
+        "{}",
+        html.text
+    );
 }
 
 /// Every open finding of checkout-api, with its evidence.

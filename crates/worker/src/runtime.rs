@@ -295,9 +295,20 @@ impl Worker {
         metrics::histogram!(metrics_names::JOB_DURATION).record(started.elapsed().as_secs_f64());
 
         let result = match result {
-            Ok(output) => {
+            Ok(mut output) => {
                 match crate::attribution::attribute_findings(&self.pool, &context, &output).await {
-                    Ok(attributions) => Ok((output, attributions)),
+                    Ok(attributions) => {
+                        // A change observed from a person changes what is recommended.
+                        statesight_core::recommend::refine_with_attribution(
+                            &mut output.analysis,
+                            |finding| {
+                                attributions
+                                    .get(&(finding.resource.clone(), finding.path_text.clone()))
+                                    .cloned()
+                            },
+                        );
+                        Ok((output, attributions))
+                    }
                     Err(error) => Err(JobError::store(
                         "reading audit events to attribute findings",
                     )(error)),
