@@ -1337,16 +1337,22 @@ async fn attribution_from_audit_events_in_blame_and_the_console(pool: PgPool) {
         .await;
     assert!(screen.contains("10.20.0.14"), "{screen}");
     assert!(screen.contains("field manager kubectl-edit"), "{screen}");
-    tmux.keys(&["J"]).await;
-    let screen = tmux
-        .wait("the timeline's audit event", |s| s.contains("audit event"))
-        .await;
-    assert!(
-        screen
-            .lines()
-            .any(|l| l.contains("audit event") && l.contains("alice@acme.example")),
-        "{screen}"
-    );
+    // Down to the timeline (the rationale above it also speaks of an audit event): its row
+    // of kind `audit event` names who, how and with what.
+    let on_timeline = |s: &str| {
+        s.lines().any(|l| {
+            l.contains("audit event") && l.contains("alice@acme.example (user) update with")
+        })
+    };
+    for _ in 0..4 {
+        let before = tmux.screen().await;
+        if on_timeline(&before) {
+            break;
+        }
+        tmux.keys(&["J"]).await;
+        tmux.wait("the evidence to scroll", |s| s != before).await;
+    }
+    tmux.wait("the timeline's audit event", on_timeline).await;
     tmux.keys(&[":"]).await;
     tmux.type_text("q").await;
     tmux.keys(&["Enter"]).await;
