@@ -46,3 +46,21 @@ ALTER TABLE incident_timeline_events DROP CONSTRAINT incident_timeline_events_ki
 ALTER TABLE incident_timeline_events ADD CONSTRAINT incident_timeline_events_kind_check
     CHECK (kind IN ('git_revision', 'managed_fields_time', 'first_seen', 'reobserved',
                     'suppressed', 'rule_changed', 'resolved', 'reopened', 'audit_event'));
+
+-- "Since when, in Git" per field, as found at one commit: history at a commit never
+-- changes, so any worker re-analysing that commit reads it here instead of from Git.
+CREATE TABLE desired_since (
+    source_id           uuid NOT NULL REFERENCES source_definitions (id) ON DELETE CASCADE,
+    commit_sha          text NOT NULL,
+    file                text NOT NULL,
+    resource_group      text NOT NULL,
+    resource_kind       text NOT NULL,
+    resource_namespace  text NOT NULL,
+    resource_name       text NOT NULL,
+    path                text NOT NULL,
+    since               jsonb NOT NULL CHECK (jsonb_typeof(since) = 'object'),
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source_id, commit_sha, file, resource_group, resource_kind,
+                 resource_namespace, resource_name, path)
+);
+CREATE INDEX desired_since_created_idx ON desired_since (created_at);

@@ -7,6 +7,7 @@ pub mod analysis;
 pub mod applications;
 pub mod audit;
 pub mod db;
+pub mod desired_since;
 pub mod error;
 pub mod field_history;
 pub mod incidents;

@@ -89,11 +89,6 @@ impl JobError {
 /// What a successful analysis produced.
 pub struct JobOutput {
     pub analysis: Analysis,
-    /// Each finding's "since when, in Git", by (resource, path).
-    pub since: std::collections::BTreeMap<
-        (statesight_core::ResourceId, String),
-        statesight_core::wire::DesiredSince,
-    >,
     pub desired: DesiredRecord,
     pub live: LiveRecord,
     /// Inputs that could not be analysed and caveats of the live source, shown with the run.
@@ -210,18 +205,19 @@ fn engine_rules(rules: &[WireRule]) -> Vec<statesight_core::IgnoreRule> {
         .collect()
 }
 
-pub async fn execute(
-    context: &JobContext,
-    settings: &Settings,
-    history: &git::HistoryCache,
-) -> Result<JobOutput, JobError> {
-    let source = &context.source;
-    let git_settings = GitSettings::new(
+/// How the worker runs git, from its settings.
+pub fn git_settings(settings: &Settings) -> GitSettings {
+    GitSettings::new(
         settings.git_bin.clone(),
         settings.git_cache_dir.clone(),
         settings.kubectl_bin.clone(),
     )
-    .with_file_repositories(settings.inputs.allow_file_repositories);
+    .with_file_repositories(settings.inputs.allow_file_repositories)
+}
+
+pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOutput, JobError> {
+    let source = &context.source;
+    let git_settings = git_settings(settings);
     let desired_state = git::desired_state(
         &git_settings,
         &source.repo_url,
@@ -321,18 +317,8 @@ pub async fn execute(
     for warning in &warnings {
         tracing::warn!(warning = %warning, "analysis warning");
     }
-    let since = crate::since::desired_since(
-        &git_settings,
-        &source.repo_url,
-        &desired_state.commit_sha,
-        &context.default_namespace,
-        &analysis.findings,
-        history,
-    )
-    .await;
     Ok(JobOutput {
         analysis,
-        since,
         warnings,
         desired: DesiredRecord {
             repo_url: desired_state.repo_url,

@@ -283,7 +283,7 @@ impl Worker {
 
         let result = match tokio::time::timeout(
             self.settings.job_timeout,
-            pipeline::execute(&context, &self.settings, &self.history),
+            pipeline::execute(&context, &self.settings),
         )
         .await
         {
@@ -307,7 +307,16 @@ impl Worker {
                                     .cloned()
                             },
                         );
-                        Ok((output, attributions))
+                        let since = crate::since::lookup(
+                            &self.pool,
+                            &context,
+                            &pipeline::git_settings(&self.settings),
+                            &output.desired.commit_sha,
+                            &output.analysis.findings,
+                            &self.history,
+                        )
+                        .await;
+                        Ok((output, attributions, since))
                     }
                     Err(error) => Err(JobError::store(
                         "reading audit events to attribute findings",
@@ -317,7 +326,7 @@ impl Worker {
             Err(error) => Err(error),
         };
         match result {
-            Ok((output, attributions)) => {
+            Ok((output, attributions, since)) => {
                 let results = RunResults {
                     analysis: &output.analysis,
                     desired: output.desired,
@@ -325,7 +334,7 @@ impl Worker {
                     analysed_at: chrono::Utc::now(),
                     warnings: output.warnings,
                     attributions,
-                    since: output.since,
+                    since,
                 };
                 match analysis::persist_success(&self.pool, &context, &results).await {
                     Ok(Persisted::Written(counts)) => {
@@ -524,6 +533,14 @@ impl Worker {
                             "pruned old Kubernetes audit events (those open incidents cite stay)"
                         ),
                         Err(error) => tracing::warn!(%error, "pruning old audit events failed"),
+                    }
+                    if let Err(error) = statesight_store::desired_since::prune(
+                        &self.pool,
+                        self.settings.retention_days,
+                    )
+                    .await
+                    {
+                        tracing::warn!(%error, "pruning kept since-when answers failed");
                     }
                 }
             }
