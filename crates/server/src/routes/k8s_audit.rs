@@ -66,15 +66,13 @@ const TOKEN_PREFIX: &str = "ssat_";
 pub async fn ingest(
     State(state): State<AppState>,
     IdPath(cluster_id): IdPath,
-    headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    request: axum::extract::Request,
 ) -> ApiResult<Response> {
-    authenticate(&state, &headers, cluster_id).await?;
-    require_json(&headers)?;
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge(MAX_AUDIT_BODY_BYTES),
-        _ => ApiError::BadRequest(String::from("the request body could not be read")),
-    })?;
+    // The token is checked before a byte of the body is read: without one, nobody makes the
+    // server buffer a 32 MiB body.
+    authenticate(&state, request.headers(), cluster_id).await?;
+    require_json(request.headers())?;
+    let body = read_body(request).await?;
     let (report, kept) = sort_events(&body)?;
     let _turn = tokio::time::timeout(INGEST_WAIT, state.audit_ingest.acquire())
         .await
@@ -83,6 +81,21 @@ pub async fn ingest(
     let report = store_sorted(&state.pool, cluster_id, report, &kept).await?;
     crate::metrics::record_audit_ingest(&report);
     Ok(Envelope::ok(report).into_response())
+}
+
+/// The body, at most [`MAX_AUDIT_BODY_BYTES`].
+async fn read_body(request: axum::extract::Request) -> ApiResult<Bytes> {
+    axum::body::to_bytes(request.into_body(), MAX_AUDIT_BODY_BYTES)
+        .await
+        .map_err(|error| {
+            let too_large = std::error::Error::source(&error)
+                .is_some_and(|source| source.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                ApiError::PayloadTooLarge(MAX_AUDIT_BODY_BYTES)
+            } else {
+                ApiError::BadRequest(String::from("the request body could not be read"))
+            }
+        })
 }
 
 /// The token in `Authorization: Bearer …` must be a live token of `cluster_id`.

@@ -65,17 +65,12 @@ pub fn router() -> OpenApiRouter<AppState> {
             workspace_rules::delete
         ))
         .routes(github_webhook())
-        .routes(audit_events())
+        // Reads its own body, within its own limit, after checking the token.
+        .routes(routes!(k8s_audit::ingest))
         .routes(routes!(k8s_audit::list_tokens, k8s_audit::create_token))
         .routes(routes!(k8s_audit::revoke_token))
 }
 
-/// Audit-event deliveries with their own body limit (batches of hundreds of events).
-fn audit_events() -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
-    let (schemas, paths, method_router) = routes!(k8s_audit::ingest);
-    let limit = axum::extract::DefaultBodyLimit::max(k8s_audit::MAX_AUDIT_BODY_BYTES);
-    (schemas, paths, method_router.layer(limit))
-}
 
 /// The webhook with its own body limit: GitHub's payloads outgrow the operator routes'
 /// 1 MiB (the innermost limit wins).
