@@ -71,7 +71,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(k8s_audit::revoke_token))
 }
 
-
 /// The webhook with its own body limit: GitHub's payloads outgrow the operator routes'
 /// 1 MiB (the innermost limit wins).
 fn github_webhook() -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
