@@ -8,6 +8,7 @@
 
 mod audit_ingest;
 mod envelope;
+mod events;
 mod evidence;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +26,7 @@ pub use envelope::{
     Data, ErrorBody, ErrorCode, ErrorDetail, ErrorDetails, FieldDetails, Meta, ReferenceDetails,
     SyntaxDetails,
 };
+pub use events::{EventKind, IncidentEvent, WorkspaceEvent};
 pub use evidence::{
     ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince,
     Evidence, LiveEvidence, ObservedAtSource, Owner, Ownership,
@@ -63,6 +65,8 @@ string_enum! {
         Webhook => "webhook",
         /// Demo data loaded by the seed command.
         Seed => "seed",
+        /// The cluster's watch saw a tracked object change.
+        Watch => "watch",
     }
 }
 
@@ -98,6 +102,9 @@ string_enum! {
         Kubectl => "kubectl",
         Snapshot => "snapshot",
         Synthetic => "synthetic",
+        /// The cluster's watch cache: objects a worker's watch on the API server (kube-api
+        /// or in-cluster) received and kept, read without asking the API server again.
+        WatchCache => "watch-cache",
     }
 }
 
@@ -569,6 +576,10 @@ pub struct Cluster {
     pub kubeconfig_path: Option<String>,
     pub context: Option<String>,
     pub snapshot_dir: Option<String>,
+    /// Whether a worker watches the cluster and re-analyses its applications when a tracked
+    /// object changes. Only `kube-api` and `in-cluster` clusters can be watched.
+    #[serde(default)]
+    pub watch: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -609,6 +620,10 @@ pub struct ClusterInput {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(max_length = 4096, pattern = r"^(/|~/|$)"))]
     pub snapshot_dir: Option<String>,
+    /// Watch the cluster and re-analyse on change (default false). Only for `kube-api` and
+    /// `in-cluster`.
+    #[serde(default)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

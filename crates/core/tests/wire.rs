@@ -565,6 +565,7 @@ fn onboarding_records_and_inputs_round_trip() {
         kubeconfig_path: Some(String::from("~/.kube/config")),
         context: Some(String::from("staging-eu-1")),
         snapshot_dir: None,
+        watch: true,
         created_at: at("2026-11-01T10:00:00Z"),
         updated_at: at("2026-11-01T10:00:00Z"),
     });
@@ -575,6 +576,7 @@ fn onboarding_records_and_inputs_round_trip() {
         kubeconfig_path: None,
         context: None,
         snapshot_dir: Some(String::from("/srv/snapshots/prod")),
+        watch: false,
     });
     let source = round_trip(&Source {
         id: id(0x402),

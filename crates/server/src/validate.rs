@@ -76,6 +76,17 @@ pub fn cluster(input: &ClusterInput, policy: &InputPolicy) -> Result<ClusterValu
             }
         }
     }
+    if input.watch
+        && !matches!(
+            input.live_source,
+            LiveSource::KubeApi | LiveSource::InCluster
+        )
+    {
+        return Err(refuse(
+            "watch",
+            "only kube-api and in-cluster clusters can be watched (kubectl and snapshot clusters are read when an analysis runs)",
+        ));
+    }
     Ok(ClusterValues {
         name,
         description,
@@ -83,6 +94,7 @@ pub fn cluster(input: &ClusterInput, policy: &InputPolicy) -> Result<ClusterValu
         kubeconfig_path,
         context,
         snapshot_dir,
+        watch: input.watch,
     })
 }
 

@@ -13,7 +13,10 @@ use sqlx::{PgConnection, PgPool};
 use statesight_core::lifecycle::{
     self, IncidentState, KnownIncident, Observation, PlannedEvent, RunInfo,
 };
-use statesight_core::wire::{Attribution, Cluster, DesiredSince, IgnoreRule, Source};
+use statesight_core::wire::{
+    Attribution, Cluster, DesiredSince, EventKind, IgnoreRule, IncidentEvent, Recommendation,
+    Severity, Source, WorkspaceEvent,
+};
 use statesight_core::{Analysis, Finding, Incident, ResourceId, cause_label};
 use uuid::Uuid;
 
@@ -129,18 +132,32 @@ pub async fn note_attempt_error(pool: &PgPool, run_id: Uuid, error: &str) -> Res
     Ok(())
 }
 
-/// Marks a run failed with a readable error. `false` when it had already finished.
-pub async fn fail_run(pool: &PgPool, run_id: Uuid, error: &str) -> Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE analysis_runs SET status = 'failed', error = $2, finished_at = now()
-          WHERE id = $1 AND status IN ('queued', 'running')",
+/// Marks a run failed with a readable error. Returns the `run.failed` event to publish,
+/// `None` when the run had already finished (or no longer exists).
+pub async fn fail_run(pool: &PgPool, run_id: Uuid, error: &str) -> Result<Option<WorkspaceEvent>> {
+    let failed: Option<(Uuid, Uuid, String)> = sqlx::query_as(
+        "UPDATE analysis_runs r SET status = 'failed', error = $2, finished_at = now()
+           FROM applications a
+          WHERE r.id = $1 AND r.status IN ('queued', 'running')
+            AND a.workspace_id = r.workspace_id AND a.id = r.application_id
+      RETURNING r.workspace_id, r.application_id, a.name",
     )
     .bind(run_id)
     .bind(error)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(updated > 0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(failed.map(
+        |(workspace_id, application_id, application_name)| WorkspaceEvent {
+            kind: EventKind::RunFailed,
+            workspace_id,
+            application_id,
+            application_name,
+            run_id: Some(run_id),
+            incident: None,
+            error: Some(error.to_owned()),
+            at: Utc::now(),
+        },
+    ))
 }
 
 /// Where the desired state came from.
@@ -180,6 +197,9 @@ pub struct RunResults<'a> {
     /// Each finding's "since when, in Git", by (resource, path); absent ones are recorded
     /// as null (not looked up).
     pub since: BTreeMap<(ResourceId, String), DesiredSince>,
+    /// Every object the run compared: what a watch of the cluster follows for the
+    /// application from now on.
+    pub tracked: Vec<crate::watch::TrackedObject>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -194,7 +214,7 @@ pub struct Counts {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Persisted {
-    Written(Counts),
+    Written(Written),
     /// The run had already finished: nothing was written (at-least-once delivery).
     AlreadyFinished,
 }
@@ -262,6 +282,36 @@ struct ExistingIncident {
     id: Uuid,
     fingerprint: String,
     status: String,
+    title: String,
+    #[sqlx(try_from = "String")]
+    severity: Severity,
+    #[sqlx(try_from = "String")]
+    recommendation: Recommendation,
+    finding_count: i32,
+    resource_group: String,
+    resource_kind: String,
+    resource_namespace: String,
+    resource_name: String,
+}
+
+impl ExistingIncident {
+    fn resource(&self) -> ResourceId {
+        ResourceId {
+            group: self.resource_group.clone(),
+            kind: self.resource_kind.clone(),
+            namespace: Some(self.resource_namespace.clone()).filter(|ns| !ns.is_empty()),
+            name: self.resource_name.clone(),
+        }
+    }
+}
+
+/// What a run wrote: its counts, and the events announcing it (incidents opened, changed
+/// and resolved, in the lifecycle plan's order, then `run.succeeded`), for the caller to
+/// publish once the transaction has committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub counts: Counts,
+    pub events: Vec<WorkspaceEvent>,
 }
 
 /// Writes a run's results in one transaction. Returns `AlreadyFinished` (writing nothing)
@@ -280,7 +330,8 @@ pub async fn persist_success(
     if !matches!(status, Some((ref status,)) if status == "running") {
         return Ok(Persisted::AlreadyFinished);
     }
-    let counts = write_results(&mut tx, context, results).await?;
+    let written = write_results(&mut tx, context, results).await?;
+    let counts = written.counts;
     sqlx::query(
         "UPDATE analysis_runs
             SET status = 'succeeded', finished_at = now(), error = NULL, resolved_revision = $2,
@@ -296,7 +347,7 @@ pub async fn persist_success(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(Persisted::Written(counts))
+    Ok(Persisted::Written(written))
 }
 
 fn count(n: usize) -> i32 {
@@ -308,13 +359,23 @@ async fn write_results(
     tx: &mut PgConnection,
     context: &JobContext,
     results: &RunResults<'_>,
-) -> Result<Counts> {
+) -> Result<Written> {
     let analysis = results.analysis;
     insert_provenance(tx, context, results).await?;
+    crate::watch::replace_tracked(
+        tx,
+        context.workspace_id,
+        context.application_id,
+        &results.desired.commit_sha,
+        &results.tracked,
+    )
+    .await?;
 
     // Existing incidents of the application, locked for the upsert.
     let existing: Vec<ExistingIncident> = sqlx::query_as(
-        "SELECT id, fingerprint, status FROM incidents WHERE application_id = $1 FOR UPDATE",
+        "SELECT id, fingerprint, status, title, severity, recommendation, finding_count,
+                resource_group, resource_kind, resource_namespace, resource_name
+           FROM incidents WHERE application_id = $1 FOR UPDATE",
     )
     .bind(context.application_id)
     .fetch_all(&mut *tx)
@@ -342,11 +403,27 @@ async fn write_results(
         .iter()
         .map(|incident| (incident.fingerprint.clone(), incident.id))
         .collect();
+    let before: BTreeMap<&str, &ExistingIncident> = existing
+        .iter()
+        .map(|incident| (incident.fingerprint.as_str(), incident))
+        .collect();
+    let mut events = Vec::new();
     for (incident, observation) in analysis.incidents.iter().zip(&plan.observations) {
         let id = upsert_incident(tx, context, results, incident, *observation, &ids).await?;
         ids.insert(incident.fingerprint.clone(), id);
+        let previous = before.get(incident.fingerprint.as_str()).copied();
+        events.extend(incident_event(
+            context,
+            id,
+            incident,
+            *observation,
+            previous,
+        ));
     }
     for resolution in &plan.resolutions {
+        if let Some(previous) = before.get(resolution.fingerprint.as_str()) {
+            events.push(resolved_event(context, previous));
+        }
         if let Some(id) = ids.get(&resolution.fingerprint) {
             sqlx::query(
                 "UPDATE incidents SET status = 'resolved', resolved_at = $2, last_run_id = $3 WHERE id = $1",
@@ -365,14 +442,90 @@ async fn write_results(
     let audit_events =
         statesight_core::attribution::audit_timeline(analysis, &results.attributions, &known);
     insert_timeline(tx, context, &audit_events, &ids).await?;
-    Ok(Counts {
-        findings: count(analysis.findings.len()),
-        suppressed: count(analysis.suppressed.len()),
-        incidents: count(analysis.incidents.len()),
-        opened: count(plan.count(Observation::Opened)),
-        reopened: count(plan.count(Observation::Reopened)),
-        resolved: count(plan.resolutions.len()),
+    events.push(run_event(context, EventKind::RunSucceeded, None));
+    Ok(Written {
+        counts: Counts {
+            findings: count(analysis.findings.len()),
+            suppressed: count(analysis.suppressed.len()),
+            incidents: count(analysis.incidents.len()),
+            opened: count(plan.count(Observation::Opened)),
+            reopened: count(plan.count(Observation::Reopened)),
+            resolved: count(plan.resolutions.len()),
+        },
+        events,
     })
+}
+
+/// An event about the job's run (`run.started`, `run.succeeded`, `run.failed`).
+pub fn run_event(context: &JobContext, kind: EventKind, error: Option<String>) -> WorkspaceEvent {
+    WorkspaceEvent {
+        kind,
+        workspace_id: context.workspace_id,
+        application_id: context.application_id,
+        application_name: context.application_name.clone(),
+        run_id: Some(context.run_id),
+        incident: None,
+        error,
+        at: Utc::now(),
+    }
+}
+
+/// `incident.opened` for a new or reopened incident, `incident.changed` for an open one
+/// whose severity, recommendation or number of findings changed; nothing when it is
+/// observed again unchanged.
+fn incident_event(
+    context: &JobContext,
+    id: Uuid,
+    incident: &Incident,
+    observation: Observation,
+    previous: Option<&ExistingIncident>,
+) -> Option<WorkspaceEvent> {
+    let finding_count = count(incident.findings.len());
+    let (kind, previous_severity) = match (observation, previous) {
+        (Observation::Opened, _) | (Observation::Reobserved, None) => {
+            (EventKind::IncidentOpened, None)
+        }
+        (Observation::Reopened, _) => (EventKind::IncidentOpened, None),
+        (Observation::Reobserved, Some(previous)) => {
+            let unchanged = previous.severity == incident.severity
+                && previous.recommendation == incident.recommendation
+                && previous.finding_count == finding_count;
+            if unchanged {
+                return None;
+            }
+            let severity = Some(previous.severity).filter(|s| *s != incident.severity);
+            (EventKind::IncidentChanged, severity)
+        }
+    };
+    Some(WorkspaceEvent {
+        incident: Some(IncidentEvent {
+            id,
+            title: incident.title.clone(),
+            severity: incident.severity,
+            recommendation: incident.recommendation,
+            resource: incident.resource.to_string(),
+            finding_count,
+            reopened: observation == Observation::Reopened,
+            previous_severity,
+        }),
+        ..run_event(context, kind, None)
+    })
+}
+
+fn resolved_event(context: &JobContext, previous: &ExistingIncident) -> WorkspaceEvent {
+    WorkspaceEvent {
+        incident: Some(IncidentEvent {
+            id: previous.id,
+            title: previous.title.clone(),
+            severity: previous.severity,
+            recommendation: previous.recommendation,
+            resource: previous.resource().to_string(),
+            finding_count: 0,
+            reopened: false,
+            previous_severity: None,
+        }),
+        ..run_event(context, EventKind::IncidentResolved, None)
+    }
 }
 
 async fn insert_provenance(

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod db;
 pub mod desired_since;
 pub mod error;
+pub mod events;
 pub mod field_history;
 pub mod incidents;
 pub mod k8s_audit;
@@ -21,6 +22,7 @@ pub mod redis_conn;
 pub mod rules;
 pub mod runs;
 pub mod seed;
+pub mod watch;
 pub mod webhooks;
 
 pub use db::{MIGRATOR, connect, migrate};

@@ -31,6 +31,7 @@ pub struct ClusterValues {
     pub kubeconfig_path: Option<String>,
     pub context: Option<String>,
     pub snapshot_dir: Option<String>,
+    pub watch: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,6 +45,7 @@ struct ClusterRow {
     kubeconfig_path: Option<String>,
     kube_context: Option<String>,
     snapshot_dir: Option<String>,
+    watch_enabled: bool,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
 }
@@ -59,6 +61,7 @@ impl From<ClusterRow> for Cluster {
             kubeconfig_path: row.kubeconfig_path,
             context: row.kube_context,
             snapshot_dir: row.snapshot_dir,
+            watch: row.watch_enabled,
             created_at: row.created_at,
             updated_at: row.updated_at,
         }
@@ -67,7 +70,7 @@ impl From<ClusterRow> for Cluster {
 
 macro_rules! cluster_columns {
     () => {
-        "id, workspace_id, name, description, live_source, kubeconfig_path, kube_context, snapshot_dir, created_at, updated_at"
+        "id, workspace_id, name, description, live_source, kubeconfig_path, kube_context, snapshot_dir, watch_enabled, created_at, updated_at"
     };
 }
 
@@ -121,8 +124,8 @@ pub async fn create_cluster(
 ) -> Result<Cluster> {
     let mut tx = pool.begin().await?;
     let row: ClusterRow = sqlx::query_as(concat!(
-        "INSERT INTO clusters (id, workspace_id, name, description, live_source, kubeconfig_path, kube_context, snapshot_dir)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+        "INSERT INTO clusters (id, workspace_id, name, description, live_source, kubeconfig_path, kube_context, snapshot_dir, watch_enabled)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ",
         cluster_columns!()
     ))
     .bind(Uuid::now_v7())
@@ -133,6 +136,7 @@ pub async fn create_cluster(
     .bind(&values.kubeconfig_path)
     .bind(&values.context)
     .bind(&values.snapshot_dir)
+    .bind(values.watch)
     .fetch_one(&mut *tx)
     .await?;
     let cluster = Cluster::from(row);
@@ -174,7 +178,7 @@ pub async fn update_cluster(
     };
     let row: ClusterRow = sqlx::query_as(concat!(
         "UPDATE clusters SET name = $2, description = $3, live_source = $4, kubeconfig_path = $5,
-                kube_context = $6, snapshot_dir = $7, updated_at = now()
+                kube_context = $6, snapshot_dir = $7, watch_enabled = $8, updated_at = now()
           WHERE id = $1 RETURNING ",
         cluster_columns!()
     ))
@@ -185,6 +189,7 @@ pub async fn update_cluster(
     .bind(&values.kubeconfig_path)
     .bind(&values.context)
     .bind(&values.snapshot_dir)
+    .bind(values.watch)
     .fetch_one(&mut *tx)
     .await?;
     let after = Cluster::from(row);

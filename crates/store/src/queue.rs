@@ -125,6 +125,12 @@ redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return 1
 ";
 
+/// Deletes KEYS[1] only if ARGV[1] holds it.
+const LET_GO: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
 /// Makes a job the application's follow-up, giving up the marker if the job held it (it
 /// cannot run yet, so it must not block the run that can).
 const DEFER: &str = r"
@@ -690,6 +696,39 @@ impl Queue {
             .query_async(&mut connection)
             .await?;
         Ok(taken.is_some())
+    }
+
+    /// The key of a cluster's watch lease.
+    pub fn watch_lease_key(&self, cluster_id: Uuid) -> String {
+        format!("{}:watch:{cluster_id}", self.prefix)
+    }
+
+    /// Takes `key` for `holder` for `ttl` when nobody holds it, or extends it when `holder`
+    /// does; `false` when someone else holds it.
+    pub async fn hold(&self, key: &str, holder: &str, ttl: std::time::Duration) -> Result<bool> {
+        let script = Script::new(HOLD_LEASE);
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let held: i64 = self
+            .retrying_once(|mut connection| {
+                let mut invocation = script.prepare_invoke();
+                invocation.key(key).arg(holder).arg(ttl_ms);
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Gives up `key` if `holder` still holds it (so another worker takes over at once).
+    pub async fn let_go(&self, key: &str, holder: &str) -> Result<()> {
+        let script = Script::new(LET_GO);
+        let _: i64 = self
+            .retrying_once(|mut connection| {
+                let mut invocation = script.prepare_invoke();
+                invocation.key(key).arg(holder);
+                async move { invocation.invoke_async(&mut connection).await }
+            })
+            .await?;
+        Ok(())
     }
 
     /// Releases a lock taken with [`Queue::try_lock`].

@@ -266,12 +266,12 @@ pub async fn request_analysis(
     trigger: RunTrigger,
 ) -> Result<AnalysisRequest> {
     let mut tx = pool.begin().await?;
-    let workspace: Option<(Uuid,)> =
-        sqlx::query_as("SELECT workspace_id FROM applications WHERE id = $1 FOR UPDATE")
+    let workspace: Option<(Uuid, String)> =
+        sqlx::query_as("SELECT workspace_id, name FROM applications WHERE id = $1 FOR UPDATE")
             .bind(application_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some((workspace_id,)) = workspace else {
+    let Some((workspace_id, application_name)) = workspace else {
         return Ok(AnalysisRequest::NoApplication);
     };
     let in_flight: Vec<InFlight> = sqlx::query_as(
@@ -316,8 +316,11 @@ pub async fn request_analysis(
         tx.commit().await?;
         return existing(pool, id, AnalysisRequest::Coalesced).await;
     }
+    // A watch-triggered request behind a running run always gets a follow-up: the running
+    // one may have read the cluster before the change that triggered this request.
     if let Some(running) = running
         && running.requested_revision == revision
+        && trigger != RunTrigger::Watch
     {
         let id = running.id;
         tx.commit().await?;
@@ -357,6 +360,20 @@ pub async fn request_analysis(
     let job = crate::queue::Job::new(run_id, application_id);
     queue.enqueue(&job, running.is_none()).await?;
     tx.commit().await?;
+    let queued = statesight_core::wire::WorkspaceEvent {
+        kind: statesight_core::wire::EventKind::RunQueued,
+        workspace_id,
+        application_id,
+        application_name,
+        run_id: Some(run_id),
+        incident: None,
+        error: None,
+        at: chrono::Utc::now(),
+    };
+    // Best effort, after the commit: a lost event costs a client a refresh.
+    if let Err(error) = queue.publish_events(&[queued]).await {
+        tracing::warn!(%error, %run_id, "publishing run.queued failed");
+    }
     existing(pool, run_id, AnalysisRequest::Created).await
 }
 

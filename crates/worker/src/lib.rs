@@ -18,3 +18,4 @@ pub mod settings;
 pub mod since;
 pub mod telemetry;
 pub mod text_report;
+pub mod watch;

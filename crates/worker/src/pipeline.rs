@@ -93,6 +93,8 @@ pub struct JobOutput {
     pub live: LiveRecord,
     /// Inputs that could not be analysed and caveats of the live source, shown with the run.
     pub warnings: Vec<String>,
+    /// Every object compared, for the cluster's watch.
+    pub tracked: Vec<statesight_store::watch::TrackedObject>,
 }
 
 /// How to read the cluster's live state, from its record. Paths are checked against the
@@ -215,7 +217,14 @@ pub fn git_settings(settings: &Settings) -> GitSettings {
     .with_file_repositories(settings.inputs.allow_file_repositories)
 }
 
-pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOutput, JobError> {
+/// Runs one analysis. With `pool`, a watched cluster's live state is read from its watch
+/// cache when the cache is complete and current for every kind the analysis needs
+/// (`crate::watch::cache`); otherwise, and without `pool`, the cluster is asked.
+pub async fn execute(
+    context: &JobContext,
+    settings: &Settings,
+    pool: Option<&sqlx::PgPool>,
+) -> Result<JobOutput, JobError> {
     let source = &context.source;
     let git_settings = git_settings(settings);
     let desired_state = git::desired_state(
@@ -278,7 +287,17 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
         ..CollectOptions::default()
     };
     let live_source = live_source_config(context, settings)?;
-    let observation = collect::collect(&live_source, &wanted, &options).await?;
+    let cached = match pool {
+        Some(pool) => crate::watch::cache::read(pool, context, settings, &wanted)
+            .await
+            .map_err(JobError::store("reading the cluster's watch cache"))?,
+        None => None,
+    };
+    let observation = match cached {
+        Some(observation) => observation,
+        None => collect::collect(&live_source, &wanted, &options).await?,
+    };
+    let tracked = wanted.iter().map(ResourceKey::tracked).collect();
     let (live, unidentified_live) = identify_live(&observation.objects, observation.method);
     // What the worker may not read is neither in the cluster nor missing from it: it is
     // left out of the comparison and named in the run's warnings.
@@ -320,6 +339,7 @@ pub async fn execute(context: &JobContext, settings: &Settings) -> Result<JobOut
     Ok(JobOutput {
         analysis,
         warnings,
+        tracked,
         desired: DesiredRecord {
             repo_url: desired_state.repo_url,
             git_ref: desired_state.git_ref,

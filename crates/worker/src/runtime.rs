@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
+use statesight_core::wire::{EventKind, WorkspaceEvent};
 use statesight_store::analysis::{self, Persisted, RunResults, Start};
 use statesight_store::queue::{Delivery, Queue};
 use statesight_store::{Constraint, StoreError};
@@ -279,11 +280,17 @@ impl Worker {
             return self.park_and_fail(delivery, &job, &error).await;
         }
         metrics::counter!(metrics_names::JOBS_STARTED).increment(1);
+        self.announce(vec![analysis::run_event(
+            &context,
+            EventKind::RunStarted,
+            None,
+        )])
+        .await;
         let started = Instant::now();
 
         let result = match tokio::time::timeout(
             self.settings.job_timeout,
-            pipeline::execute(&context, &self.settings),
+            pipeline::execute(&context, &self.settings, Some(&self.pool)),
         )
         .await
         {
@@ -335,9 +342,12 @@ impl Worker {
                     warnings: output.warnings,
                     attributions,
                     since,
+                    tracked: output.tracked,
                 };
                 match analysis::persist_success(&self.pool, &context, &results).await {
-                    Ok(Persisted::Written(counts)) => {
+                    Ok(Persisted::Written(written)) => {
+                        let counts = written.counts;
+                        self.announce(written.events).await;
                         tracing::info!(
                             findings = counts.findings,
                             suppressed = counts.suppressed,
@@ -379,19 +389,22 @@ impl Worker {
                 .retry_or_park(delivery, job, attempt, &message, error.is_outage())
                 .await;
         }
-        if let Err(source) = analysis::fail_run(&self.pool, job.run_id, &message).await {
-            // The failure could not be recorded: retrying is the only way to record it
-            // later, whatever the store's error, so this does not ask `is_transient`.
-            let error = JobError::store("recording the failure")(source);
-            return self
-                .retry_or_park(
-                    delivery,
-                    job,
-                    attempt,
-                    &error.to_string(),
-                    error.is_outage(),
-                )
-                .await;
+        match analysis::fail_run(&self.pool, job.run_id, &message).await {
+            Ok(event) => self.announce(event.into_iter().collect()).await,
+            Err(source) => {
+                // The failure could not be recorded: retrying is the only way to record it
+                // later, whatever the store's error, so this does not ask `is_transient`.
+                let error = JobError::store("recording the failure")(source);
+                return self
+                    .retry_or_park(
+                        delivery,
+                        job,
+                        attempt,
+                        &error.to_string(),
+                        error.is_outage(),
+                    )
+                    .await;
+            }
         }
         metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
         self.acknowledge(delivery, job).await;
@@ -448,14 +461,29 @@ impl Worker {
     ) -> Outcome {
         metrics::counter!(metrics_names::JOBS_PARKED).increment(1);
         metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
-        if let Err(store_error) = analysis::fail_run(&self.pool, job.run_id, error).await {
-            tracing::error!(error = %store_error, "could not mark the parked run failed");
+        match analysis::fail_run(&self.pool, job.run_id, error).await {
+            Ok(event) => self.announce(event.into_iter().collect()).await,
+            Err(store_error) => {
+                tracing::error!(error = %store_error, "could not mark the parked run failed");
+            }
         }
         if let Err(queue_error) = self.queue.park(delivery, error).await {
             tracing::error!(error = %queue_error, "could not park the job");
         }
         self.release(job).await;
         Outcome::Parked(error.to_owned())
+    }
+
+    /// Publishes events about committed changes to the workspace event log. Best effort: a
+    /// lost event costs clients a refresh, so a failure is logged and counted, not retried.
+    async fn announce(&self, events: Vec<WorkspaceEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        if let Err(error) = self.queue.publish_events(&events).await {
+            metrics::counter!(metrics_names::EVENTS_UNPUBLISHED).increment(events.len() as u64);
+            tracing::warn!(%error, events = events.len(), "publishing workspace events failed");
+        }
     }
 
     /// Acknowledges the entry and releases the application's lease.

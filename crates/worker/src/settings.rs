@@ -67,6 +67,18 @@ pub struct RunArgs {
     /// another worker.
     #[arg(long, env = "WORKER_LEASE_RENEW", default_value = "10s", value_parser = parse_duration)]
     pub lease_renew: Duration,
+    /// Whether this worker takes part in watching the clusters whose record asks for it
+    /// (`watch: true`). One worker at a time watches a cluster, under a lease.
+    #[arg(long, env = "WATCH_CLUSTERS", default_value = "true", value_parser = BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub watch_clusters: bool,
+    /// How long a watched change waits for more changes to the same application before its
+    /// re-analysis is requested: a burst of events within the window is one analysis.
+    #[arg(long, env = "WATCH_DEBOUNCE", default_value = "250ms", value_parser = parse_duration)]
+    pub watch_debounce: Duration,
+    /// The watch lease: a dead watcher's cluster is taken over by another worker within
+    /// this time, and its cache is no longer read by analyses after it.
+    #[arg(long, env = "WATCH_LEASE", default_value = "15s", value_parser = parse_duration)]
+    pub watch_lease: Duration,
     /// Analysis runs older than this many days are pruned (open incidents keep theirs).
     #[arg(long, env = "RETENTION_DAYS", default_value_t = 30)]
     pub retention_days: u32,
@@ -130,6 +142,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// How the worker watches clusters.
+#[derive(Debug, Clone, Copy)]
+pub struct WatchSettings {
+    /// `WATCH_CLUSTERS`.
+    pub enabled: bool,
+    /// `WATCH_DEBOUNCE`.
+    pub debounce: Duration,
+    /// `WATCH_LEASE`.
+    pub lease: Duration,
+}
+
+impl WatchSettings {
+    /// How often the holder renews its lease and tells readers its cache is current.
+    pub fn renew_every(&self) -> Duration {
+        (self.lease / 3).max(Duration::from_millis(100))
+    }
+}
+
 /// Validated settings shared by every part of a running worker.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -149,6 +179,7 @@ pub struct Settings {
     pub job_timeout: Duration,
     pub lease_renew: Duration,
     pub retention_days: u32,
+    pub watch: WatchSettings,
     /// What local inputs the worker may read: `file://` repositories, kubeconfig and
     /// snapshot paths.
     pub inputs: InputPolicy,
@@ -198,6 +229,11 @@ impl Settings {
             job_timeout: args.job_timeout,
             lease_renew: args.lease_renew,
             retention_days: args.retention_days,
+            watch: WatchSettings {
+                enabled: args.watch_clusters,
+                debounce: args.watch_debounce,
+                lease: args.watch_lease,
+            },
             inputs: InputPolicy::new(
                 args.allow_file_repositories,
                 &args.kubeconfig_roots,

@@ -15,6 +15,7 @@ pub const JOBS_RETRIED: &str = "statesight_worker_jobs_retried_total";
 pub const JOBS_REDELIVERED: &str = "statesight_worker_jobs_redelivered_total";
 pub const JOBS_PARKED: &str = "statesight_worker_jobs_parked_total";
 pub const JOB_DURATION: &str = "statesight_worker_job_duration_seconds";
+pub const EVENTS_UNPUBLISHED: &str = "statesight_worker_events_unpublished_total";
 
 /// Logs as JSON lines (machines) or pretty (a terminal); `LOG_FORMAT` decides.
 pub fn init_logging(format: Option<&str>) {

@@ -21,6 +21,9 @@ string_enum! {
         CaptureFile => "capture_file",
         /// The modification times of a snapshot's files (no capture file).
         FileTimes => "file_times",
+        /// The last moment the cluster's watch was known to be connected and in sync (its
+        /// latest event, bookmark or successful relist) for every kind the run read.
+        Watch => "watch",
     }
 }
 

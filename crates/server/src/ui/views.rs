@@ -428,6 +428,9 @@ impl FindingView {
                 Some(ObservedAtSource::FileTimes) => {
                     "the snapshot files' modification times (approximate)"
                 }
+                Some(ObservedAtSource::Watch) => {
+                    "the cluster's watch: the last moment it was known connected and in sync"
+                }
                 None => "not recorded",
             },
             owners: finding

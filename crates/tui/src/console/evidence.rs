@@ -302,6 +302,10 @@ fn live_section(out: &mut Lines<'_>, finding: &FindingItem, app: &App) {
         Some(ObservedAtSource::FileTimes) => {
             "the snapshot files' modification times (no capture.json): approximate"
         }
+        Some(ObservedAtSource::Watch) => {
+            "the last moment the cluster's watch was known connected and in sync (read from \
+             the watch cache, not asked of the API server at analysis time)"
+        }
         None => "not recorded",
     };
     out.field(

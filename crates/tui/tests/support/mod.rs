@@ -431,6 +431,11 @@ pub async fn seed_and_analyse(pool: &PgPool) -> tempfile::TempDir {
         job_timeout: Duration::from_secs(60),
         lease_renew: Duration::from_secs(1),
         retention_days: 30,
+        watch: statesight_worker::settings::WatchSettings {
+            enabled: false,
+            debounce: std::time::Duration::from_millis(250),
+            lease: std::time::Duration::from_secs(15),
+        },
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),

@@ -36,6 +36,16 @@ pub(crate) async fn collect_with_kubeconfig(
     wanted: &[ResourceKey],
     options: &CollectOptions,
 ) -> Result<LiveObservation> {
+    let (config, chosen) = kubeconfig_config(path, context).await?;
+    collect_with_config(config, "kube-api", Some(chosen), wanted, options).await
+}
+
+/// The client configuration of a kubeconfig's context (the given one, else the
+/// kubeconfig's `current-context`), and the context's name.
+pub(crate) async fn kubeconfig_config(
+    path: Option<&Path>,
+    context: Option<&str>,
+) -> Result<(Config, String)> {
     let kubeconfig = match path {
         Some(path) => Kubeconfig::read_from(path),
         None => Kubeconfig::read(),
@@ -67,7 +77,14 @@ pub(crate) async fn collect_with_kubeconfig(
     let config = Config::from_custom_kubeconfig(kubeconfig, &load_options)
         .await
         .map_err(|e| kubeconfig_error(path, &e))?;
-    collect_with_config(config, "kube-api", Some(chosen), wanted, options).await
+    Ok((config, chosen))
+}
+
+/// The pod's service account configuration (`in-cluster`).
+pub(crate) fn in_cluster_config() -> Result<Config> {
+    Config::incluster().map_err(|e| CollectError::InCluster {
+        message: error_chain(&e),
+    })
 }
 
 /// `in-cluster`: the pod's service account token and CA, the API server from the
@@ -76,38 +93,23 @@ pub(crate) async fn collect_in_cluster(
     wanted: &[ResourceKey],
     options: &CollectOptions,
 ) -> Result<LiveObservation> {
-    let config = Config::incluster().map_err(|e| CollectError::InCluster {
-        message: error_chain(&e),
-    })?;
+    let config = in_cluster_config()?;
     collect_with_config(config, "in-cluster", None, wanted, options).await
 }
 
 async fn collect_with_config(
-    mut config: Config,
+    config: Config,
     method: &'static str,
     context: Option<String>,
     wanted: &[ResourceKey],
     options: &CollectOptions,
 ) -> Result<LiveObservation> {
-    install_crypto_provider();
     let started = Utc::now();
-    config.connect_timeout = Some(options.request_timeout);
-    config.read_timeout = Some(options.request_timeout);
-    config.write_timeout = Some(options.request_timeout);
-    config.reset_reader_on_write = true;
-    // The queue retries transient failures with backoff (`WORKER_MAX_ATTEMPTS`); a second
-    // retry layer inside the client would multiply the wait and hide the failure from the
-    // run's log.
-    config.default_retry = false;
-    let endpoint = config.cluster_url.to_string();
-    let client = Client::try_from(config).map_err(|e| CollectError::Client {
-        message: error_chain(&e),
-    })?;
-    let transport = KubeTransport {
-        client,
-        endpoint,
-        request_timeout: options.request_timeout,
-    };
+    let transport = KubeTransport::new(
+        config,
+        options.request_timeout,
+        Some(options.request_timeout),
+    )?;
     let fetched = plan::fetch_all(&transport, wanted, options).await?;
     Ok(live_observation(method, context, started, fetched))
 }
@@ -139,16 +141,44 @@ fn error_chain(error: &dyn StdError) -> String {
     line
 }
 
-struct KubeTransport {
-    client: Client,
-    endpoint: String,
-    request_timeout: Duration,
+pub(crate) struct KubeTransport {
+    pub(crate) client: Client,
+    pub(crate) endpoint: String,
+    pub(crate) request_timeout: Duration,
 }
 
 impl KubeTransport {
+    /// A client for `config`: `request_timeout` bounds connecting and writing, `read_timeout`
+    /// each read (`None` for watches, which are quiet for minutes and bounded by their own
+    /// `timeoutSeconds`). No retries inside the client: callers retry with backoff.
+    pub(crate) fn new(
+        mut config: Config,
+        request_timeout: Duration,
+        read_timeout: Option<Duration>,
+    ) -> Result<Self> {
+        install_crypto_provider();
+        config.connect_timeout = Some(request_timeout);
+        config.read_timeout = read_timeout;
+        config.write_timeout = Some(request_timeout);
+        config.reset_reader_on_write = true;
+        // The queue retries transient failures with backoff (`WORKER_MAX_ATTEMPTS`); a second
+        // retry layer inside the client would multiply the wait and hide the failure from the
+        // run's log.
+        config.default_retry = false;
+        let endpoint = config.cluster_url.to_string();
+        let client = Client::try_from(config).map_err(|e| CollectError::Client {
+            message: error_chain(&e),
+        })?;
+        Ok(KubeTransport {
+            client,
+            endpoint,
+            request_timeout,
+        })
+    }
+
     /// GETs `path`; `Ok(None)` on 404. `verb`, `resource` and `namespace` name the request in
     /// errors (`list deployments.apps in namespace "payments"`).
-    async fn get(
+    pub(crate) async fn get(
         &self,
         path: &str,
         verb: &str,
@@ -190,7 +220,7 @@ impl KubeTransport {
         }
     }
 
-    fn map_error(&self, error: kube::Error, during: &str) -> CollectError {
+    pub(crate) fn map_error(&self, error: kube::Error, during: &str) -> CollectError {
         let message = error_chain(&error);
         match error {
             kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => {

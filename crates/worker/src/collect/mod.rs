@@ -8,6 +8,7 @@
 mod discovery;
 mod error;
 mod kube_api;
+mod kube_watch;
 mod kubectl;
 mod plan;
 mod snapshot;
@@ -22,6 +23,7 @@ use serde_json::Value;
 
 pub use error::{CollectError, Result};
 pub use kube_api::install_crypto_provider;
+pub use kube_watch::{ClusterApi, ServedKind, WatchItem, WatchOpen};
 pub use plan::{FetchStrategy, GET_THRESHOLD};
 
 /// How one cluster record is read. Values (paths, context names) come from the stored cluster
@@ -125,6 +127,17 @@ impl ResourceKey {
             self.namespace.as_deref(),
             &self.name,
         )
+    }
+
+    /// The key as the store's watch tables record it.
+    pub fn tracked(&self) -> statesight_store::watch::TrackedObject {
+        statesight_store::watch::TrackedObject {
+            api_version: self.api_version.clone(),
+            group: self.group().to_owned(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 
     /// Identity without the version, as `statesight_core` defines it.
@@ -313,7 +326,7 @@ pub(crate) fn live_observation(
 }
 
 /// Whether an object carries a non-empty `metadata.managedFields`.
-pub(crate) fn has_managed_fields(object: &Value) -> bool {
+pub fn has_managed_fields(object: &Value) -> bool {
     object
         .get("metadata")
         .and_then(|m| m.get("managedFields"))
@@ -323,7 +336,7 @@ pub(crate) fn has_managed_fields(object: &Value) -> bool {
 
 /// Sorts objects by group, kind, namespace, name (objects without identity first, in their
 /// original relative order) and keys the same way, then drops duplicate keys.
-pub(crate) fn sort_output(objects: &mut [Value], missing: &mut Vec<ResourceKey>) {
+pub fn sort_output(objects: &mut [Value], missing: &mut Vec<ResourceKey>) {
     objects.sort_by_cached_key(|object| {
         ResourceKey::of_object(object).map(|key| {
             let (group, kind, namespace, name) = key.sort_key();

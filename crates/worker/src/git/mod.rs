@@ -121,7 +121,19 @@ pub async fn desired_state(
     let cache_dir = absolute_cache_dir(settings)?;
     let shown = url::redact(&url);
 
-    let mirror = mirror::fetch(settings, &cache_dir, &url).await?;
+    // A run pinned to a full commit id the mirror already holds (a watch-triggered
+    // re-analysis of the revision the last one compared) reads it without fetching.
+    let mut pinned = None;
+    if let Some(commit) = requested_revision.filter(|r| mirror::is_object_id(r))
+        && let Some(mirror) = mirror::open(settings, &cache_dir, &url).await?
+        && resolve::has_commit(settings, &mirror, commit).await?
+    {
+        pinned = Some(mirror);
+    }
+    let mirror = match pinned {
+        Some(mirror) => mirror,
+        None => mirror::fetch(settings, &cache_dir, &url).await?,
+    };
     let commit = resolve::commit_id(settings, &mirror, &url, &revision).await?;
     let committed_at = resolve::committed_at(settings, &mirror, &commit).await?;
     let entries = tree::list(settings, &mirror, &commit).await?;

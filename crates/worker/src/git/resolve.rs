@@ -47,6 +47,19 @@ pub(crate) async fn commit_id(
     }
 }
 
+/// Whether the mirror already holds `commit` (a full object id): a run pinned to it then
+/// needs no fetch, since a commit's content never changes.
+pub(crate) async fn has_commit(
+    settings: &GitSettings,
+    mirror: &Mirror,
+    commit: &str,
+) -> Result<bool> {
+    if !mirror::is_object_id(commit) {
+        return Ok(false);
+    }
+    Ok(matches!(rev_parse(settings, mirror, commit).await?, Ok(found) if found == commit))
+}
+
 /// `Ok(Ok(id))` when the revision names a commit, `Ok(Err(": reason"))` when it does not.
 async fn rev_parse(
     settings: &GitSettings,

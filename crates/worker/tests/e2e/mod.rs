@@ -196,6 +196,11 @@ pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
         job_timeout: Duration::from_secs(60),
         lease_renew: Duration::from_secs(1),
         retention_days: 30,
+        watch: statesight_worker::settings::WatchSettings {
+            enabled: false,
+            debounce: std::time::Duration::from_millis(250),
+            lease: std::time::Duration::from_secs(15),
+        },
         // Local example repositories and snapshots; the policy itself is tested elsewhere.
         inputs: statesight_worker::settings::InputPolicy::new(true, "/", "/", None)
             .expect("input policy"),
