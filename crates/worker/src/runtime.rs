@@ -77,6 +77,14 @@ impl Worker {
         let worker = self.clone();
         let maintenance_shutdown = shutdown.clone();
         tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
+        if self.settings.watch.enabled {
+            tasks.spawn(crate::watch::supervise(
+                self.pool.clone(),
+                self.queue.clone(),
+                self.settings.clone(),
+                shutdown.clone(),
+            ));
+        }
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result {
                 tracing::error!(%error, "a worker task stopped unexpectedly");
