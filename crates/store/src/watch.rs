@@ -592,3 +592,50 @@ pub async fn read_cache(
         observed_at,
     }))
 }
+
+/// Forgets what no watch keeps any more: the caches and positions of clusters no longer
+/// watched, and of (kind, namespace) pairs no application of the cluster tracks. Returns
+/// the number of cached objects deleted.
+pub async fn prune(pool: &PgPool) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    // Pairs without a tracking application, or of clusters not watched.
+    let stale: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT w.cluster_id, w.resource_group, w.kind, w.namespace
+           FROM cluster_watches w
+           JOIN clusters c ON c.id = w.cluster_id
+          WHERE NOT c.watch_enabled
+             OR NOT EXISTS (
+                  SELECT 1 FROM tracked_resources t
+                    JOIN applications a ON a.workspace_id = t.workspace_id AND a.id = t.application_id
+                   WHERE a.cluster_id = w.cluster_id AND t.resource_group = w.resource_group
+                     AND t.kind = w.kind AND t.namespace = w.namespace)",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut deleted = 0;
+    for (cluster_id, group, kind, namespace) in stale {
+        deleted += sqlx::query(
+            "DELETE FROM live_objects
+              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4",
+        )
+        .bind(cluster_id)
+        .bind(&group)
+        .bind(&kind)
+        .bind(&namespace)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM cluster_watches
+              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4",
+        )
+        .bind(cluster_id)
+        .bind(&group)
+        .bind(&kind)
+        .bind(&namespace)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
+}

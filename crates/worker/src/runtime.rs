@@ -578,6 +578,13 @@ impl Worker {
                     {
                         tracing::warn!(%error, "pruning kept since-when answers failed");
                     }
+                    match statesight_store::watch::prune(&self.pool).await {
+                        Ok(deleted) if deleted > 0 => {
+                            tracing::info!(deleted, "pruned watch caches no watch keeps any more")
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "pruning watch caches failed"),
+                    }
                 }
             }
             if last_sweep.is_none_or(|at| at.elapsed() >= self.settings.lease_renew) {
