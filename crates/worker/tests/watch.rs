@@ -1,6 +1,6 @@
 //! Watch-triggered analysis against a Kubernetes API served by the test (with WATCH):
 //! a change to a tracked object is analysed from the watch cache, without a LIST, once per
-//! change; dropped connections, `410 Gone` and a restart of the API server lose no change
+//! change, at the commit last compared without fetching Git; dropped connections, `410 Gone` and a restart of the API server lose no change
 //! and analyse none twice; and a killed watching worker is replaced within the lease.
 //! The workers are real `statesight-worker run` processes.
 
@@ -202,6 +202,9 @@ async fn a_watched_change_is_analysed_from_the_cache_once_without_a_list(pool: P
         "listing is not a change"
     );
     api.clear_requests();
+    // The re-analysis reads the commit the last analysis compared from the worker's mirror:
+    // with the remote gone, it still succeeds, because it fetches nothing.
+    std::fs::rename(&repo, dir.join("moved-away.git")).expect("move the remote away");
 
     // A burst of five changes within the debounce window: one analysis, of the last.
     for step in 1..=5 {
