@@ -21,6 +21,19 @@ pub struct FieldKey {
     pub path: String,
 }
 
+impl FieldKey {
+    /// The field a finding is about.
+    pub fn of_finding(finding: &statesight_core::Finding) -> Self {
+        FieldKey {
+            group: finding.resource.group.clone(),
+            kind: finding.resource.kind.clone(),
+            namespace: finding.resource.namespace.clone().unwrap_or_default(),
+            name: finding.resource.name.clone(),
+            path: finding.path_text.clone(),
+        }
+    }
+}
+
 /// The last analysis in which a field matched Git.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InSync {

@@ -6,10 +6,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgPool;
+use statesight_core::ResourceId;
 use statesight_core::attribution::{Coverage, InSync, Question, attribute};
 use statesight_core::k8s_audit::resource_for_kind;
 use statesight_core::wire::Attribution;
-use statesight_core::{Finding, ResourceId};
 use statesight_store::StoreError;
 use statesight_store::analysis::JobContext;
 use statesight_store::field_history::{self, FieldKey};
@@ -33,7 +33,7 @@ pub async fn attribute_findings(
     let coverage = Coverage {
         cluster_has_events: audit_events::cluster_has_events(pool, context.cluster.id).await?,
     };
-    let fields: Vec<FieldKey> = findings.iter().map(field_key).collect();
+    let fields: Vec<FieldKey> = findings.iter().map(FieldKey::of_finding).collect();
     let in_sync = if coverage.cluster_has_events {
         field_history::last_in_sync(pool, context.application_id, context.run_id, &fields).await?
     } else {
@@ -86,16 +86,6 @@ pub async fn attribute_findings(
         );
     }
     Ok(attributions)
-}
-
-fn field_key(finding: &Finding) -> FieldKey {
-    FieldKey {
-        group: finding.resource.group.clone(),
-        kind: finding.resource.kind.clone(),
-        namespace: finding.resource.namespace.clone().unwrap_or_default(),
-        name: finding.resource.name.clone(),
-        path: finding.path_text.clone(),
-    }
 }
 
 fn object_key(resource: &ResourceId) -> ObjectKey {

@@ -46,7 +46,7 @@ pub async fn lookup(
     let mut found = SinceByField::new();
     let mut missing = Vec::new();
     for finding in findings {
-        match kept.get(&(finding.origin.file.clone(), field_key(finding))) {
+        match kept.get(&(finding.origin.file.clone(), FieldKey::of_finding(finding))) {
             Some(since) => {
                 found.insert(
                     (finding.resource.clone(), finding.path_text.clone()),
@@ -70,7 +70,7 @@ pub async fn lookup(
         if lasting {
             to_keep.push(Answer {
                 file: finding.origin.file.clone(),
-                field: field_key(finding),
+                field: FieldKey::of_finding(finding),
                 since: since.clone(),
             });
         }
@@ -80,16 +80,6 @@ pub async fn lookup(
         tracing::warn!(%error, "keeping since-when answers failed; the next analysis asks Git");
     }
     found
-}
-
-fn field_key(finding: &Finding) -> FieldKey {
-    FieldKey {
-        group: finding.resource.group.clone(),
-        kind: finding.resource.kind.clone(),
-        namespace: finding.resource.namespace.clone().unwrap_or_default(),
-        name: finding.resource.name.clone(),
-        path: finding.path_text.clone(),
-    }
 }
 
 /// Each finding's answer from Git, in order, and whether it depends on the history alone
