@@ -69,17 +69,12 @@ pub async fn create_token(
     .fetch_one(&mut *tx)
     .await?;
     let token = AuditIngestionToken::from(row);
-    audit::append(
+    audit_token_change(
         &mut tx,
         actor,
-        Entry {
-            workspace_id: Some(workspace_id),
-            action: "cluster.audit_token.create",
-            target_type: "cluster",
-            target_id: cluster_id,
-            before: None,
-            after: serde_json::to_value(&token).ok(),
-        },
+        "cluster.audit_token.create",
+        workspace_id,
+        &token,
     )
     .await?;
     tx.commit().await?;
@@ -132,17 +127,12 @@ pub async fn revoke_token(
         return Ok(existing.map(AuditIngestionToken::from));
     };
     let token = AuditIngestionToken::from(row);
-    audit::append(
+    audit_token_change(
         &mut tx,
         actor,
-        Entry {
-            workspace_id: Some(workspace_id),
-            action: "cluster.audit_token.revoke",
-            target_type: "cluster",
-            target_id: cluster_id,
-            before: None,
-            after: serde_json::to_value(&token).ok(),
-        },
+        "cluster.audit_token.revoke",
+        workspace_id,
+        &token,
     )
     .await?;
     tx.commit().await?;
@@ -370,4 +360,28 @@ pub async fn clusters_named(
     .bind(workspace_id)
     .fetch_all(pool)
     .await?)
+}
+
+/// The audit entry of a token created or revoked (the token's public details, never its
+/// secret), in the change's transaction.
+async fn audit_token_change(
+    tx: &mut sqlx::PgConnection,
+    actor: &Actor,
+    action: &'static str,
+    workspace_id: Uuid,
+    token: &AuditIngestionToken,
+) -> Result<()> {
+    audit::append(
+        tx,
+        actor,
+        Entry {
+            workspace_id: Some(workspace_id),
+            action,
+            target_type: "cluster",
+            target_id: token.cluster_id,
+            before: None,
+            after: serde_json::to_value(token).ok(),
+        },
+    )
+    .await
 }
