@@ -10,6 +10,7 @@ mod audit_ingest;
 mod envelope;
 mod events;
 mod evidence;
+mod notifications;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,7 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use events::{EventKind, IncidentEvent, WorkspaceEvent};
+pub use notifications::{AttemptOutcome, CreatedNotificationEndpoint, DeliveryStatus, LastAttempt, NotificationDelivery, NotificationEndpoint, NotificationEndpointInput, NotificationFormat};
 pub use evidence::{
     ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince,
     Evidence, LiveEvidence, ObservedAtSource, Owner, Ownership,
