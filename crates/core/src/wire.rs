@@ -28,10 +28,13 @@ pub use envelope::{
     SyntaxDetails,
 };
 pub use events::{EventKind, IncidentEvent, WorkspaceEvent};
-pub use notifications::{AttemptOutcome, CreatedNotificationEndpoint, DeliveryStatus, LastAttempt, NotificationDelivery, NotificationEndpoint, NotificationEndpointInput, NotificationFormat};
 pub use evidence::{
     ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince,
     Evidence, LiveEvidence, ObservedAtSource, Owner, Ownership,
+};
+pub use notifications::{
+    AttemptOutcome, CreatedNotificationEndpoint, DeliveryStatus, LastAttempt, NotificationDelivery,
+    NotificationEndpoint, NotificationEndpointInput, NotificationFormat,
 };
 
 use crate::string_enum::string_enum;

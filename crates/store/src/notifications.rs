@@ -373,7 +373,12 @@ pub async fn enqueue(pool: &PgPool, events: &[WorkspaceEvent]) -> Result<u64> {
     let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
     let severities: Vec<Option<&str>> = events
         .iter()
-        .map(|event| event.incident.as_ref().map(|incident| incident.severity.as_str()))
+        .map(|event| {
+            event
+                .incident
+                .as_ref()
+                .map(|incident| incident.severity.as_str())
+        })
         .collect();
     let bodies: Vec<Json<&WorkspaceEvent>> = events.iter().map(Json).collect();
     // clock_timestamp() per row keeps the deliveries of one batch in announcement order
@@ -571,7 +576,9 @@ pub async fn prune(pool: &PgPool, older_than: Duration) -> Result<u64> {
 /// attempt, at most `cap`, scaled by `jitter` (a factor the caller draws, e.g. between 0.8
 /// and 1.2) so that deliveries failed together do not all come back together.
 pub fn retry_delay(attempt: i32, base: Duration, cap: Duration, jitter: f64) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(0).min(20);
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
     let delay = base.saturating_mul(2u32.saturating_pow(doublings)).min(cap);
     delay.mul_f64(jitter.clamp(0.0, 2.0))
 }

@@ -77,6 +77,11 @@ impl Worker {
         let worker = self.clone();
         let maintenance_shutdown = shutdown.clone();
         tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
+        tasks.spawn(crate::notify::run_sender(
+            self.pool.clone(),
+            self.settings.clone(),
+            shutdown.clone(),
+        ));
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result {
                 tracing::error!(%error, "a worker task stopped unexpectedly");
@@ -484,6 +489,7 @@ impl Worker {
             metrics::counter!(metrics_names::EVENTS_UNPUBLISHED).increment(events.len() as u64);
             tracing::warn!(%error, events = events.len(), "publishing workspace events failed");
         }
+        crate::notify::record(&self.pool, &events).await;
     }
 
     /// Acknowledges the entry and releases the application's lease.
