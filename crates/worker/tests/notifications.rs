@@ -478,7 +478,7 @@ async fn slack_endpoints_get_an_escaped_message(pool: PgPool) {
     );
     assert_eq!(body["blocks"][1]["type"], "context");
     assert!(
-        !received[0].body.iter().any(|b| *b == b'<'),
+        !received[0].body.contains(&b'<'),
         "no unescaped <"
     );
 }
