@@ -477,8 +477,5 @@ async fn slack_endpoints_get_an_escaped_message(pool: PgPool) {
         "{section}"
     );
     assert_eq!(body["blocks"][1]["type"], "context");
-    assert!(
-        !received[0].body.contains(&b'<'),
-        "no unescaped <"
-    );
+    assert!(!received[0].body.contains(&b'<'), "no unescaped <");
 }
