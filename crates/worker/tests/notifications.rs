@@ -479,3 +479,25 @@ async fn slack_endpoints_get_an_escaped_message(pool: PgPool) {
     assert_eq!(body["blocks"][1]["type"], "context");
     assert!(!received[0].body.contains(&b'<'), "no unescaped <");
 }
+
+/// The same name, its addresses allowed: sent to the addresses checked (the client is
+/// pinned to them, not resolving again).
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn a_name_resolving_to_allowed_addresses_is_sent_to(pool: PgPool) {
+    let (address, receiver) = Receiver::default().serve().await;
+    let url = format!("http://localhost:{}/hook", address.port());
+    let id = one_delivery(&pool, url, NotificationFormat::Json).await;
+    let cache = tempfile::tempdir().expect("tempdir");
+    let settings = worker_settings(
+        &pool,
+        &Prefix::new(),
+        cache.path(),
+        "127.0.0.0/8,::1/128",
+        8,
+    );
+    let deliveries = send_until(&pool, settings, id, all(DeliveryStatus::Delivered)).await;
+    assert_eq!(deliveries[0].attempts, 1);
+    let received = receiver.received();
+    assert_eq!(received.len(), 1);
+    verify_signature(&received[0], SECRET);
+}
