@@ -74,14 +74,14 @@ impl Worker {
             let consumer = format!("{}-{slot}", self.settings.worker_id);
             tasks.spawn(async move { worker.slot_loop(consumer, shutdown).await });
         }
-        let worker = self.clone();
-        let maintenance_shutdown = shutdown.clone();
-        tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
         tasks.spawn(crate::notify::run_sender(
             self.pool.clone(),
             self.settings.clone(),
             shutdown.clone(),
         ));
+        let worker = self.clone();
+        let maintenance_shutdown = shutdown.clone();
+        tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result {
                 tracing::error!(%error, "a worker task stopped unexpectedly");
