@@ -14,7 +14,7 @@ export ALLOW_FILE_REPOSITORIES ?= true
 export SNAPSHOT_ROOTS ?= $(CURDIR)/examples
 BIN := $(CARGO_TARGET_DIR)/debug
 
-.PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test fuzz-api docs-check bench bench-api bench-auth bench-audit bench-tui
+.PHONY: help setup demo up down migrate-up seed api worker tui fmt lint test fuzz-api docs-check bench bench-api bench-auth bench-audit bench-realtime bench-tui
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-11s\033[0m %s\n", $$1, $$2}'
@@ -80,6 +80,9 @@ bench-auth: ## GET /api/v1/me latency with a verified bearer token versus demo m
 
 bench-audit: up ## Kubernetes audit-event ingestion: 1,000,000 events in batches of 100 (events/s, p99, size)
 	cargo bench -p statesight-server --bench audit_ingest
+
+bench-realtime: up ## watch event → SSE p95, and 100 apps × 50 resources at 20 changes/s (analyses/s, p95, reads/change)
+	cargo bench -p statesight-server --bench realtime
 
 bench-tui: migrate-up ## console frame time and memory with 50,000 findings, Enter -> evidence on a served API
 	cargo bench -p statesight-tui --bench console

@@ -30,6 +30,9 @@ CREATE TABLE tracked_resources (
     name            text NOT NULL CHECK (name <> ''),
     -- The commit the analysis compared against: a watch-triggered analysis reuses it.
     revision        text NOT NULL,
+    -- The object's resourceVersion the analysis saw (NULL: absent, or not known): a watched
+    -- change to the same version is not a reason to analyse again.
+    resource_version text,
     PRIMARY KEY (application_id, resource_group, kind, namespace, name),
     FOREIGN KEY (workspace_id, application_id)
         REFERENCES applications (workspace_id, id) ON DELETE CASCADE

@@ -154,3 +154,43 @@ async fn cluster_paths_outside_the_operator_roots_are_refused(pool: PgPool) {
     .await;
     assert_eq!(inside.status, StatusCode::CREATED, "{}", inside.text);
 }
+
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn only_api_server_clusters_can_be_watched(pool: PgPool) {
+    seeded(&pool).await;
+    let router = as_user(&pool, ADMIN);
+    for body in [
+        serde_json::json!({ "name": "probe", "live_source": "kubectl", "watch": true }),
+        serde_json::json!({ "name": "probe", "live_source": "snapshot", "watch": true,
+            "snapshot_dir": "/var/lib/statesight/snapshots/prod" }),
+    ] {
+        let reply = create_cluster(&router, body).await;
+        assert_refused(&reply, "watch");
+        assert!(
+            reply.text.contains("kube-api and in-cluster"),
+            "{}",
+            reply.text
+        );
+    }
+    let reply = create_cluster(
+        &router,
+        serde_json::json!({ "name": "probe", "live_source": "in-cluster", "watch": true }),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+    let created: serde_json::Value = serde_json::from_str(&reply.text).expect("json");
+    assert_eq!(created["data"]["watch"], true);
+    let id = created["data"]["id"].as_str().expect("id").to_owned();
+    // Turning it off keeps the cluster; a watched cluster's record says so when read.
+    let reply = send_json(
+        &router,
+        Method::PUT,
+        &format!("/api/v1/clusters/{id}"),
+        None,
+        &serde_json::json!({ "name": "probe", "live_source": "in-cluster" }).to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let updated: serde_json::Value = serde_json::from_str(&reply.text).expect("json");
+    assert_eq!(updated["data"]["watch"], false, "watch defaults to false");
+}

@@ -287,7 +287,12 @@ pub async fn request_analysis(
         .find(|run| run.status == RunStatus::Running);
 
     if let Some(queued) = queued {
-        if queued.requested_revision == revision || revision.is_none() {
+        // A watched change needs only some analysis after it: the queued one reads the
+        // cluster later, whatever revision it was asked for.
+        if queued.requested_revision == revision
+            || revision.is_none()
+            || trigger == RunTrigger::Watch
+        {
             let id = queued.id;
             tx.commit().await?;
             return existing(pool, id, AnalysisRequest::Existing).await;

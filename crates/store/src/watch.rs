@@ -32,6 +32,9 @@ pub struct TrackedObject {
     pub kind: String,
     pub namespace: Option<String>,
     pub name: String,
+    /// The resourceVersion the analysis saw; `None` when the object was absent or the
+    /// source does not say.
+    pub resource_version: Option<String>,
 }
 
 /// One (group, kind, namespace) a watched cluster's applications track: one watch each.
@@ -49,6 +52,13 @@ impl WatchTarget {
     fn namespace_column(&self) -> &str {
         self.namespace.as_deref().unwrap_or("")
     }
+}
+
+/// A change the cache recorded: the object and its resourceVersion now (`None`: deleted).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Changed {
+    pub key: ObjectKey,
+    pub resource_version: Option<String>,
 }
 
 /// The identity of a cached object.
@@ -87,17 +97,20 @@ pub(crate) async fn replace_tracked(
     let mut kinds = Vec::with_capacity(distinct.len());
     let mut namespaces = Vec::with_capacity(distinct.len());
     let mut names = Vec::with_capacity(distinct.len());
+    let mut versions = Vec::with_capacity(distinct.len());
     for object in distinct {
         api_versions.push(object.api_version.as_str());
         groups.push(object.group.as_str());
         kinds.push(object.kind.as_str());
         namespaces.push(object.namespace.as_deref().unwrap_or(""));
         names.push(object.name.as_str());
+        versions.push(object.resource_version.as_deref());
     }
     sqlx::query(
-        "INSERT INTO tracked_resources (workspace_id, application_id, api_version, resource_group, kind, namespace, name, revision)
-         SELECT $1, $2, v, g, k, ns, n, $8
-           FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[]) AS t(v, g, k, ns, n)
+        "INSERT INTO tracked_resources (workspace_id, application_id, api_version, resource_group, kind, namespace, name, revision, resource_version)
+         SELECT $1, $2, v, g, k, ns, n, $8, rv
+           FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[])
+                AS t(v, g, k, ns, n, rv)
          ON CONFLICT (application_id, resource_group, kind, namespace, name) DO NOTHING",
     )
     .bind(workspace_id)
@@ -108,6 +121,7 @@ pub(crate) async fn replace_tracked(
     .bind(&namespaces)
     .bind(&names)
     .bind(revision)
+    .bind(&versions)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -135,6 +149,7 @@ pub async fn watched_clusters(pool: &PgPool) -> Result<Vec<Cluster>> {
 struct TrackingRow {
     application_id: Uuid,
     revision: String,
+    resource_version: Option<String>,
     api_version: String,
     resource_group: String,
     kind: String,
@@ -146,8 +161,8 @@ struct TrackingRow {
 /// object.
 pub async fn tracking(pool: &PgPool, cluster_id: Uuid) -> Result<Vec<Tracking>> {
     let rows: Vec<TrackingRow> = sqlx::query_as(
-        "SELECT t.application_id, t.revision, t.api_version, t.resource_group, t.kind,
-                t.namespace, t.name
+        "SELECT t.application_id, t.revision, t.resource_version, t.api_version,
+                t.resource_group, t.kind, t.namespace, t.name
            FROM tracked_resources t
            JOIN applications a ON a.workspace_id = t.workspace_id AND a.id = t.application_id
           WHERE a.cluster_id = $1
@@ -167,6 +182,7 @@ pub async fn tracking(pool: &PgPool, cluster_id: Uuid) -> Result<Vec<Tracking>> 
                 kind: row.kind,
                 namespace: Some(row.namespace).filter(|ns| !ns.is_empty()),
                 name: row.name,
+                resource_version: row.resource_version,
             },
         })
         .collect())
@@ -239,8 +255,8 @@ pub struct LiveObject {
 
 /// Records a complete list of one watch: the cache for (group, kind, namespace) becomes
 /// exactly `objects`, the watch resumes from `resource_version`, and it is synced as of
-/// `observed_at`. Returns the keys whose object changed (new, another resourceVersion, or
-/// gone), sorted; an object listed again unchanged is not a change.
+/// `observed_at`. Returns the objects that changed (new, another resourceVersion, or gone),
+/// sorted; an object listed again unchanged is not a change.
 pub async fn record_list(
     pool: &PgPool,
     cluster: &Cluster,
@@ -249,7 +265,7 @@ pub async fn record_list(
     objects: &[LiveObject],
     resource_version: &str,
     observed_at: DateTime<Utc>,
-) -> Result<Vec<ObjectKey>> {
+) -> Result<Vec<Changed>> {
     let mut tx = pool.begin().await?;
     let mut changed = upsert_objects(&mut tx, cluster, objects, observed_at).await?;
     let names: Vec<&str> = objects.iter().map(|o| o.key.name.as_str()).collect();
@@ -266,11 +282,14 @@ pub async fn record_list(
     .bind(&names)
     .fetch_all(&mut *tx)
     .await?;
-    changed.extend(gone.into_iter().map(|(name,)| ObjectKey {
-        group: target.group.clone(),
-        kind: target.kind.clone(),
-        namespace: target.namespace.clone(),
-        name,
+    changed.extend(gone.into_iter().map(|(name,)| Changed {
+        key: ObjectKey {
+            group: target.group.clone(),
+            kind: target.kind.clone(),
+            namespace: target.namespace.clone(),
+            name,
+        },
+        resource_version: None,
     }));
     sqlx::query(
         "INSERT INTO cluster_watches (workspace_id, cluster_id, resource_group, kind, namespace, api_version,
@@ -298,7 +317,7 @@ pub async fn record_list(
 }
 
 /// Applies watch events: `upserts` (added or modified) and `deletes`, then moves the
-/// watch's position to `resource_version`. Returns the keys that really changed, sorted.
+/// watch's position to `resource_version`. Returns the objects that really changed, sorted.
 #[allow(clippy::too_many_arguments)]
 pub async fn record_events(
     pool: &PgPool,
@@ -309,7 +328,7 @@ pub async fn record_events(
     deletes: &[ObjectKey],
     resource_version: &str,
     observed_at: DateTime<Utc>,
-) -> Result<Vec<ObjectKey>> {
+) -> Result<Vec<Changed>> {
     let mut tx = pool.begin().await?;
     let mut changed = upsert_objects(&mut tx, cluster, upserts, observed_at).await?;
     for key in deletes {
@@ -326,7 +345,10 @@ pub async fn record_events(
         .await?
         .rows_affected();
         if deleted > 0 {
-            changed.push(key.clone());
+            changed.push(Changed {
+                key: key.clone(),
+                resource_version: None,
+            });
         }
     }
     sqlx::query(
@@ -398,13 +420,13 @@ pub async fn record_bookmark(
     Ok(())
 }
 
-/// Upserts objects whose resourceVersion differs from the cached one; returns their keys.
+/// Upserts objects whose resourceVersion differs from the cached one; returns them.
 async fn upsert_objects(
     tx: &mut PgConnection,
     cluster: &Cluster,
     objects: &[LiveObject],
     observed_at: DateTime<Utc>,
-) -> Result<Vec<ObjectKey>> {
+) -> Result<Vec<Changed>> {
     if objects.is_empty() {
         return Ok(Vec::new());
     }
@@ -428,7 +450,7 @@ async fn upsert_objects(
         versions.push(object.resource_version.as_str());
         bodies.push(Json(&object.object));
     }
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+    let rows: Vec<(String, String, String, String, String)> = sqlx::query_as(
         "INSERT INTO live_objects (workspace_id, cluster_id, resource_group, kind, namespace, name,
                                    resource_version, object, observed_at)
          SELECT $1, $2, g, k, ns, n, rv, o, $9
@@ -438,7 +460,7 @@ async fn upsert_objects(
             SET resource_version = EXCLUDED.resource_version, object = EXCLUDED.object,
                 observed_at = EXCLUDED.observed_at
           WHERE live_objects.resource_version <> EXCLUDED.resource_version
-      RETURNING resource_group, kind, namespace, name",
+      RETURNING resource_group, kind, namespace, name, resource_version",
     )
     .bind(cluster.workspace_id)
     .bind(cluster.id)
@@ -453,13 +475,25 @@ async fn upsert_objects(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(group, kind, namespace, name)| ObjectKey {
-            group,
-            kind,
-            namespace: Some(namespace).filter(|ns| !ns.is_empty()),
-            name,
+        .map(|(group, kind, namespace, name, resource_version)| Changed {
+            key: ObjectKey {
+                group,
+                kind,
+                namespace: Some(namespace).filter(|ns| !ns.is_empty()),
+                name,
+            },
+            resource_version: Some(resource_version),
         })
         .collect())
+}
+
+#[derive(sqlx::FromRow)]
+struct WatchState {
+    resource_group: String,
+    kind: String,
+    namespace: String,
+    synced_at: Option<DateTime<Utc>>,
+    seen_at: Option<DateTime<Utc>>,
 }
 
 /// What the cache holds for an analysis.
@@ -493,21 +527,35 @@ pub async fn read_cache(
             )
         })
         .collect();
+    let states: Vec<WatchState> = sqlx::query_as(
+        "SELECT resource_group, kind, namespace, synced_at, seen_at FROM cluster_watches
+          WHERE cluster_id = $1",
+    )
+    .bind(cluster_id)
+    .fetch_all(pool)
+    .await?;
+    let states: std::collections::BTreeMap<(&str, &str, &str), &WatchState> = states
+        .iter()
+        .map(|state| {
+            (
+                (
+                    state.resource_group.as_str(),
+                    state.kind.as_str(),
+                    state.namespace.as_str(),
+                ),
+                state,
+            )
+        })
+        .collect();
     let mut oldest: Option<DateTime<Utc>> = None;
-    for (group, kind, namespace) in &scopes {
-        let row: Option<(Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
-            "SELECT synced_at, seen_at FROM cluster_watches
-              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4",
-        )
-        .bind(cluster_id)
-        .bind(group)
-        .bind(kind)
-        .bind(namespace)
-        .fetch_optional(pool)
-        .await?;
-        match row {
-            Some((Some(_), Some(seen_at))) if seen_at >= fresh_since => {
-                oldest = Some(oldest.map_or(seen_at, |o| o.min(seen_at)));
+    for scope in &scopes {
+        match states.get(scope) {
+            Some(WatchState {
+                synced_at: Some(_),
+                seen_at: Some(seen_at),
+                ..
+            }) if *seen_at >= fresh_since => {
+                oldest = Some(oldest.map_or(*seen_at, |o| o.min(*seen_at)));
             }
             _ => return Ok(None),
         }
@@ -543,4 +591,51 @@ pub async fn read_cache(
         objects: rows.into_iter().map(|(Json(object),)| object).collect(),
         observed_at,
     }))
+}
+
+/// Forgets what no watch keeps any more: the caches and positions of clusters no longer
+/// watched, and of (kind, namespace) pairs no application of the cluster tracks. Returns
+/// the number of cached objects deleted.
+pub async fn prune(pool: &PgPool) -> Result<u64> {
+    let mut tx = pool.begin().await?;
+    // Pairs without a tracking application, or of clusters not watched.
+    let stale: Vec<(Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT w.cluster_id, w.resource_group, w.kind, w.namespace
+           FROM cluster_watches w
+           JOIN clusters c ON c.id = w.cluster_id
+          WHERE NOT c.watch_enabled
+             OR NOT EXISTS (
+                  SELECT 1 FROM tracked_resources t
+                    JOIN applications a ON a.workspace_id = t.workspace_id AND a.id = t.application_id
+                   WHERE a.cluster_id = w.cluster_id AND t.resource_group = w.resource_group
+                     AND t.kind = w.kind AND t.namespace = w.namespace)",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut deleted = 0;
+    for (cluster_id, group, kind, namespace) in stale {
+        deleted += sqlx::query(
+            "DELETE FROM live_objects
+              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4",
+        )
+        .bind(cluster_id)
+        .bind(&group)
+        .bind(&kind)
+        .bind(&namespace)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "DELETE FROM cluster_watches
+              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4",
+        )
+        .bind(cluster_id)
+        .bind(&group)
+        .bind(&kind)
+        .bind(&namespace)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(deleted)
 }

@@ -101,10 +101,9 @@ pub struct JobOutput {
 /// operator's roots again here (a row may predate the rule), `~` expanded to the worker's
 /// home.
 pub fn live_source_config(
-    context: &JobContext,
+    cluster: &statesight_core::wire::Cluster,
     settings: &Settings,
 ) -> Result<LiveSourceConfig, Invalid> {
-    let cluster = &context.cluster;
     let kubeconfig = cluster
         .kubeconfig_path
         .as_deref()
@@ -286,7 +285,7 @@ pub async fn execute(
         desired_objects: desired.iter().map(|object| object.value.clone()).collect(),
         ..CollectOptions::default()
     };
-    let live_source = live_source_config(context, settings)?;
+    let live_source = live_source_config(&context.cluster, settings)?;
     let cached = match pool {
         Some(pool) => crate::watch::cache::read(pool, context, settings, &wanted)
             .await
@@ -297,7 +296,18 @@ pub async fn execute(
         Some(observation) => observation,
         None => collect::collect(&live_source, &wanted, &options).await?,
     };
-    let tracked = wanted.iter().map(ResourceKey::tracked).collect();
+    let seen: std::collections::BTreeMap<statesight_core::ResourceId, &str> = observation
+        .objects
+        .iter()
+        .filter_map(|object| {
+            let version = object.pointer("/metadata/resourceVersion")?.as_str()?;
+            Some((ResourceKey::of_object(object)?.id(), version))
+        })
+        .collect();
+    let tracked = wanted
+        .iter()
+        .map(|key| key.tracked(seen.get(&key.id()).copied()))
+        .collect();
     let (live, unidentified_live) = identify_live(&observation.objects, observation.method);
     // What the worker may not read is neither in the cluster nor missing from it: it is
     // left out of the comparison and named in the run's warnings.

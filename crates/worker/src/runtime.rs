@@ -82,6 +82,14 @@ impl Worker {
         let worker = self.clone();
         let maintenance_shutdown = shutdown.clone();
         tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
+        if self.settings.watch.enabled {
+            tasks.spawn(crate::watch::supervise(
+                self.pool.clone(),
+                self.queue.clone(),
+                self.settings.clone(),
+                shutdown.clone(),
+            ));
+        }
         while let Some(result) = tasks.join_next().await {
             if let Err(error) = result {
                 tracing::error!(%error, "a worker task stopped unexpectedly");
@@ -575,6 +583,13 @@ impl Worker {
                     .await
                     {
                         tracing::warn!(%error, "pruning kept since-when answers failed");
+                    }
+                    match statesight_store::watch::prune(&self.pool).await {
+                        Ok(deleted) if deleted > 0 => {
+                            tracing::info!(deleted, "pruned watch caches no watch keeps any more")
+                        }
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "pruning watch caches failed"),
                     }
                 }
             }

@@ -16,6 +16,12 @@ pub const JOBS_REDELIVERED: &str = "statesight_worker_jobs_redelivered_total";
 pub const JOBS_PARKED: &str = "statesight_worker_jobs_parked_total";
 pub const JOB_DURATION: &str = "statesight_worker_job_duration_seconds";
 pub const EVENTS_UNPUBLISHED: &str = "statesight_worker_events_unpublished_total";
+pub const WATCH_EVENTS: &str = "statesight_worker_watch_events_total";
+pub const WATCH_LISTS: &str = "statesight_worker_watch_lists_total";
+pub const WATCH_EXPIRED: &str = "statesight_worker_watch_expired_total";
+pub const WATCH_ERRORS: &str = "statesight_worker_watch_errors_total";
+pub const WATCH_ANALYSES: &str = "statesight_worker_watch_analyses_requested_total";
+pub const WATCHES_OPEN: &str = "statesight_worker_watches";
 
 /// Logs as JSON lines (machines) or pretty (a terminal); `LOG_FORMAT` decides.
 pub fn init_logging(format: Option<&str>) {

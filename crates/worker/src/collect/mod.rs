@@ -129,14 +129,19 @@ impl ResourceKey {
         )
     }
 
-    /// The key as the store's watch tables record it.
-    pub fn tracked(&self) -> statesight_store::watch::TrackedObject {
+    /// The key as the store's watch tables record it, with the resourceVersion an
+    /// analysis saw (`None`: absent).
+    pub fn tracked(
+        &self,
+        resource_version: Option<&str>,
+    ) -> statesight_store::watch::TrackedObject {
         statesight_store::watch::TrackedObject {
             api_version: self.api_version.clone(),
             group: self.group().to_owned(),
             kind: self.kind.clone(),
             namespace: self.namespace.clone(),
             name: self.name.clone(),
+            resource_version: resource_version.map(str::to_owned),
         }
     }
 

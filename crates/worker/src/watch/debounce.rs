@@ -85,7 +85,10 @@ mod tests {
         for step in 0..5 {
             debouncer.changed(app, start + step * 50 * MS);
         }
-        assert!(debouncer.due(start + 400 * MS).is_empty(), "the last change was at 200 ms");
+        assert!(
+            debouncer.due(start + 400 * MS).is_empty(),
+            "the last change was at 200 ms"
+        );
         assert_eq!(debouncer.due(start + 450 * MS), vec![app]);
         assert!(debouncer.is_empty());
         assert!(debouncer.due(start + 10_000 * MS).is_empty());

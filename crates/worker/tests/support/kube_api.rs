@@ -7,6 +7,14 @@
 //! and can HOLD replies: held requests block until the test releases them, so a test can
 //! stop a client (or kill a worker) while it is waiting, deterministically.
 //!
+//! It also serves WATCH (`?watch=1`) like a real API server: every change made through
+//! [`TestKubeApi::add_object`] / [`TestKubeApi::remove_object`] gets the next resourceVersion
+//! and goes to an event log; a watch replays the log after its `resourceVersion` and then
+//! streams live events (newline-delimited JSON), with bookmarks on demand, an `ERROR` event
+//! with `410 Expired` when its version was compacted away, the server's `timeoutSeconds`, and
+//! test controls to cut every open watch, compact the log and restart the server on the
+//! same port.
+//!
 //! Like a real API server, LIST items carry no `apiVersion`/`kind` (the list says them), and
 //! objects are returned as given, `managedFields` included. Objects are matched to resource
 //! types by group and kind; the version they were written in is not converted.
@@ -22,7 +30,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 
 /// The bearer token [`write_kubeconfig`] writes and the server accepts by default.
 pub const TEST_TOKEN: &str = "statesight-test-token";
@@ -268,8 +276,36 @@ struct ErrorRule {
     code: u16,
 }
 
+/// One change in the event log.
+#[derive(Debug, Clone)]
+struct Change {
+    version: u64,
+    kind_of_change: &'static str,
+    group: String,
+    kind: String,
+    namespace: Option<String>,
+    /// The object after the change (before it, for deletions), `apiVersion`/`kind` set.
+    object: Value,
+}
+
+/// What open watch streams are told besides changes.
+#[derive(Debug, Clone)]
+enum Signal {
+    Change(Change),
+    Bookmark(u64),
+    /// Send `ERROR 410 Expired` and end.
+    Expire,
+    /// End abruptly, as a dropped connection.
+    Cut,
+}
+
 #[derive(Default)]
 struct Inner {
+    /// The latest resourceVersion handed out.
+    version: u64,
+    /// Watches from a version below this are answered `410 Expired`.
+    compacted: u64,
+    log: Vec<Change>,
     resources: Vec<ServedResource>,
     /// (group, kind, namespace, name) → object.
     objects: BTreeMap<(String, String, Option<String>, String), Value>,
@@ -280,6 +316,8 @@ struct Inner {
 }
 
 struct Shared {
+    signals: broadcast::Sender<Signal>,
+    open_watches: watch::Sender<usize>,
     inner: Mutex<Inner>,
     requests: Mutex<Vec<RecordedRequest>>,
     hold_filter: Mutex<Option<HoldFilter>>,
@@ -304,7 +342,7 @@ impl TestKubeApiBuilder {
     /// but unreachable).
     pub fn objects(mut self, objects: impl IntoIterator<Item = Value>) -> Self {
         for object in objects {
-            insert_object(&mut self.inner, object);
+            let _ = insert_object(&mut self.inner, object);
         }
         self
     }
@@ -350,35 +388,46 @@ impl TestKubeApiBuilder {
 
     /// Binds 127.0.0.1:0 and serves on the current tokio runtime until dropped.
     pub async fn start(self) -> TestKubeApi {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("binding 127.0.0.1:0");
-        let addr = listener.local_addr().expect("local address");
         let shared = Arc::new(Shared {
+            signals: broadcast::channel(4096).0,
+            open_watches: watch::Sender::new(0),
             inner: Mutex::new(self.inner),
             requests: Mutex::new(Vec::new()),
             hold_filter: Mutex::new(None),
             hold_state: watch::Sender::new(HoldState::default()),
             held: watch::Sender::new(0),
         });
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
-        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, app).with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
-            });
-            if let Err(error) = served.await {
-                eprintln!("test Kubernetes API stopped: {error}");
-            }
-        });
+        let listener = bind("127.0.0.1:0".parse().expect("an address"));
+        let addr = listener.local_addr().expect("local address");
+        let shutdown = spawn_server(listener, Arc::clone(&shared));
         TestKubeApi {
             addr,
             shared,
             shutdown: Some(shutdown),
         }
     }
+}
+
+/// A listener with `SO_REUSEADDR`, so a restarted server gets its port back at once.
+fn bind(addr: SocketAddr) -> tokio::net::TcpListener {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket.bind(addr).expect("binding the test API's address");
+    socket.listen(1024).expect("listening")
+}
+
+fn spawn_server(listener: tokio::net::TcpListener, shared: Arc<Shared>) -> oneshot::Sender<()> {
+    let app = Router::new().fallback(handle).with_state(shared);
+    let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, app).with_graceful_shutdown(async {
+            let _ = shutdown_rx.await;
+        });
+        if let Err(error) = served.await {
+            eprintln!("test Kubernetes API stopped: {error}");
+        }
+    });
+    shutdown
 }
 
 /// A running test API server. Dropping it releases held requests and stops it.
@@ -391,6 +440,7 @@ pub struct TestKubeApi {
 impl Drop for TestKubeApi {
     fn drop(&mut self) {
         self.release();
+        let _ = self.shared.signals.send(Signal::Cut);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -433,12 +483,21 @@ impl TestKubeApi {
         path
     }
 
-    /// Adds or replaces an object while the server runs.
-    pub fn add_object(&self, object: Value) {
-        insert_object(&mut lock(&self.shared.inner), object);
+    /// Adds or replaces an object while the server runs: it gets the next resourceVersion,
+    /// and open watches of its kind receive `ADDED` or `MODIFIED`. Returns the version.
+    pub fn add_object(&self, object: Value) -> u64 {
+        let mut inner = lock(&self.shared.inner);
+        let change = insert_object(&mut inner, object);
+        let version = inner.version;
+        if let Some(change) = change {
+            // Sent under the lock, so a watch starting now sees it once: in its replay or live.
+            let _ = self.shared.signals.send(Signal::Change(change));
+        }
+        version
     }
 
-    /// Removes an object (by group, kind, namespace, name); later GETs answer 404.
+    /// Removes an object (by group, kind, namespace, name); later GETs answer 404 and open
+    /// watches receive `DELETED`.
     pub fn remove_object(&self, group: &str, kind: &str, namespace: Option<&str>, name: &str) {
         let key = (
             group.to_owned(),
@@ -446,7 +505,98 @@ impl TestKubeApi {
             namespace.map(str::to_owned),
             name.to_owned(),
         );
-        lock(&self.shared.inner).objects.remove(&key);
+        let mut inner = lock(&self.shared.inner);
+        if let Some(mut object) = inner.objects.remove(&key) {
+            inner.version += 1;
+            let version = inner.version;
+            object["metadata"]["resourceVersion"] = json!(version.to_string());
+            let change = Change {
+                version,
+                kind_of_change: "DELETED",
+                group: key.0,
+                kind: key.1,
+                namespace: key.2,
+                object,
+            };
+            inner.log.push(change.clone());
+            let _ = self.shared.signals.send(Signal::Change(change));
+        }
+    }
+
+    /// The object as stored (with its resourceVersion), if any.
+    pub fn object(
+        &self,
+        group: &str,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<Value> {
+        let key = (
+            group.to_owned(),
+            kind.to_owned(),
+            namespace.map(str::to_owned),
+            name.to_owned(),
+        );
+        lock(&self.shared.inner).objects.get(&key).cloned()
+    }
+
+    /// The latest resourceVersion handed out.
+    pub fn resource_version(&self) -> u64 {
+        lock(&self.shared.inner).version
+    }
+
+    /// Cuts every open watch stream, as a dropped connection (no final chunk).
+    pub fn drop_watches(&self) {
+        let _ = self.shared.signals.send(Signal::Cut);
+    }
+
+    /// Forgets the event log up to now: a watch resuming from an older version is answered
+    /// `410 Expired` and must list again.
+    pub fn compact(&self) {
+        let mut inner = lock(&self.shared.inner);
+        inner.compacted = inner.version + 1;
+        inner.log.clear();
+    }
+
+    /// Compacts, then sends `ERROR 410 Expired` on every open watch and ends it.
+    pub fn expire_watches(&self) {
+        self.compact();
+        let _ = self.shared.signals.send(Signal::Expire);
+    }
+
+    /// Sends a `BOOKMARK` at the current version on every open watch.
+    pub fn bookmark(&self) {
+        let version = self.resource_version();
+        let _ = self.shared.signals.send(Signal::Bookmark(version));
+    }
+
+    /// How many watch streams are open.
+    pub fn open_watches(&self) -> usize {
+        *self.shared.open_watches.borrow()
+    }
+
+    /// Waits until at least `count` watch streams are open.
+    pub async fn wait_for_watches(&self, count: usize) {
+        let mut open = self.shared.open_watches.subscribe();
+        open.wait_for(|open| *open >= count)
+            .await
+            .expect("the server keeps the watch counter");
+    }
+
+    /// Stops serving (open watches are cut, connections refused) for `down`, then serves
+    /// again on the same port with the same objects; with `compact`, versions from before
+    /// the restart are gone (as after an etcd compaction) and resuming watches get `410`.
+    pub async fn restart(&mut self, down: std::time::Duration, compact: bool) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let _ = self.shared.signals.send(Signal::Cut);
+        tokio::time::sleep(down).await;
+        if compact {
+            self.compact();
+        }
+        let listener = bind(self.addr);
+        self.shutdown = Some(spawn_server(listener, Arc::clone(&self.shared)));
     }
 
     /// Answers 403 Forbidden to GET and LIST of `resource` (`plural.group`, e.g.
@@ -538,7 +688,9 @@ pub fn write_kubeconfig(
     std::fs::write(path, text)
 }
 
-fn insert_object(inner: &mut Inner, object: Value) {
+/// Stores `object` under the next resourceVersion and logs the change; `None` for an object
+/// without a name (not stored).
+fn insert_object(inner: &mut Inner, mut object: Value) -> Option<Change> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let api_version = text(object.get("apiVersion")).unwrap_or_default();
     let group = api_version
@@ -548,16 +700,30 @@ fn insert_object(inner: &mut Inner, object: Value) {
     let kind = text(object.get("kind")).unwrap_or_default();
     let metadata = object.get("metadata");
     let namespace = text(metadata.and_then(|m| m.get("namespace")));
-    let Some(name) = text(metadata.and_then(|m| m.get("name"))) else {
-        return;
-    };
+    let name = text(metadata.and_then(|m| m.get("name")))?;
     if let Some(ns) = &namespace {
         inner.namespaces.insert(ns.clone());
     }
     if group.is_empty() && kind == "Namespace" {
         inner.namespaces.insert(name.clone());
     }
-    inner.objects.insert((group, kind, namespace, name), object);
+    inner.version += 1;
+    let version = inner.version;
+    if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
+        metadata.insert("resourceVersion".to_owned(), json!(version.to_string()));
+    }
+    let key = (group.clone(), kind.clone(), namespace.clone(), name);
+    let existed = inner.objects.insert(key, object.clone()).is_some();
+    let change = Change {
+        version,
+        kind_of_change: if existed { "MODIFIED" } else { "ADDED" },
+        group,
+        kind,
+        namespace,
+        object,
+    };
+    inner.log.push(change.clone());
+    Some(change)
 }
 
 struct HeldGuard<'a>(&'a Shared);
@@ -621,7 +787,165 @@ async fn handle(
             format!("the server does not allow this method on the requested resource ({method})");
         return status(405, "MethodNotAllowed", &message, json!({}));
     }
+    if let Some(watch) = WatchQuery::parse(uri.query()) {
+        return start_watch(&shared, inner, uri.path(), watch);
+    }
     route(&inner, uri.path())
+}
+
+/// The query of a watch request.
+struct WatchQuery {
+    from: u64,
+    timeout: std::time::Duration,
+}
+
+impl WatchQuery {
+    fn parse(query: Option<&str>) -> Option<Self> {
+        let mut watch = false;
+        let mut from = 0;
+        let mut timeout = std::time::Duration::from_secs(1800);
+        for pair in query?.split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "watch" => watch = matches!(value, "1" | "true"),
+                "resourceVersion" => from = value.parse().unwrap_or(0),
+                "timeoutSeconds" => {
+                    timeout = std::time::Duration::from_secs(value.parse().unwrap_or(1800));
+                }
+                _ => {}
+            }
+        }
+        watch.then_some(WatchQuery { from, timeout })
+    }
+}
+
+fn watch_line(kind_of_change: &str, object: &Value) -> String {
+    let mut line = json!({"type": kind_of_change, "object": object}).to_string();
+    line.push('\n');
+    line
+}
+
+fn expired_line(message: &str) -> String {
+    watch_line(
+        "ERROR",
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": "Expired", "code": 410}),
+    )
+}
+
+/// Answers a watch: the logged changes after `from`, then live ones, until the timeout, a
+/// cut or an expiry. The inner lock is held while the replay is taken and the live feed is
+/// subscribed, so no change falls between them.
+fn start_watch(
+    shared: &Arc<Shared>,
+    inner: MutexGuard<'_, Inner>,
+    path: &str,
+    query: WatchQuery,
+) -> Response {
+    let Some((resource, namespace)) = collection_of(&inner, path) else {
+        return not_found_path();
+    };
+    let matches = {
+        let (group, kind, namespace) = (
+            resource.group.clone(),
+            resource.kind.clone(),
+            namespace.clone(),
+        );
+        move |change: &Change| {
+            change.group == group
+                && change.kind == kind
+                && (namespace.is_none() || change.namespace == namespace)
+        }
+    };
+    let (lines_tx, mut lines_rx) = tokio::sync::mpsc::channel::<Result<String, std::io::Error>>(64);
+    let mut initial: Vec<String> = Vec::new();
+    let expired = query.from != 0 && query.from < inner.compacted;
+    if expired {
+        initial.push(expired_line(&format!(
+            "too old resource version: {} ({})",
+            query.from, inner.compacted
+        )));
+    } else {
+        initial.extend(
+            inner
+                .log
+                .iter()
+                .filter(|change| change.version > query.from && matches(change))
+                .map(|change| watch_line(change.kind_of_change, &change.object)),
+        );
+    }
+    let mut signals = shared.signals.subscribe();
+    let api_version = resource.group_version();
+    let kind = resource.kind.clone();
+    drop(inner);
+    let open = shared.open_watches.clone();
+    tokio::spawn(async move {
+        open.send_modify(|n| *n += 1);
+        let deadline = tokio::time::sleep(query.timeout);
+        tokio::pin!(deadline);
+        let mut alive = true;
+        for line in initial {
+            alive &= lines_tx.send(Ok(line)).await.is_ok();
+        }
+        while alive && !expired {
+            let line = tokio::select! {
+                () = &mut deadline => break,
+                signal = signals.recv() => match signal {
+                    Ok(Signal::Change(change)) if matches(&change) => {
+                        watch_line(change.kind_of_change, &change.object)
+                    }
+                    Ok(Signal::Change(_)) => continue,
+                    Ok(Signal::Bookmark(version)) => watch_line(
+                        "BOOKMARK",
+                        &json!({"apiVersion": api_version, "kind": kind,
+                            "metadata": {"resourceVersion": version.to_string()}}),
+                    ),
+                    Ok(Signal::Expire) => {
+                        let _ = lines_tx.send(Ok(expired_line("the watch expired"))).await;
+                        break;
+                    }
+                    Ok(Signal::Cut) | Err(broadcast::error::RecvError::Closed) => {
+                        let _ = lines_tx
+                            .send(Err(std::io::Error::other("connection cut by the test")))
+                            .await;
+                        break;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let _ = lines_tx.send(Err(std::io::Error::other("lagged"))).await;
+                        break;
+                    }
+                },
+            };
+            alive = lines_tx.send(Ok(line)).await.is_ok();
+        }
+        open.send_modify(|n| *n = n.saturating_sub(1));
+    });
+    let body = futures::stream::poll_fn(move |cx| lines_rx.poll_recv(cx));
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// The resource type and namespace of a collection path (`…/namespaces/NS/PLURAL`).
+fn collection_of<'a>(inner: &'a Inner, path: &str) -> Option<(&'a ServedResource, Option<String>)> {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let (group, version, rest) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("", "v1", rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => return None,
+    };
+    let (namespace, plural) = match rest {
+        ["namespaces", ns, plural] => (Some((*ns).to_owned()), *plural),
+        [plural] => (None, *plural),
+        _ => return None,
+    };
+    let resource = inner.resources.iter().find(|r| {
+        r.group == group && r.version == version && r.plural == plural && !r.is_subresource()
+    })?;
+    Some((resource, namespace.filter(|_| resource.namespaced)))
 }
 
 fn json_response(code: u16, body: &Value) -> Response {
@@ -956,7 +1280,7 @@ fn list_objects(inner: &Inner, resource: &ServedResource, namespace: Option<&str
     ok(json!({
         "kind": format!("{}List", resource.kind),
         "apiVersion": resource.group_version(),
-        "metadata": {"resourceVersion": "1000"},
+        "metadata": {"resourceVersion": inner.version.to_string()},
         "items": items,
     }))
 }
