@@ -10,6 +10,7 @@ mod audit_ingest;
 mod envelope;
 mod events;
 mod evidence;
+mod notifications;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,10 @@ pub use events::{EventKind, IncidentEvent, WorkspaceEvent};
 pub use evidence::{
     ActorKind, AttributedEvent, Attribution, AttributionGrade, DesiredEvidence, DesiredSince,
     Evidence, LiveEvidence, ObservedAtSource, Owner, Ownership,
+};
+pub use notifications::{
+    AttemptOutcome, CreatedNotificationEndpoint, DeliveryStatus, LastAttempt, NotificationDelivery,
+    NotificationEndpoint, NotificationEndpointInput, NotificationFormat,
 };
 
 use crate::string_enum::string_enum;

@@ -221,6 +221,7 @@ fn settings(
             "bench:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab",
         )
         .expect("key"),
+        notify: statesight_worker::notify::NotifySettings::default(),
     }
 }
 

@@ -277,6 +277,7 @@ fn violation(constraint: Constraint) -> ApiError {
         Constraint::ApplicationRuleName | Constraint::WorkspaceRuleName => {
             name_taken("an ignore rule")
         }
+        Constraint::NotificationEndpointName => name_taken("a notification endpoint"),
         Constraint::OneQueuedRun | Constraint::OneRunningRun => ApiError::Conflict {
             message: String::from(
                 "an analysis of this application was requested at the same moment; retry to get its run",

@@ -34,6 +34,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "rules", description = "Ignore rules"),
         (name = "audit", description = "The operator audit log and its hash chain"),
         (name = "webhooks", description = "Notifications from Git hosts (signed, outside bearer authentication)"),
+        (name = "notifications", description = "Outgoing webhooks of a workspace's events (admin) and their deliveries"),
         (name = "audit-events", description = "Kubernetes audit events of a cluster: the webhook backend's target (per-cluster ingestion tokens) and the tokens"),
     )
 )]
@@ -209,6 +210,33 @@ pub const LINKS: LinkTable = &[
         )],
     ),
     (
+        "create_notification_endpoint",
+        "201",
+        &[
+            (
+                "get_notification_endpoint",
+                &[("id", "$response.body#/data/endpoint/id")],
+            ),
+            (
+                "replace_notification_endpoint",
+                &[("id", "$response.body#/data/endpoint/id")],
+            ),
+            (
+                "delete_notification_endpoint",
+                &[("id", "$response.body#/data/endpoint/id")],
+            ),
+            (
+                "list_notification_deliveries",
+                &[("id", "$response.body#/data/endpoint/id")],
+            ),
+        ],
+    ),
+    (
+        "list_notification_endpoints",
+        "200",
+        &[("get_notification_endpoint", &[("id", FIRST_LISTED_ID)])],
+    ),
+    (
         "create_source",
         "201",
         &[
@@ -377,6 +405,10 @@ fn add_examples(openapi: &mut utoipa::openapi::OpenApi) {
             json!({ "name": "mesh-annotations", "match_expression": "spec.template.metadata.annotations.*", "reason": "injected by the service mesh", "enabled": true }),
         ),
         ("IgnoreRulePatch", json!({ "enabled": false })),
+        (
+            "NotificationEndpointInput",
+            json!({ "name": "on-call", "url": "https://hooks.example.com/statesight", "events": ["incident.opened", "run.failed"], "min_severity": "high", "format": "json" }),
+        ),
         ("AnalyzeRequest", json!({ "revision": "main" })),
     ];
     let Some(components) = openapi.components.as_mut() else {

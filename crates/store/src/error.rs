@@ -78,6 +78,8 @@ pub enum Constraint {
     ApplicationRuleName,
     /// Another workspace-wide rule has this name.
     WorkspaceRuleName,
+    /// Another notification endpoint of the workspace has this name.
+    NotificationEndpointName,
     /// The application already has a queued run.
     OneQueuedRun,
     /// The application already has a running run.
@@ -133,6 +135,7 @@ impl Constraint {
             "applications_workspace_id_name_key" => Constraint::ApplicationName,
             "ignore_rules_application_name_idx" => Constraint::ApplicationRuleName,
             "ignore_rules_workspace_name_idx" => Constraint::WorkspaceRuleName,
+            "notification_endpoints_workspace_id_name_key" => Constraint::NotificationEndpointName,
             "analysis_runs_one_queued_idx" => Constraint::OneQueuedRun,
             "analysis_runs_one_running_idx" => Constraint::OneRunningRun,
             "applications_workspace_id_cluster_id_fkey" => Constraint::ApplicationCluster,
@@ -142,7 +145,8 @@ impl Constraint {
             | "applications_workspace_id_fkey"
             | "ignore_rules_workspace_id_fkey"
             | "workspace_memberships_workspace_id_fkey"
-            | "operator_audit_log_workspace_id_fkey" => Constraint::MissingWorkspace,
+            | "operator_audit_log_workspace_id_fkey"
+            | "notification_endpoints_workspace_id_fkey" => Constraint::MissingWorkspace,
             "analysis_runs_workspace_id_application_id_fkey"
             | "ignore_rules_workspace_id_application_id_fkey"
             | "incidents_workspace_id_application_id_fkey"
@@ -167,6 +171,7 @@ impl Constraint {
             | Constraint::ApplicationName
             | Constraint::ApplicationRuleName
             | Constraint::WorkspaceRuleName
+            | Constraint::NotificationEndpointName
             | Constraint::OneQueuedRun
             | Constraint::OneRunningRun => ConstraintKind::Unique,
             Constraint::ApplicationCluster
@@ -192,6 +197,9 @@ impl fmt::Display for Constraint {
             }
             Constraint::WorkspaceRuleName => {
                 f.write_str("the workspace already has a rule of this name")
+            }
+            Constraint::NotificationEndpointName => {
+                f.write_str("a notification endpoint of this name already exists")
             }
             Constraint::OneQueuedRun => f.write_str("the application already has a queued run"),
             Constraint::OneRunningRun => f.write_str("the application already has a running run"),

@@ -14,6 +14,7 @@ pub mod field_history;
 pub mod incidents;
 pub mod k8s_audit;
 pub mod keyset;
+pub mod notifications;
 pub mod onboarding;
 pub mod overview;
 pub mod provisioning;

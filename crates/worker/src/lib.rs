@@ -10,6 +10,7 @@ pub mod diff_command;
 pub mod digest_key;
 pub mod git;
 pub mod inputs;
+pub mod notify;
 pub mod pipeline;
 pub mod runtime;
 pub mod schedule;

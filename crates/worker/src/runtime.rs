@@ -74,6 +74,11 @@ impl Worker {
             let consumer = format!("{}-{slot}", self.settings.worker_id);
             tasks.spawn(async move { worker.slot_loop(consumer, shutdown).await });
         }
+        tasks.spawn(crate::notify::run_sender(
+            self.pool.clone(),
+            self.settings.clone(),
+            shutdown.clone(),
+        ));
         let worker = self.clone();
         let maintenance_shutdown = shutdown.clone();
         tasks.spawn(async move { worker.maintenance_loop(maintenance_shutdown).await });
@@ -492,6 +497,7 @@ impl Worker {
             metrics::counter!(metrics_names::EVENTS_UNPUBLISHED).increment(events.len() as u64);
             tracing::warn!(%error, events = events.len(), "publishing workspace events failed");
         }
+        crate::notify::record(&self.pool, &events).await;
     }
 
     /// Acknowledges the entry and releases the application's lease.

@@ -113,6 +113,18 @@ pub struct RunArgs {
     /// A file holding the Secret digest key (a mounted Secret), instead of SECRET_DIGEST_KEY.
     #[arg(long, env = "SECRET_DIGEST_KEY_FILE", value_name = "PATH")]
     pub secret_digest_key_file: Option<PathBuf>,
+    /// Networks (comma-separated CIDRs, e.g. `10.20.0.0/16,fd12::/48`) notification
+    /// endpoints may resolve to although they are loopback, private, link-local or otherwise
+    /// refused. Empty: only public addresses are sent to.
+    #[arg(long, env = "NOTIFY_ALLOWED_NETWORKS", default_value = "")]
+    pub notify_allowed_networks: String,
+    /// Attempts of a notification delivery before it is dead-lettered.
+    #[arg(long, env = "NOTIFY_MAX_ATTEMPTS", default_value_t = crate::notify::DEFAULT_MAX_ATTEMPTS)]
+    pub notify_max_attempts: u32,
+    /// Delay before a failed delivery's first retry; doubles each attempt (at most an hour),
+    /// with ±20 % jitter.
+    #[arg(long, env = "NOTIFY_RETRY_BASE", default_value = "10s", value_parser = parse_duration)]
+    pub notify_retry_base: Duration,
 }
 
 /// Parses `90s`, `5m`, `1h`, `2d` or plain seconds.
@@ -186,6 +198,8 @@ pub struct Settings {
     pub bookkeeping_keys: Vec<BookkeepingKey>,
     /// Digests Secret values (keyed; `Debug` shows the key id only).
     pub secret_digester: SecretDigester,
+    /// Outgoing notifications.
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Settings {
@@ -245,6 +259,11 @@ impl Settings {
             )
             .map_err(|error| anyhow::anyhow!("GITOPS_BOOKKEEPING_KEYS: {error}"))?,
             secret_digester,
+            notify: crate::notify::NotifySettings::from_env_values(
+                &args.notify_allowed_networks,
+                args.notify_max_attempts,
+                args.notify_retry_base,
+            )?,
         })
     }
 

@@ -11,6 +11,7 @@ mod ignore_rules;
 mod incidents;
 pub mod k8s_audit;
 mod me;
+mod notifications;
 mod overview;
 mod sources;
 pub mod workspace_rules;
@@ -69,6 +70,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(k8s_audit::ingest))
         .routes(routes!(k8s_audit::list_tokens, k8s_audit::create_token))
         .routes(routes!(k8s_audit::revoke_token))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(
+            notifications::get,
+            notifications::replace,
+            notifications::delete
+        ))
+        .routes(routes!(notifications::deliveries))
 }
 
 /// The webhook with its own body limit: GitHub's payloads outgrow the operator routes'

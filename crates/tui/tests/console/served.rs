@@ -145,6 +145,7 @@ fn worker_settings(prefix: &str, cache: &Path) -> statesight_worker::settings::S
             "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab",
         )
         .expect("test digest key"),
+        notify: statesight_worker::notify::NotifySettings::default(),
     }
 }
 

@@ -443,6 +443,7 @@ pub async fn seed_and_analyse(pool: &PgPool) -> tempfile::TempDir {
             "test:5ec2e7d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d16e57d1ab",
         )
         .expect("test digest key"),
+        notify: statesight_worker::notify::NotifySettings::default(),
     };
     let worker = statesight_worker::runtime::Worker::new(pool.clone(), queue.clone(), settings);
     let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -207,6 +207,7 @@ pub fn settings(database_url: &str, prefix: &str, cache: &Path) -> Settings {
         bookkeeping_keys: statesight_core::bookkeeping::default_bookkeeping_keys(),
         secret_digester: statesight_core::secret::SecretDigester::parse(TEST_SECRET_DIGEST_KEY)
             .expect("test digest key"),
+        notify: statesight_worker::notify::NotifySettings::default(),
     }
 }
 
