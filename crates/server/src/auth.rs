@@ -39,6 +39,9 @@ pub enum Authenticator {
 pub struct Principal {
     pub user_id: Uuid,
     pub identity: Option<Identity>,
+    /// When the credentials that resolved this caller expire (a bearer token's `exp`);
+    /// `None` for the demo identity and injected principals, which do not expire.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Principal {
@@ -47,7 +50,15 @@ impl Principal {
         Principal {
             user_id,
             identity: None,
+            expires_at: None,
         }
+    }
+
+    /// The same caller, whose credentials expire at `expires_at` (tests of long-lived
+    /// answers that end with the credentials).
+    pub fn expiring_at(mut self, expires_at: chrono::DateTime<chrono::Utc>) -> Principal {
+        self.expires_at = Some(expires_at);
+        self
     }
 }
 
@@ -71,6 +82,7 @@ impl FromRequestParts<AppState> for Principal {
                             issuer: String::from(DEMO_ISSUER),
                             subject: String::from(DEMO_SUBJECT),
                         }),
+                        expires_at: None,
                     }),
                     None => Err(ApiError::IdentityNotProvisioned(String::from(
                         "demo mode is on but the demo user is not provisioned; run `make seed`",
@@ -106,6 +118,7 @@ async fn principal_for(state: &AppState, identity: &VerifiedIdentity) -> ApiResu
                 issuer: identity.issuer.clone(),
                 subject: identity.subject.clone(),
             }),
+            expires_at: chrono::DateTime::from_timestamp(identity.expires_at, 0),
         }),
         None => Err(ApiError::IdentityNotProvisioned(format!(
             "your identity (issuer {}, subject {}) is not provisioned in StateSight; ask an \

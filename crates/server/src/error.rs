@@ -69,6 +69,10 @@ pub enum Unavailable {
     IdentityProvider,
     /// Audit-event ingestion is at capacity.
     Busy,
+    /// This server holds as many event streams as it allows.
+    EventStreams,
+    /// The event stream's source (Redis) is not being followed right now.
+    EventSource,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -483,6 +487,14 @@ fn unavailable_message(what: Unavailable) -> String {
         Unavailable::Busy => {
             "audit-event ingestion is at capacity; nothing was stored, send the batch again".into()
         }
+        Unavailable::EventStreams => String::from(
+            "this server holds as many event streams as it allows; retry shortly (another \
+             replica may have room) or poll the lists meanwhile",
+        ),
+        Unavailable::EventSource => String::from(
+            "live events cannot be followed right now (Redis does not answer); poll the lists \
+             and retry shortly",
+        ),
         Unavailable::Timeout => format!(
             "the request took longer than {}s; retry shortly",
             crate::REQUEST_TIMEOUT.as_secs()

@@ -33,6 +33,7 @@ use utoipa::{IntoParams, IntoResponses, Modify, OpenApi};
         (name = "incidents", description = "Incidents and their findings"),
         (name = "rules", description = "Ignore rules"),
         (name = "audit", description = "The operator audit log and its hash chain"),
+        (name = "events", description = "Live workspace events (Server-Sent Events)"),
         (name = "webhooks", description = "Notifications from Git hosts (signed, outside bearer authentication)"),
         (name = "notifications", description = "Outgoing webhooks of a workspace's events (admin) and their deliveries"),
         (name = "audit-events", description = "Kubernetes audit events of a cluster: the webhook backend's target (per-cluster ingestion tokens) and the tokens"),

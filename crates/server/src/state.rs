@@ -25,6 +25,8 @@ pub struct AppState {
     pub github_webhook: Option<crate::webhook::WebhookSecret>,
     /// Turns for audit-event deliveries writing at once (`routes::k8s_audit`).
     pub audit_ingest: Arc<tokio::sync::Semaphore>,
+    /// The live event hub of this process (`GET /api/v1/events`).
+    pub events: Arc<crate::events::EventHub>,
 }
 
 /// The default prefix of every Redis key StateSight writes.
@@ -53,6 +55,9 @@ impl AppState {
             audit_ingest: Arc::new(tokio::sync::Semaphore::new(
                 crate::routes::k8s_audit::INGEST_CONCURRENCY,
             )),
+            events: Arc::new(crate::events::EventHub::new(
+                crate::events::StreamSettings::default(),
+            )),
         }
     }
 
@@ -79,6 +84,13 @@ impl AppState {
     /// Accepts GitHub webhook deliveries signed with `secret` (`None`: the route answers 404).
     pub fn with_github_webhook(mut self, secret: Option<crate::webhook::WebhookSecret>) -> Self {
         self.github_webhook = secret;
+        self
+    }
+
+    /// Event streams behave as `settings` say (tests shorten the heartbeat). Call before
+    /// the first stream opens: the hub is replaced.
+    pub fn with_stream_settings(mut self, settings: crate::events::StreamSettings) -> Self {
+        self.events = Arc::new(crate::events::EventHub::new(settings));
         self
     }
 

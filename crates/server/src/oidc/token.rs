@@ -38,6 +38,9 @@ pub struct VerifiedIdentity {
     pub subject: String,
     /// The OAuth client the token was issued to, when the token says.
     pub client_id: Option<String>,
+    /// When the token stops being valid (its `exp`, Unix seconds): a long-lived answer such
+    /// as the event stream ends then.
+    pub expires_at: i64,
 }
 
 /// Why a token was refused. Messages help the caller fix it and never contain the token.
@@ -121,6 +124,9 @@ struct Claims {
     client_id: Option<String>,
     #[serde(default)]
     azp: Option<String>,
+    /// Required by the validation, so present and checked by the time it is read.
+    #[serde(default)]
+    exp: i64,
 }
 
 #[derive(Deserialize)]
@@ -227,6 +233,7 @@ fn accept(settings: &OidcSettings, claims: Claims) -> Result<VerifiedIdentity, T
         issuer: claims.iss,
         subject,
         client_id: claims.client_id.or(claims.azp),
+        expires_at: claims.exp,
     })
 }
 

@@ -5,6 +5,7 @@ mod analyses;
 pub(crate) mod applications;
 mod audit;
 mod clusters;
+mod events;
 mod github;
 mod health;
 mod ignore_rules;
@@ -58,6 +59,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(incidents::findings))
         .routes(routes!(incidents::timeline))
         .routes(routes!(audit::list))
+        .routes(routes!(events::stream))
         .routes(routes!(workspace_rules::list, workspace_rules::create))
         .routes(routes!(workspace_rules::preview))
         .routes(routes!(
