@@ -51,7 +51,7 @@ where
 fn every_enum_variant_has_the_string_the_api_and_database_use() {
     assert_strings::<Role>(&["viewer", "editor", "admin"]);
     assert_strings::<RunStatus>(&["queued", "running", "succeeded", "failed"]);
-    assert_strings::<RunTrigger>(&["manual", "schedule", "webhook", "seed"]);
+    assert_strings::<RunTrigger>(&["manual", "schedule", "webhook", "seed", "watch"]);
     assert_strings::<IncidentStatus>(&["open", "resolved"]);
     assert_strings::<Severity>(&["low", "medium", "high", "critical"]);
     assert_strings::<Recommendation>(&["ignore", "monitor", "investigate", "reconcile"]);
@@ -65,9 +65,25 @@ fn every_enum_variant_has_the_string_the_api_and_database_use() {
     assert_strings::<OwnerRole>(&["applier", "system_controller", "secondary_applier", "other"]);
     assert_strings::<RuleScope>(&["application", "workspace"]);
     assert_strings::<LiveSource>(&["kube-api", "in-cluster", "kubectl", "snapshot"]);
-    assert_strings::<LiveMethod>(&["kube-api", "in-cluster", "kubectl", "snapshot", "synthetic"]);
-    assert_strings::<ObservedAtSource>(&["collector", "capture_file", "file_times"]);
+    assert_strings::<LiveMethod>(&[
+        "kube-api",
+        "in-cluster",
+        "kubectl",
+        "snapshot",
+        "synthetic",
+        "watch-cache",
+    ]);
+    assert_strings::<ObservedAtSource>(&["collector", "capture_file", "file_times", "watch"]);
     assert_strings::<RenderedWith>(&["plain", "kustomize"]);
+    assert_strings::<statesight_core::wire::EventKind>(&[
+        "run.queued",
+        "run.started",
+        "run.succeeded",
+        "run.failed",
+        "incident.opened",
+        "incident.changed",
+        "incident.resolved",
+    ]);
     assert_strings::<AttributionGrade>(&[
         "observed-change",
         "observed-set",

@@ -42,6 +42,8 @@ const RESOURCES: usize = 50;
 const NAMESPACES: usize = 10;
 const SSE_CHANGES: usize = 50;
 
+type At = chrono::DateTime<chrono::Utc>;
+
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
@@ -501,11 +503,7 @@ async fn sustained(api: &TestKubeApi, pool: &PgPool, seconds: u64, rate: u64) {
     let drained = load_started.elapsed();
 
     // The first analysis of each change's application that started after the change.
-    let runs: Vec<(
-        String,
-        chrono::DateTime<chrono::Utc>,
-        chrono::DateTime<chrono::Utc>,
-    )> = sqlx::query_as(
+    let runs: Vec<(String, At, At)> = sqlx::query_as(
         "SELECT a.name, r.started_at, r.finished_at FROM analysis_runs r
            JOIN applications a ON a.id = r.application_id
           WHERE r.trigger = 'watch' AND r.status = 'succeeded' AND r.started_at >= $1
@@ -515,10 +513,7 @@ async fn sustained(api: &TestKubeApi, pool: &PgPool, seconds: u64, rate: u64) {
     .fetch_all(pool)
     .await
     .expect("runs");
-    let mut by_app: BTreeMap<
-        String,
-        Vec<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>)>,
-    > = BTreeMap::new();
+    let mut by_app: BTreeMap<String, Vec<(At, At)>> = BTreeMap::new();
     for (name, started, finished) in &runs {
         by_app
             .entry(name.clone())
