@@ -251,3 +251,66 @@ fn the_header_says_whether_screens_are_live_or_polling() {
             .is_some_and(|line| line.contains("● ok · polling"))
     );
 }
+
+/// The next frame that is an event, within a few seconds.
+async fn next_event(
+    stream: &mut statesight_tui::client::EventStream,
+) -> statesight_tui::sse::Frame {
+    loop {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("a frame in time")
+            .expect("reading the stream")
+            .expect("the stream is open");
+        if frame.event.is_some() {
+            return frame;
+        }
+    }
+}
+
+async fn analyze(client: &statesight_tui::client::ApiClient, application: u128) {
+    let path = format!(
+        "/api/v1/applications/{}/analyze",
+        Uuid::from_u128(0x5eed0000_0000_4000_8000_000000000000 + application)
+    );
+    client
+        .send(
+            reqwest::Method::POST,
+            &path,
+            Some(&serde_json::json!({})),
+            None,
+        )
+        .await
+        .expect("requesting an analysis");
+}
+
+/// The real client against a real server in process: a real analysis request arrives as
+/// `run.queued`, and a stream reopened with the last id received gets what it missed.
+#[sqlx::test(migrator = "statesight_store::MIGRATOR")]
+async fn the_client_reads_real_events_and_resumes_after_the_last_one(pool: sqlx::PgPool) {
+    super::served::seeded(&pool).await;
+    let server = super::served::Server::start(&pool).await;
+    let client = server.client();
+    let mut stream = client.events(PAYMENTS, None).await.expect("opening");
+    analyze(&client, 0x501).await;
+    let queued = next_event(&mut stream).await;
+    assert_eq!(queued.event.as_deref(), Some("run.queued"));
+    let event: WorkspaceEvent = serde_json::from_str(&queued.data).expect("an event");
+    assert_eq!(event.application_name, "ledger");
+    let last = stream.last_id().map(str::to_owned).expect("an id");
+    drop(stream);
+
+    analyze(&client, 0x502).await;
+    let mut resumed = client
+        .events(PAYMENTS, Some(&last))
+        .await
+        .expect("reopening");
+    let missed = next_event(&mut resumed).await;
+    let event: WorkspaceEvent = serde_json::from_str(&missed.data).expect("an event");
+    assert_eq!(event.application_name, "checkout-api");
+    assert_ne!(resumed.last_id(), Some(last.as_str()));
+
+    let refused = client.events(Uuid::from_u128(0xdead), None).await;
+    assert_eq!(refused.err().and_then(|error| error.status()), Some(404));
+    server.stop().await;
+}
