@@ -300,6 +300,110 @@ impl ApiClient {
 }
 
 /// The envelope's `data` as `T`, with the request id and the next page's cursor.
+/// How long an event stream may stay silent before it is taken as dead: the server beats
+/// every 15 s, so three missed beats.
+pub const EVENT_STREAM_IDLE: Duration = Duration::from_secs(45);
+/// An event stream is reopened at least this often (with `Last-Event-ID`, so nothing is
+/// lost): the client's whole-request time limit must be finite.
+const EVENT_STREAM_LIFETIME: Duration = Duration::from_secs(60 * 60);
+
+/// An open `GET /api/v1/events` stream.
+pub struct EventStream {
+    response: reqwest::Response,
+    parser: crate::sse::Parser,
+    ready: std::collections::VecDeque<crate::sse::Frame>,
+    server: String,
+}
+
+impl EventStream {
+    /// The next frame; `None` when the server closed the stream. A stream silent for
+    /// [`EVENT_STREAM_IDLE`] is an error (the connection is gone without a word).
+    pub async fn next(&mut self) -> Result<Option<crate::sse::Frame>, ClientError> {
+        loop {
+            if let Some(frame) = self.ready.pop_front() {
+                return Ok(Some(frame));
+            }
+            let chunk = tokio::time::timeout(EVENT_STREAM_IDLE, self.response.chunk())
+                .await
+                .map_err(|_| ClientError::Unreachable {
+                    server: self.server.clone(),
+                    reason: String::from("the event stream went silent"),
+                })?
+                .map_err(|error| ClientError::Unreachable {
+                    server: self.server.clone(),
+                    reason: describe(&error),
+                })?;
+            let Some(chunk) = chunk else {
+                return Ok(None);
+            };
+            self.ready.extend(self.parser.push(&chunk));
+        }
+    }
+
+    /// The id to resume after.
+    pub fn last_id(&self) -> Option<&str> {
+        self.parser.last_id()
+    }
+}
+
+impl ApiClient {
+    /// Opens the live event stream of `workspace`, resuming after `last_event_id`. The
+    /// token is asked for afresh (so refreshed when it is about to expire), and a refused
+    /// one is dropped and retried once, as for every request.
+    pub async fn events(
+        &self,
+        workspace: Uuid,
+        last_event_id: Option<&str>,
+    ) -> Result<EventStream, ClientError> {
+        let url = self.url("/api/v1/events")?;
+        let mut retried = false;
+        loop {
+            let token = self.credentials.bearer().await?;
+            let mut request = self
+                .http
+                .get(url.clone())
+                .timeout(EVENT_STREAM_LIFETIME)
+                .header("accept", "text/event-stream")
+                .header("x-workspace-id", workspace.to_string());
+            if let Some(token) = &token {
+                request = request.bearer_auth(token);
+            }
+            if let Some(id) = last_event_id {
+                request = request.header("last-event-id", id);
+            }
+            let response = request
+                .send()
+                .await
+                .map_err(|error| ClientError::Unreachable {
+                    server: self.server.to_string(),
+                    reason: describe(&error),
+                })?;
+            let status = response.status();
+            if status == StatusCode::UNAUTHORIZED
+                && !retried
+                && let Some(token) = &token
+            {
+                self.credentials.refused(token).await;
+                retried = true;
+                continue;
+            }
+            if !status.is_success() {
+                let body = response.json::<Value>().await.unwrap_or(Value::Null);
+                return Err(api_error(RawReply {
+                    status: status.as_u16(),
+                    body,
+                }));
+            }
+            return Ok(EventStream {
+                response,
+                parser: crate::sse::Parser::with_last_id(last_event_id.map(str::to_owned)),
+                ready: std::collections::VecDeque::new(),
+                server: self.server.to_string(),
+            });
+        }
+    }
+}
+
 pub fn decode<T: DeserializeOwned>(raw: RawReply) -> Result<Reply<T>, ClientError> {
     let meta = &raw.body["meta"];
     let request_id = meta["request_id"].as_str().map(str::to_owned);

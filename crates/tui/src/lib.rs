@@ -12,4 +12,5 @@ pub mod fsutil;
 pub mod key_listing;
 pub mod output;
 pub mod scripting;
+pub mod sse;
 pub mod state;

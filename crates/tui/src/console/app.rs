@@ -326,6 +326,10 @@ pub enum Cmd {
         id: Uuid,
         name: String,
     },
+    /// Follow the event stream of `workspace` (replacing any earlier subscription).
+    Subscribe {
+        workspace: Uuid,
+    },
     Quit,
 }
 
@@ -436,6 +440,8 @@ pub enum Msg {
         seq: u64,
         result: Result<(), String>,
     },
+    /// What the workspace's event stream reports.
+    Live(super::live::LiveUpdate),
 }
 
 /// What the console starts with.
@@ -507,6 +513,9 @@ pub struct App {
     pub(super) refresh: Duration,
     /// Ticks seen, for the loading spinner.
     pub ticks: u64,
+    /// Whether the screens follow the event stream, and when its debounced reload is due.
+    pub live: super::live::LiveState,
+    pub(super) live_reload_at: Option<DateTime<Utc>>,
     next_seq: u64,
     pending: Pending,
 }
@@ -548,6 +557,8 @@ impl App {
             loaded_at: settings.now,
             refresh: settings.refresh,
             ticks: 0,
+            live: super::live::LiveState::Off,
+            live_reload_at: None,
             next_seq: 0,
             pending: Pending::default(),
         }
@@ -841,6 +852,10 @@ impl App {
                 id: workspace.id,
                 name: workspace.name.clone(),
             });
+            self.live_reload_at = None;
+            commands.push(Cmd::Subscribe {
+                workspace: workspace.id,
+            });
         }
         commands
     }
@@ -970,7 +985,10 @@ impl App {
             return Vec::new();
         }
         self.loaded_at = self.now;
-        let busy = self.overlay.is_some()
+        // While the stream is live, events reload what changed; the interval is the
+        // fallback for when it is not.
+        let busy = self.live == super::live::LiveState::Live
+            || self.overlay.is_some()
             || self.sign_in.is_some()
             || self.filter_editing()
             || self.connection != Connection::Ok
@@ -1043,7 +1061,11 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             {
                 app.status = None;
             }
-            app.refresh_if_due()
+            let mut commands = super::live::reload_if_due(app);
+            if commands.is_empty() {
+                commands = app.refresh_if_due();
+            }
+            commands
         }
         Msg::Me { seq, result } => on_me(app, seq, result),
         Msg::Overview { seq, result } => on_overview(app, seq, result),
@@ -1095,6 +1117,7 @@ pub fn update(app: &mut App, msg: Msg) -> Vec<Cmd> {
             expires_in,
         ),
         Msg::SignInDone { seq, result } => on_sign_in_done(app, seq, result),
+        Msg::Live(update) => super::live::on_live(app, update),
     }
 }
 

@@ -130,12 +130,18 @@ pub(super) fn spinner(app: &App) -> &'static str {
 fn draw_header(buf: &mut Buffer, area: Rect, app: &App) {
     let theme = &app.theme;
     buf.set_style(area, theme.header);
-    let connection = match app.connection {
+    let mut connection = match app.connection {
         Connection::Connecting => format!("{} connecting", spinner(app)),
         Connection::Ok => String::from("● ok"),
         Connection::Error => String::from("✖ error"),
         Connection::SignedOut => String::from("○ signed out"),
     };
+    // Whether screens follow the event stream or poll (nothing before a subscription).
+    match app.live {
+        super::live::LiveState::Off => {}
+        super::live::LiveState::Live => connection.push_str(" · live"),
+        super::live::LiveState::Polling => connection.push_str(" · polling"),
+    }
     let connection_style = theme.header.patch(match app.connection {
         Connection::Connecting => theme.info,
         Connection::Ok => theme.ok,

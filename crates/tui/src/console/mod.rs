@@ -15,6 +15,9 @@
 //!   a finding's values as safe YAML lines, their syntax colours for the terminal's depth,
 //!   the desired/live line diff and wrapping, and copying through OSC 52.
 //!
+//! - [`live`]: what the workspace's event stream changes on screen (the runtime holds the
+//!   subscription, reconnecting with backoff and falling back to polling).
+//!
 //! `docs/console.md` is the user's guide.
 
 pub mod app;
@@ -29,11 +32,13 @@ mod investigate;
 mod investigate_view;
 pub mod keys;
 pub mod linediff;
+pub mod live;
 pub mod model;
 pub mod palette;
 mod rule_actions;
 pub mod rule_editor;
 pub mod runtime;
+mod subscription;
 pub mod table;
 pub mod text;
 pub mod theme;

@@ -251,6 +251,8 @@ enum Slot {
     Timeline,
     OpenFindings,
     RuleWrite,
+    /// The workspace's event stream (one at a time: a new workspace replaces it).
+    Events,
 }
 
 /// Runs [`Cmd`]s as tokio tasks that send their answer back as a [`Msg`].
@@ -590,6 +592,12 @@ impl Executor {
                     // A small file write, off the event loop.
                     tokio::task::spawn_blocking(move || remember(id, &name));
                 }
+            }
+            Cmd::Subscribe { workspace } => {
+                self.spawn(
+                    Slot::Events,
+                    super::subscription::follow(client, workspace, sender),
+                );
             }
             Cmd::CancelSignIn => {
                 if let Some(task) = self.tasks.remove(&Slot::SignIn) {

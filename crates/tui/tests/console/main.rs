@@ -3,6 +3,7 @@
 
 mod docs;
 mod draw;
+mod events;
 mod fixtures;
 mod investigate;
 mod live;
