@@ -359,8 +359,9 @@ impl Worker {
                 };
                 match analysis::persist_success(&self.pool, &context, &results).await {
                     Ok(Persisted::Written(written)) => {
+                        // Counted as soon as the commit is visible, before anything slower.
+                        metrics::counter!(metrics_names::JOBS_SUCCEEDED).increment(1);
                         let counts = written.counts;
-                        self.announce(written.events).await;
                         tracing::info!(
                             findings = counts.findings,
                             suppressed = counts.suppressed,
@@ -369,7 +370,7 @@ impl Worker {
                             resolved = counts.resolved,
                             "results written"
                         );
-                        metrics::counter!(metrics_names::JOBS_SUCCEEDED).increment(1);
+                        self.announce(written.events).await;
                         self.acknowledge(delivery, &job).await;
                         Outcome::Succeeded
                     }
@@ -403,7 +404,10 @@ impl Worker {
                 .await;
         }
         match analysis::fail_run(&self.pool, job.run_id, &message).await {
-            Ok(event) => self.announce(event.into_iter().collect()).await,
+            Ok(event) => {
+                metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
+                self.announce(event.into_iter().collect()).await;
+            }
             Err(source) => {
                 // The failure could not be recorded: retrying is the only way to record it
                 // later, whatever the store's error, so this does not ask `is_transient`.
@@ -419,7 +423,6 @@ impl Worker {
                     .await;
             }
         }
-        metrics::counter!(metrics_names::JOBS_FAILED).increment(1);
         self.acknowledge(delivery, job).await;
         Outcome::Failed(message)
     }

@@ -71,7 +71,11 @@ impl Index {
             .get(&change.key)
             .into_iter()
             .flatten()
-            .filter(|(_, seen)| *seen != change.resource_version)
+            .filter(|(_, seen)| {
+                // An object without a resourceVersion is cached with an empty one.
+                let known = |v: &Option<String>| v.clone().filter(|v| !v.is_empty());
+                known(seen) != known(&change.resource_version)
+            })
             .map(|(application, _)| *application)
     }
 }

@@ -342,7 +342,7 @@ impl TestKubeApiBuilder {
     /// but unreachable).
     pub fn objects(mut self, objects: impl IntoIterator<Item = Value>) -> Self {
         for object in objects {
-            let _ = insert_object(&mut self.inner, object);
+            let _ = insert_object(&mut self.inner, object, true);
         }
         self
     }
@@ -487,7 +487,7 @@ impl TestKubeApi {
     /// and open watches of its kind receive `ADDED` or `MODIFIED`. Returns the version.
     pub fn add_object(&self, object: Value) -> u64 {
         let mut inner = lock(&self.shared.inner);
-        let change = insert_object(&mut inner, object);
+        let change = insert_object(&mut inner, object, false);
         let version = inner.version;
         if let Some(change) = change {
             // Sent under the lock, so a watch starting now sees it once: in its replay or live.
@@ -689,8 +689,10 @@ pub fn write_kubeconfig(
 }
 
 /// Stores `object` under the next resourceVersion and logs the change; `None` for an object
-/// without a name (not stored).
-fn insert_object(inner: &mut Inner, mut object: Value) -> Option<Change> {
+/// without a name (not stored). With `keep_version` (objects given at start), the object's
+/// own resourceVersion, or its lack of one, is kept: captured fixtures are served as
+/// captured.
+fn insert_object(inner: &mut Inner, mut object: Value, keep_version: bool) -> Option<Change> {
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
     let api_version = text(object.get("apiVersion")).unwrap_or_default();
     let group = api_version
@@ -710,7 +712,11 @@ fn insert_object(inner: &mut Inner, mut object: Value) -> Option<Change> {
     inner.version += 1;
     let version = inner.version;
     if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-        metadata.insert("resourceVersion".to_owned(), json!(version.to_string()));
+        // Objects given at start are served exactly as given (collection tests compare
+        // them byte for byte); every change made while running gets the next version.
+        if !keep_version {
+            metadata.insert("resourceVersion".to_owned(), json!(version.to_string()));
+        }
     }
     let key = (group.clone(), kind.clone(), namespace.clone(), name);
     let existed = inner.objects.insert(key, object.clone()).is_some();
