@@ -227,6 +227,11 @@ fn settings(
     }
 }
 
+/// Milliseconds, for the report.
+fn ms(duration: Duration) -> String {
+    format!("{} ms", duration.as_millis())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -455,10 +460,10 @@ async fn sse_latency(api: &TestKubeApi, address: std::net::SocketAddr, _pool: &P
     }
     latencies.sort();
     println!(
-        "watch event → SSE incident event over {SSE_CHANGES} changes (debounce 250 ms included): p50 {:.0?}  p95 {:.0?}  max {:.0?}  (target p95 ≤ 1 s)",
-        percentile(&latencies, 50.0),
-        percentile(&latencies, 95.0),
-        latencies.last().copied().unwrap_or_default(),
+        "watch event → SSE incident event over {SSE_CHANGES} changes (debounce 250 ms included): p50 {}  p95 {}  max {}  (target p95 ≤ 1 s)",
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 95.0)),
+        ms(latencies.last().copied().unwrap_or_default()),
     );
 }
 
@@ -550,10 +555,10 @@ async fn sustained(api: &TestKubeApi, pool: &PgPool, seconds: u64, rate: u64) {
         total as f64 / analyses.max(1.0)
     );
     println!(
-        "  change → end of the first analysis that read it: p50 {:.0?}  p95 {:.0?}  max {:.0?}; changes never analysed: {unanalysed}",
-        percentile(&latencies, 50.0),
-        percentile(&latencies, 95.0),
-        latencies.last().copied().unwrap_or_default(),
+        "  change → end of the first analysis that read it: p50 {}  p95 {}  max {}; changes never analysed: {unanalysed}",
+        ms(percentile(&latencies, 50.0)),
+        ms(percentile(&latencies, 95.0)),
+        ms(latencies.last().copied().unwrap_or_default()),
     );
     println!(
         "  API-server object reads (LIST/GET) during the load: {reads} = {:.3} per change (target 0: watches only)",
