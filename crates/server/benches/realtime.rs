@@ -415,7 +415,8 @@ async fn bench() {
 }
 
 /// Part 1: change → SSE incident event, one change at a time.
-async fn sse_latency(api: &TestKubeApi, address: std::net::SocketAddr, _pool: &PgPool) {
+async fn sse_latency(api: &TestKubeApi, address: std::net::SocketAddr, pool: &PgPool) {
+    let part_started = chrono::Utc::now();
     let client = reqwest::Client::new();
     let response = client
         .get(format!("http://{address}/api/v1/events"))
@@ -464,6 +465,34 @@ async fn sse_latency(api: &TestKubeApi, address: std::net::SocketAddr, _pool: &P
         ms(percentile(&latencies, 50.0)),
         ms(percentile(&latencies, 95.0)),
         ms(latencies.last().copied().unwrap_or_default()),
+    );
+    // Where the time goes: waiting in the queue, and running.
+    let runs: Vec<(f64, f64)> = sqlx::query_as(
+        "SELECT extract(epoch FROM started_at - queued_at)::float8,
+                extract(epoch FROM finished_at - started_at)::float8
+           FROM analysis_runs WHERE trigger = 'watch' AND queued_at >= $1 AND status = 'succeeded'",
+    )
+    .bind(part_started)
+    .fetch_all(pool)
+    .await
+    .expect("runs");
+    let mut waits: Vec<Duration> = runs
+        .iter()
+        .map(|(w, _)| Duration::from_secs_f64(w.max(0.0)))
+        .collect();
+    let mut took: Vec<Duration> = runs
+        .iter()
+        .map(|(_, t)| Duration::from_secs_f64(t.max(0.0)))
+        .collect();
+    waits.sort();
+    took.sort();
+    println!(
+        "  its {} watch-triggered runs: queued → started p50 {}  p95 {}; started → finished p50 {}  p95 {}",
+        runs.len(),
+        ms(percentile(&waits, 50.0)),
+        ms(percentile(&waits, 95.0)),
+        ms(percentile(&took, 50.0)),
+        ms(percentile(&took, 95.0)),
     );
 }
 
