@@ -104,6 +104,20 @@ pub async fn list_clusters(
     }))
 }
 
+/// Clusters whose record asks to be watched (kube-api and in-cluster only), by id.
+pub async fn watched_clusters(pool: &PgPool) -> Result<Vec<Cluster>> {
+    let rows: Vec<ClusterRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        cluster_columns!(),
+        " FROM clusters
+          WHERE watch_enabled AND live_source IN ('kube-api', 'in-cluster')
+          ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(Cluster::from).collect())
+}
+
 pub async fn get_cluster(pool: &PgPool, id: Uuid) -> Result<Option<Cluster>> {
     let row: Option<ClusterRow> = sqlx::query_as(concat!(
         "SELECT ",

@@ -71,6 +71,18 @@ pub struct ObjectKey {
     pub name: String,
 }
 
+impl TrackedObject {
+    /// The object's identity in the cache.
+    pub fn key(&self) -> ObjectKey {
+        ObjectKey {
+            group: self.group.clone(),
+            kind: self.kind.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
+    }
+}
+
 /// An application tracking objects of a watched cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tracking {
@@ -128,22 +140,7 @@ pub(crate) async fn replace_tracked(
 }
 
 /// Clusters whose record asks to be watched (kube-api and in-cluster only), by id.
-pub async fn watched_clusters(pool: &PgPool) -> Result<Vec<Cluster>> {
-    let ids: Vec<(Uuid,)> = sqlx::query_as(
-        "SELECT id FROM clusters
-          WHERE watch_enabled AND live_source IN ('kube-api', 'in-cluster')
-          ORDER BY id",
-    )
-    .fetch_all(pool)
-    .await?;
-    let mut clusters = Vec::with_capacity(ids.len());
-    for (id,) in ids {
-        if let Some(cluster) = crate::onboarding::get_cluster(pool, id).await? {
-            clusters.push(cluster);
-        }
-    }
-    Ok(clusters)
-}
+pub use crate::onboarding::watched_clusters;
 
 #[derive(sqlx::FromRow)]
 struct TrackingRow {
@@ -371,7 +368,7 @@ pub async fn record_events(
 }
 
 /// Notes that the watches of `cluster_id` held by `holder` were heard from (a bookmark,
-/// or the streams simply open) at `seen_at`.
+/// or the streams simply open) at `seen_at`, in one statement.
 pub async fn touch(
     pool: &PgPool,
     cluster_id: Uuid,
@@ -379,21 +376,23 @@ pub async fn touch(
     holder: &str,
     seen_at: DateTime<Utc>,
 ) -> Result<()> {
-    for target in targets {
-        sqlx::query(
-            "UPDATE cluster_watches SET seen_at = $5
-              WHERE cluster_id = $1 AND resource_group = $2 AND kind = $3 AND namespace = $4
-                AND holder = $6 AND synced_at IS NOT NULL",
-        )
-        .bind(cluster_id)
-        .bind(&target.group)
-        .bind(&target.kind)
-        .bind(target.namespace_column())
-        .bind(seen_at)
-        .bind(holder)
-        .execute(pool)
-        .await?;
-    }
+    let groups: Vec<&str> = targets.iter().map(|t| t.group.as_str()).collect();
+    let kinds: Vec<&str> = targets.iter().map(|t| t.kind.as_str()).collect();
+    let namespaces: Vec<&str> = targets.iter().map(WatchTarget::namespace_column).collect();
+    sqlx::query(
+        "UPDATE cluster_watches w SET seen_at = $5
+           FROM UNNEST($2::text[], $3::text[], $4::text[]) AS t(g, k, ns)
+          WHERE w.cluster_id = $1 AND w.resource_group = t.g AND w.kind = t.k
+            AND w.namespace = t.ns AND w.holder = $6 AND w.synced_at IS NOT NULL",
+    )
+    .bind(cluster_id)
+    .bind(&groups)
+    .bind(&kinds)
+    .bind(&namespaces)
+    .bind(seen_at)
+    .bind(holder)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 

@@ -49,12 +49,7 @@ impl Index {
             let object = &entry.object;
             index
                 .by_object
-                .entry(ObjectKey {
-                    group: object.group.clone(),
-                    kind: object.kind.clone(),
-                    namespace: object.namespace.clone(),
-                    name: object.name.clone(),
-                })
+                .entry(object.key())
                 .or_default()
                 .push((entry.application_id, object.resource_version.clone()));
             index
